@@ -1,0 +1,368 @@
+"""
+cxm settings: every value comes from an environment variable, with embedded defaults
+(SQLite under var/, a broker that needs no server, an email outbox) when nothing is set.
+
+A variable with a bad value stops start-up with ImproperlyConfigured naming it.
+"""
+
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.translation import gettext_lazy as _
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("CXM_VAR_DIR", BASE_DIR / "var"))
+
+
+def envstr(name: str, default: str = "") -> str:
+    return os.environ.get(name, "").strip() or default
+
+
+def envbool(name: str, default: bool) -> bool:
+    value = envstr(name).lower()
+    if not value:
+        return default
+    if value in ("1", "true", "yes", "on"):
+        return True
+    if value in ("0", "false", "no", "off"):
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, got {value!r}")
+
+
+def envint(name: str, default: int, *, minimum: int = 0) -> int:
+    value = envstr(name)
+    if not value:
+        return default
+    try:
+        number = int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}")
+    if number < minimum:
+        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}")
+    return number
+
+
+def envfloat(name: str, default: float) -> float:
+    value = envstr(name)
+    if not value:
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}")
+    if number <= 0:
+        raise ImproperlyConfigured(f"{name} must be greater than 0, got {value!r}")
+    return number
+
+
+def envurl(name: str, default: str) -> str:
+    value = envstr(name, default).rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ImproperlyConfigured(
+            f"{name} must be an absolute http(s) URL such as "
+            f"https://cx.example.com, got {value!r}"
+        )
+    return value
+
+
+def _secret_key() -> str:
+    """Returns SECRET_KEY, or a key generated once and kept under var/."""
+    if key := envstr("SECRET_KEY"):
+        return key
+    path = VAR_DIR / "secret_key"
+    if not path.exists():
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_urlsafe(50))
+    return path.read_text().strip()
+
+
+def _database() -> dict:
+    url = envstr("DATABASE_URL")
+    if not url:
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        return {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": VAR_DIR / "cxm.sqlite3",
+            # The web process, the worker and beat share the file; wait for locks.
+            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+        }
+    try:
+        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
+    except (ValueError, KeyError) as e:
+        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {e}")
+    if config.get("ENGINE") not in (
+        "django.db.backends.postgresql",
+        "django.db.backends.sqlite3",
+    ):
+        raise ImproperlyConfigured(
+            "DATABASE_URL must be postgres://… (or sqlite:///…), got "
+            f"{urlsplit(url).scheme!r}"
+        )
+    return config
+
+
+def _email() -> dict:
+    """
+    Returns the email settings from EMAIL_URL, or EMAIL_HOST/EMAIL_PORT, or the outbox.
+
+    EMAIL_URL schemes: smtp:// (STARTTLS with ?tls=1), smtps:// (implicit TLS),
+    outbox: (stored in the database, read at /outbox/), console:, and
+    anymail+<esp>://?api_key=… for an email service's HTTP API through django-anymail
+    (query keys become ANYMAIL settings: <ESP>_API_KEY, <ESP>_SENDER_DOMAIN, …).
+    """
+    url = envstr("EMAIL_URL")
+    host = envstr("EMAIL_HOST")
+    if not url and host:
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+            "EMAIL_HOST": host,
+            "EMAIL_PORT": envint("EMAIL_PORT", 25, minimum=1),
+            "EMAIL_HOST_USER": envstr("EMAIL_HOST_USER"),
+            "EMAIL_HOST_PASSWORD": envstr("EMAIL_HOST_PASSWORD"),
+            "EMAIL_USE_TLS": envbool("EMAIL_USE_TLS", False),
+            "EMAIL_USE_SSL": envbool("EMAIL_USE_SSL", False),
+        }
+    if not url or url in ("outbox:", "outbox://"):
+        return {"EMAIL_BACKEND": "cxm.outbox.backends.EmailBackend"}
+    if url in ("console:", "console://"):
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+
+    parts = urlsplit(url)
+    query = dict(parse_qsl(parts.query))
+    if parts.scheme.startswith("anymail+"):
+        esp = parts.scheme.removeprefix("anymail+")
+        if not esp.isidentifier():
+            raise ImproperlyConfigured(f"EMAIL_URL names no email service: {url!r}")
+        return {
+            "EMAIL_BACKEND": f"anymail.backends.{esp}.EmailBackend",
+            "ANYMAIL": {f"{esp.upper()}_{k.upper()}": v for k, v in query.items()},
+        }
+    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+        raise ImproperlyConfigured(
+            "EMAIL_URL must be smtp://user:password@host:port, smtps://…, outbox:, "
+            f"console: or anymail+<service>://?api_key=…, got {url!r}"
+        )
+    try:
+        port = parts.port or (465 if parts.scheme == "smtps" else 25)
+    except ValueError:
+        raise ImproperlyConfigured(f"EMAIL_URL has a bad port: {url!r}")
+    return {
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parts.hostname,
+        "EMAIL_PORT": port,
+        "EMAIL_HOST_USER": unquote(parts.username or ""),
+        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+        "EMAIL_USE_SSL": parts.scheme == "smtps",
+        "EMAIL_USE_TLS": query.get("tls", "").lower() in ("1", "true", "yes"),
+    }
+
+
+def _broker() -> tuple[str, dict]:
+    """Returns the broker URL and transport options; a folder under var/ when unset."""
+    url = envstr("CELERY_BROKER_URL")
+    if not url:
+        folder = VAR_DIR / "broker"
+        for sub in ("queue", "processed", "control"):
+            (folder / sub).mkdir(parents=True, exist_ok=True)
+        return "filesystem://", {
+            "data_folder_in": str(folder / "queue"),
+            "data_folder_out": str(folder / "queue"),
+            "processed_folder": str(folder / "processed"),
+            "control_folder": str(folder / "control"),
+            "store_processed": False,
+        }
+    scheme = urlsplit(url).scheme
+    if scheme not in ("redis", "rediss", "amqp", "amqps", "pyamqp", "filesystem"):
+        raise ImproperlyConfigured(
+            "CELERY_BROKER_URL must be redis://host:6379/0 or amqp://user:pass@host//, "
+            f"got {url!r}"
+        )
+    return url, {}
+
+
+SECRET_KEY = _secret_key()
+DEBUG = envbool("DEBUG", False)
+SITE_URL = envurl("SITE_URL", "http://127.0.0.1:8000")
+ALLOWED_HOSTS = [
+    h.strip() for h in envstr("ALLOWED_HOSTS").split(",") if h.strip()
+] or [
+    "localhost",
+    "127.0.0.1",
+    "[::1]",
+]
+if (site_host := urlsplit(SITE_URL).hostname) and site_host not in ALLOWED_HOSTS:
+    ALLOWED_HOSTS.append(site_host)
+CSRF_TRUSTED_ORIGINS = [SITE_URL]
+
+# The company the surveys ask about: "How likely are you to recommend {company}…"
+COMPANY_NAME = envstr("COMPANY_NAME", "cxm")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "django_celery_beat",
+    "cxm.customers",
+    "surveys",
+    "cxm.followups",
+    "journeys",
+    "cxm.outbox",
+    "cxm.demo",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "cxm.urls"
+WSGI_APPLICATION = "cxm.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "followups:list"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", _("English")), ("ko", _("Korean"))]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+TIME_ZONE = envstr("TIME_ZONE", "UTC")
+try:
+    import zoneinfo
+
+    zoneinfo.ZoneInfo(TIME_ZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(f"TIME_ZONE is not a time zone name: {TIME_ZONE!r}")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "staticfiles"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+WHITENOISE_USE_FINDERS = DEBUG
+
+# Email
+globals().update(_email())
+DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "cxm <cx@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+EMAIL_TIMEOUT = 30
+
+# Celery: the database holds the work (rows with a state and a due time); the broker
+# only carries "look at these rows now" messages, so a lost message delays, never loses.
+CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = _broker()
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_TASK_ACKS_LATE = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_QUEUE", "cxm")
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A request that enqueues work gives up on an unreachable broker within about a
+# second; the row is already saved and the next sweep enqueues it.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2
+CELERY_TIMEZONE = TIME_ZONE
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+# How often beat sweeps for due work, in seconds.
+SWEEP_INTERVAL = envint("SWEEP_INTERVAL", 60, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "invitations-sweep": {
+        "task": "surveys.tasks.invitations_sweep",
+        "schedule": float(SWEEP_INTERVAL),
+    },
+    "followups-sweep": {
+        "task": "cxm.followups.tasks.followups_sweep",
+        "schedule": float(SWEEP_INTERVAL),
+    },
+}
+
+# Closed loop
+FOLLOWUP_SLA_HOURS = envfloat("FOLLOWUP_SLA_HOURS", 48.0)
+FOLLOWUP_AGENTS_GROUP = "CX agents"
+FOLLOWUP_MANAGERS_GROUP = "CX managers"
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["cxm.access.IsCxStaff"],
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
+    "PAGE_SIZE": 50,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "cxm.api.exception_handler",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "cxm API",
+    "DESCRIPTION": "Customers, surveys, campaigns, responses, follow-ups and metrics.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    # The docs page's scripts come from drf-spectacular-sidecar's static files.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
+
+if not DEBUG:
+    SESSION_COOKIE_SECURE = SITE_URL.startswith("https://")
+    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+LOG_LEVEL = envstr("LOG_LEVEL", "INFO").upper()
+if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+    raise ImproperlyConfigured(
+        f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}"
+    )
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}
