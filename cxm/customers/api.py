@@ -1,0 +1,99 @@
+from django.db import IntegrityError, transaction
+from django.db.models import Value
+from django.db.models.functions import Lower
+from django.utils.translation import gettext_lazy as _
+from django_filters import rest_framework as filters
+from rest_framework import serializers, viewsets
+
+from cxm.api import PARSER_CLASSES, JSONObjectField
+
+from .models import Customer
+
+# The field a unique constraint of Customer guards, to name it in a 400.
+CONSTRAINT_FIELDS = {
+    "customer_email_unique_ci": "email",
+    "customer_external_id_unique": "external_id",
+}
+DUPLICATE_MESSAGES = {
+    "email": _("A customer with this email already exists."),
+    "external_id": _("A customer with this external id already exists."),
+}
+
+
+class CustomerSerializer(serializers.ModelSerializer):
+    properties = JSONObjectField(
+        required=False,
+        help_text=_('Free attributes used for segments, e.g. {"plan": "pro"}.'),
+    )
+
+    class Meta:
+        model = Customer
+        fields = [
+            "id",
+            "email",
+            "name",
+            "locale",
+            "external_id",
+            "properties",
+            "unsubscribed_at",
+            "bounced_at",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = [
+            "unsubscribed_at",
+            "bounced_at",
+            "created_at",
+            "updated_at",
+        ]
+
+    def _others(self):
+        qs = Customer.objects.all()
+        return qs.exclude(pk=self.instance.pk) if self.instance else qs
+
+    def validate_email(self, value):
+        # Lower() in the database: the same comparison as the unique constraint.
+        taken = (
+            self._others()
+            .alias(email_lower=Lower("email"))
+            .filter(email_lower=Lower(Value(value)))
+        )
+        if taken.exists():
+            raise serializers.ValidationError(DUPLICATE_MESSAGES["email"])
+        return value
+
+    def validate_external_id(self, value):
+        if value and self._others().filter(external_id=value).exists():
+            raise serializers.ValidationError(DUPLICATE_MESSAGES["external_id"])
+        return value
+
+    def save(self, **kwargs):
+        # Two requests with one email can both pass validation; the constraint
+        # stops the second, which gets the same 400 as if validation had.
+        try:
+            with transaction.atomic():
+                return super().save(**kwargs)
+        except IntegrityError as e:
+            for constraint, field in CONSTRAINT_FIELDS.items():
+                if constraint in str(e):
+                    raise serializers.ValidationError(
+                        {field: [DUPLICATE_MESSAGES[field]]}
+                    )
+            raise
+
+
+class CustomerFilter(filters.FilterSet):
+    email = filters.CharFilter(lookup_expr="iexact")
+
+    class Meta:
+        model = Customer
+        fields = ["email", "external_id", "locale"]
+
+
+class CustomerViewSet(viewsets.ModelViewSet):
+    """The people we survey."""
+
+    queryset = Customer.objects.all()
+    serializer_class = CustomerSerializer
+    filterset_class = CustomerFilter
+    parser_classes = PARSER_CLASSES
