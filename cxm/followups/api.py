@@ -1,0 +1,192 @@
+from django.contrib.auth import get_user_model
+from django.core.validators import RegexValidator
+from django.db import transaction
+from django.db.models import Prefetch
+from django.utils.translation import gettext_lazy as _
+from django_filters import rest_framework as filters
+from drf_spectacular.utils import extend_schema
+from rest_framework import mixins, serializers, viewsets
+from rest_framework.response import Response as ApiResponse
+
+from cxm.access import is_cx_staff
+from cxm.api import PARSER_CLASSES
+
+from . import services
+from .models import FollowUp, FollowUpEvent, FollowUpStatus, RootCause
+from .selectors import followups_filter, followups_visible_to
+
+User = get_user_model()
+
+
+class FollowUpCustomerSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    email = serializers.EmailField()
+    name = serializers.CharField()
+
+
+class FollowUpEventSerializer(serializers.ModelSerializer):
+    actor_username = serializers.CharField(
+        source="actor.get_username", read_only=True, allow_null=True
+    )
+
+    class Meta:
+        model = FollowUpEvent
+        fields = ["id", "kind", "actor", "actor_username", "text", "created_at"]
+        read_only_fields = fields
+
+
+class FollowUpSerializer(serializers.ModelSerializer):
+    # One shape for list and detail, timeline included: a second shape would give
+    # the schema two components sharing the status enum.
+    customer = FollowUpCustomerSerializer(read_only=True)
+    campaign = serializers.IntegerField(
+        source="response.invitation.campaign_id", read_only=True
+    )
+    score = serializers.IntegerField(source="response.score", read_only=True)
+    comment = serializers.CharField(source="response.comment", read_only=True)
+    owner_username = serializers.CharField(
+        source="owner.get_username", read_only=True, allow_null=True
+    )
+    is_overdue = serializers.BooleanField(read_only=True)
+    events = FollowUpEventSerializer(
+        many=True, read_only=True, help_text="The timeline, oldest first."
+    )
+
+    class Meta:
+        model = FollowUp
+        fields = [
+            "id",
+            "response",
+            "campaign",
+            "customer",
+            "score",
+            "comment",
+            "owner",
+            "owner_username",
+            "priority",
+            "status",
+            "is_overdue",
+            "due_at",
+            "created_at",
+            "assigned_at",
+            "escalated_at",
+            "resolved_at",
+            "resolved_by",
+            "resolution",
+            "root_cause",
+            "events",
+        ]
+        read_only_fields = fields
+
+
+class FollowUpChangeSerializer(serializers.Serializer):
+    """What a PATCH may change; each key present is one action, all in one go."""
+
+    owner = serializers.PrimaryKeyRelatedField(
+        queryset=User.objects.all(),
+        allow_null=True,
+        required=False,
+        help_text="Give the follow-up to this user; null unassigns it.",
+    )
+    note = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=5000,
+        help_text="Add this note to the timeline.",
+    )
+    status = serializers.ChoiceField(
+        choices=[(FollowUpStatus.RESOLVED, FollowUpStatus.RESOLVED.label)],
+        required=False,
+        help_text="Resolve it; send resolution and root_cause too.",
+    )
+    resolution = serializers.CharField(
+        required=False, allow_blank=True, max_length=5000
+    )
+    root_cause = serializers.ChoiceField(
+        choices=RootCause.choices, required=False, allow_blank=True
+    )
+
+    def validate_owner(self, owner):
+        # An inactive user is refused by followup_assign with its own message.
+        if owner is not None and owner.is_active and not is_cx_staff(owner):
+            raise serializers.ValidationError(_("This user is not CX staff."))
+        return owner
+
+    def validate(self, attrs):
+        if not attrs:
+            raise serializers.ValidationError(
+                _("Send owner, note or status to change the follow-up.")
+            )
+        if ("resolution" in attrs or "root_cause" in attrs) and attrs.get(
+            "status"
+        ) != FollowUpStatus.RESOLVED:
+            raise serializers.ValidationError(
+                {"status": [_('Send "resolved" with a resolution and root cause.')]}
+            )
+        return attrs
+
+
+class FollowUpFilter(filters.FilterSet):
+    status = filters.ChoiceFilter(choices=FollowUpStatus.choices)
+    owner = filters.CharFilter(
+        help_text='A user id, or "none" for follow-ups nobody owns.',
+        validators=[
+            RegexValidator(r"^(none|[0-9]{1,19})$", _('Give a user id or "none".'))
+        ],
+    )
+    overdue = filters.ChoiceFilter(
+        choices=[("true", "true"), ("false", "false")],
+        help_text="Only follow-ups past their due time (true) or not (false).",
+    )
+
+    def filter_queryset(self, queryset):
+        data = self.form.cleaned_data
+        return followups_filter(
+            queryset,
+            status=data.get("status") or "",
+            owner=data.get("owner") or "",
+            overdue={"true": True, "false": False}.get(data.get("overdue") or ""),
+        )
+
+
+class FollowUpViewSet(
+    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+):
+    """The closed-loop queue: detractors to call back, who owns them, what is late."""
+
+    serializer_class = FollowUpSerializer
+    filterset_class = FollowUpFilter
+    parser_classes = PARSER_CLASSES
+    queryset = FollowUp.objects.none()  # for the schema; get_queryset decides
+
+    def get_queryset(self):
+        return followups_visible_to(self.request.user).prefetch_related(
+            Prefetch("events", queryset=FollowUpEvent.objects.select_related("actor"))
+        )
+
+    @extend_schema(
+        request=FollowUpChangeSerializer, responses={200: FollowUpSerializer}
+    )
+    def partial_update(self, request, pk=None):
+        """Assigns, notes and/or resolves the follow-up, all or nothing."""
+        followup = self.get_object()
+        change = FollowUpChangeSerializer(data=request.data)
+        change.is_valid(raise_exception=True)
+        data = change.validated_data
+        with transaction.atomic():
+            if "owner" in data:
+                services.followup_assign(
+                    followup=followup, owner=data["owner"], actor=request.user
+                )
+            if "note" in data:
+                services.followup_add_note(
+                    followup=followup, actor=request.user, text=data["note"]
+                )
+            if data.get("status") == FollowUpStatus.RESOLVED:
+                services.followup_resolve(
+                    followup=followup,
+                    actor=request.user,
+                    resolution=data.get("resolution", ""),
+                    root_cause=data.get("root_cause", ""),
+                )
+        return ApiResponse(FollowUpSerializer(self.get_object()).data)

@@ -1,0 +1,18 @@
+from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
+
+
+class FollowupsConfig(AppConfig):
+    name = "cxm.followups"
+    label = "followups"
+    verbose_name = _("Follow-ups")
+
+    def ready(self):
+        from surveys.models import Response
+        from surveys.signals import response_recorded
+
+        from .services import on_response_recorded
+
+        response_recorded.connect(
+            on_response_recorded, sender=Response, dispatch_uid="followups.open"
+        )

@@ -1,0 +1,13 @@
+from celery import shared_task
+
+from . import services
+
+
+@shared_task
+def followup_notify_owner(followup_id: int) -> bool:
+    return services.followup_owner_notify(followup_id=followup_id)
+
+
+@shared_task
+def followups_sweep() -> dict:
+    return services.followups_sweep()

@@ -1,0 +1,115 @@
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_POST
+
+from cxm.access import cx_staff_required
+
+from . import services
+from .forms import FilterForm, NoteForm, ResolveForm
+from .models import FollowUp
+from .selectors import followups_filter, followups_visible_to
+
+
+def _get_followup_for_user(request, pk: int) -> FollowUp:
+    """Returns the follow-up if the signed-in user may see it, else 404."""
+    return get_object_or_404(followups_visible_to(request.user), pk=pk)
+
+
+@cx_staff_required
+def followup_list(request):
+    form = FilterForm(request.GET or None)
+    qs = followups_visible_to(request.user)
+    if form.is_valid():
+        overdue = {"yes": True, "no": False}.get(form.cleaned_data["overdue"])
+        qs = followups_filter(
+            qs,
+            status=form.cleaned_data["status"],
+            owner=form.cleaned_data["owner"],
+            overdue=overdue,
+        )
+    else:
+        qs = qs.none() if form.is_bound else followups_filter(qs)
+    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "followups/list.html",
+        {"form": form, "page": page, "query": query.urlencode()},
+    )
+
+
+@cx_staff_required
+def followup_detail(request, pk: int):
+    followup = _get_followup_for_user(request, pk)
+    return _detail(request, followup)
+
+
+def _detail(request, followup, *, note_form=None, resolve_form=None, status=200):
+    events = followup.events.select_related("actor")
+    return render(
+        request,
+        "followups/detail.html",
+        {
+            "followup": followup,
+            "customer": followup.customer,
+            "response": followup.response,
+            "events": events,
+            "note_form": note_form or NoteForm(),
+            "resolve_form": resolve_form or ResolveForm(),
+        },
+        status=status,
+    )
+
+
+@require_POST
+@cx_staff_required
+def followup_take(request, pk: int):
+    followup = _get_followup_for_user(request, pk)
+    try:
+        services.followup_assign(
+            followup=followup, owner=request.user, actor=request.user
+        )
+    except ValidationError as e:
+        messages.error(request, " ".join(e.messages))
+    else:
+        messages.success(request, _("You own this follow-up now."))
+    return redirect(followup)
+
+
+@require_POST
+@cx_staff_required
+def followup_note(request, pk: int):
+    followup = _get_followup_for_user(request, pk)
+    form = NoteForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, followup, note_form=form, status=400)
+    services.followup_add_note(
+        followup=followup, actor=request.user, text=form.cleaned_data["text"]
+    )
+    messages.success(request, _("Note added."))
+    return redirect(followup)
+
+
+@require_POST
+@cx_staff_required
+def followup_resolve(request, pk: int):
+    followup = _get_followup_for_user(request, pk)
+    form = ResolveForm(request.POST)
+    if form.is_valid():
+        try:
+            services.followup_resolve(
+                followup=followup,
+                actor=request.user,
+                resolution=form.cleaned_data["resolution"],
+                root_cause=form.cleaned_data["root_cause"],
+            )
+        except ValidationError as e:
+            form.add_error(None, e)
+        else:
+            messages.success(request, _("Resolved. Thank you for closing the loop."))
+            return redirect(followup)
+    return _detail(request, followup, resolve_form=form, status=400)
