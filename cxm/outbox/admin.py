@@ -1,0 +1,10 @@
+from django.contrib import admin
+
+from .models import OutboxEmail
+
+
+@admin.register(OutboxEmail)
+class OutboxEmailAdmin(admin.ModelAdmin):
+    list_display = ["subject", "to", "created_at"]
+    search_fields = ["subject", "to"]
+    readonly_fields = [f.name for f in OutboxEmail._meta.fields]
