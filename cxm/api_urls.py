@@ -1,0 +1,36 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import DefaultRouter
+
+from cxm.access import IsCxStaff
+from cxm.customers.api import CustomerViewSet
+from cxm.followups.api import FollowUpViewSet
+from surveys.api import (
+    CampaignViewSet,
+    InvitationViewSet,
+    NpsView,
+    ResponseViewSet,
+    SurveyViewSet,
+)
+
+router = DefaultRouter()
+router.register("customers", CustomerViewSet, basename="customer")
+router.register("surveys", SurveyViewSet, basename="survey")
+router.register("campaigns", CampaignViewSet, basename="campaign")
+router.register("invitations", InvitationViewSet, basename="invitation")
+router.register("responses", ResponseViewSet, basename="response")
+router.register("followups", FollowUpViewSet, basename="followup")
+
+# The schema and its docs are for CX staff like the rest of the API.
+staff_only = {"permission_classes": [IsCxStaff]}
+
+urlpatterns = [
+    path("schema/", SpectacularAPIView.as_view(**staff_only), name="schema"),
+    path(
+        "docs/",
+        SpectacularSwaggerView.as_view(url_name="schema", **staff_only),
+        name="api-docs",
+    ),
+    path("metrics/nps/", NpsView.as_view(), name="metrics-nps"),
+    *router.urls,
+]
