@@ -1,0 +1,304 @@
+"""The follow-up queue over the API: filter it, assign, note and resolve."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from cxm.followups.models import EventKind, FollowUp, FollowUpStatus, RootCause
+from cxm.followups.services import followup_resolve
+from tests.api.helpers import answer, page_ids
+from tests.factories import UserFactory, agent
+
+pytestmark = pytest.mark.django_db
+
+
+def detractor_followup(score=3, comment="rude staff") -> FollowUp:
+    return answer(score, comment).followup
+
+
+def make_overdue(followup):
+    FollowUp.objects.filter(pk=followup.pk).update(
+        due_at=timezone.now() - timedelta(hours=1)
+    )
+
+
+def event_kinds(followup) -> list[str]:
+    return list(followup.events.order_by("pk").values_list("kind", flat=True))
+
+
+def patch(api, followup, body):
+    return api.patch(f"/api/followups/{followup.pk}/", body, format="json")
+
+
+# Listing and filtering
+
+
+def test_it_lists_the_queue_by_due_time(api):
+    later = detractor_followup()
+    sooner = detractor_followup()
+    FollowUp.objects.filter(pk=sooner.pk).update(due_at=timezone.now())
+
+    assert page_ids(api.get("/api/followups/")) == [sooner.pk, later.pk]
+
+
+def test_it_filters_by_status(api, staff):
+    open_one = detractor_followup()
+    resolved = detractor_followup()
+    followup_resolve(
+        followup=resolved, actor=staff, resolution="Refund", root_cause="price"
+    )
+
+    assert page_ids(api.get("/api/followups/?status=open")) == [open_one.pk]
+    assert page_ids(api.get("/api/followups/?status=resolved")) == [resolved.pk]
+
+
+def test_it_filters_by_owner_and_by_nobody(api):
+    owner = agent()
+    mine = detractor_followup()  # round-robin gives it to the only agent
+    assert mine.owner == owner
+    nobodys = detractor_followup()
+    FollowUp.objects.filter(pk=nobodys.pk).update(owner=None)
+
+    assert page_ids(api.get(f"/api/followups/?owner={owner.pk}")) == [mine.pk]
+    assert page_ids(api.get("/api/followups/?owner=none")) == [nobodys.pk]
+
+
+def test_it_filters_by_overdue(api):
+    late = detractor_followup()
+    make_overdue(late)
+    on_time = detractor_followup()
+
+    assert page_ids(api.get("/api/followups/?overdue=true")) == [late.pk]
+    assert page_ids(api.get("/api/followups/?overdue=false")) == [on_time.pk]
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["status=lost", "overdue=maybe", "owner=me", "owner=1%00"],
+)
+def test_it_answers_400_to_a_bad_filter(api, query):
+    detractor_followup()
+
+    r = api.get(f"/api/followups/?{query}")
+
+    assert r.status_code == 400
+    assert list(r.json()) == [query.split("=")[0]]
+
+
+def test_it_retrieves_a_followup_with_its_timeline(api):
+    followup = detractor_followup(score=2, comment="Late again")
+
+    body = api.get(f"/api/followups/{followup.pk}/").json()
+
+    assert body["score"] == 2
+    assert body["comment"] == "Late again"
+    assert body["customer"]["email"] == followup.customer.email
+    assert body["priority"] == "high"
+    assert [e["kind"] for e in body["events"]] == event_kinds(followup)
+    assert body["events"][0]["kind"] == EventKind.OPENED
+
+
+def test_it_lists_followups_in_a_constant_number_of_queries(
+    api, django_assert_num_queries
+):
+    agent()
+    for _ in range(2):
+        detractor_followup()
+    # token, count, follow-ups with owner/customer/campaign, their events
+    with django_assert_num_queries(4) as few:
+        assert len(page_ids(api.get("/api/followups/"))) == 2
+
+    for _ in range(8):
+        detractor_followup()
+    with django_assert_num_queries(len(few.captured_queries)):
+        rows = api.get("/api/followups/").json()["results"]
+    assert len(rows) == 10
+    assert all(row["owner_username"] and row["events"] for row in rows)
+
+
+# Changing
+
+
+def test_it_assigns_a_followup(api, staff):
+    followup = detractor_followup()
+    owner = agent()
+
+    r = patch(api, followup, {"owner": owner.pk})
+
+    assert r.status_code == 200, r.content
+    assert r.json()["owner"] == owner.pk
+    followup.refresh_from_db()
+    assert followup.owner == owner
+    assigned = followup.events.filter(kind=EventKind.ASSIGNED).last()
+    assert assigned.actor == staff
+    assert r.json()["events"][-1]["kind"] == EventKind.ASSIGNED
+
+
+def test_it_unassigns_a_followup_with_null(api):
+    agent()
+    followup = detractor_followup()
+    assert followup.owner is not None
+
+    r = patch(api, followup, {"owner": None})
+
+    assert r.status_code == 200, r.content
+    followup.refresh_from_db()
+    assert followup.owner is None
+
+
+def test_it_adds_a_note(api, staff):
+    followup = detractor_followup()
+
+    r = patch(api, followup, {"note": "  Called, left a message.  "})
+
+    assert r.status_code == 200, r.content
+    note = followup.events.get(kind=EventKind.NOTE)
+    assert (note.text, note.actor) == ("Called, left a message.", staff)
+    assert r.json()["events"][-1]["text"] == "Called, left a message."
+
+
+def test_it_resolves_a_followup(api, staff):
+    followup = detractor_followup()
+
+    r = patch(
+        api,
+        followup,
+        {"status": "resolved", "resolution": "Refunded", "root_cause": "price"},
+    )
+
+    assert r.status_code == 200, r.content
+    assert r.json()["status"] == "resolved"
+    followup.refresh_from_db()
+    assert followup.status == FollowUpStatus.RESOLVED
+    assert (followup.resolution, followup.root_cause) == ("Refunded", RootCause.PRICE)
+    assert followup.resolved_by == staff
+
+
+def test_it_assigns_notes_and_resolves_in_one_request(api, staff):
+    followup = detractor_followup()
+
+    r = patch(
+        api,
+        followup,
+        {
+            "owner": staff.pk,
+            "note": "Spoke to her.",
+            "status": "resolved",
+            "resolution": "Apologised and refunded",
+            "root_cause": "service",
+        },
+    )
+
+    assert r.status_code == 200, r.content
+    followup.refresh_from_db()
+    assert (followup.owner, followup.status) == (staff, FollowUpStatus.RESOLVED)
+    kinds = event_kinds(followup)
+    assert kinds[-3:] == [EventKind.ASSIGNED, EventKind.NOTE, EventKind.RESOLVED]
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"status": "resolved", "root_cause": "price"}, "resolution"),
+        ({"status": "resolved", "resolution": "Refunded"}, "root_cause"),
+        ({"status": "resolved", "resolution": "  ", "root_cause": ""}, "resolution"),
+    ],
+    ids=["no-resolution", "no-root-cause", "blank"],
+)
+def test_it_refuses_to_resolve_without_resolution_or_root_cause(api, body, field):
+    followup = detractor_followup()
+
+    r = patch(api, followup, body)
+
+    assert r.status_code == 400
+    assert field in r.json()
+    followup.refresh_from_db()
+    assert followup.status == FollowUpStatus.OPEN
+
+
+def test_it_changes_nothing_when_one_part_of_a_request_fails(api, staff):
+    followup = detractor_followup()
+    owner_before = followup.owner_id
+    events_before = event_kinds(followup)
+
+    r = patch(
+        api,
+        followup,
+        {"owner": staff.pk, "note": "Trying.", "status": "resolved"},
+    )
+
+    assert r.status_code == 400
+    assert set(r.json()) == {"resolution", "root_cause"}
+    followup.refresh_from_db()
+    assert followup.owner_id == owner_before
+    assert event_kinds(followup) == events_before
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        (
+            {"root_cause": "aliens", "status": "resolved", "resolution": "x"},
+            "root_cause",
+        ),
+        ({"status": "reopened"}, "status"),
+        ({"resolution": "Refunded"}, "status"),
+        ({"owner": 99999999}, "owner"),
+        ({"owner": 10**30}, "owner"),
+        ({"owner": "someone"}, "owner"),
+        ({"note": ""}, "note"),
+        ({"note": ["a", "b"]}, "note"),
+        ({}, "non_field_errors"),
+    ],
+)
+def test_it_answers_400_naming_the_field_to_bad_changes(api, body, field):
+    followup = detractor_followup()
+
+    r = patch(api, followup, body)
+
+    assert r.status_code == 400, r.content
+    assert list(r.json()) == [field]
+
+
+def test_it_refuses_an_owner_outside_cx(api):
+    followup = detractor_followup()
+
+    r = patch(api, followup, {"owner": UserFactory().pk})
+
+    assert r.status_code == 400
+    assert list(r.json()) == ["owner"]
+
+
+def test_it_refuses_an_inactive_owner_with_the_services_message(api):
+    followup = detractor_followup()
+    gone = agent(is_active=False)
+
+    r = patch(api, followup, {"owner": gone.pk})
+
+    assert r.status_code == 400
+    assert r.json() == {"owner": ["This user is not active."]}
+
+
+def test_it_answers_400_with_the_services_message_on_a_second_resolve(api, staff):
+    followup = detractor_followup()
+    followup_resolve(
+        followup=followup, actor=staff, resolution="Done", root_cause="other"
+    )
+
+    r = patch(
+        api,
+        followup,
+        {"status": "resolved", "resolution": "Again", "root_cause": "other"},
+    )
+
+    assert r.status_code == 400
+    assert r.json() == {"detail": "This follow-up is already resolved."}
+
+
+def test_it_answers_404_for_an_unknown_followup(api):
+    assert api.get("/api/followups/999999/").status_code == 404
+    assert (
+        api.patch("/api/followups/999999/", {"note": "x"}, format="json").status_code
+        == 404
+    )

@@ -1,0 +1,313 @@
+"""Surveys, campaigns, invitations and responses over the API."""
+
+from datetime import timedelta
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from surveys.models import (
+    Campaign,
+    CampaignStatus,
+    Invitation,
+    InvitationStatus,
+    QuestionKind,
+    Survey,
+)
+from surveys.services import campaign_send
+from tests.api.helpers import answer, page_ids
+from tests.factories import CampaignFactory, CustomerFactory, SurveyFactory
+
+pytestmark = pytest.mark.django_db
+
+
+# Surveys
+
+
+def test_it_creates_a_survey_with_its_two_standard_questions(api):
+    r = api.post("/api/surveys/", {"name": "Onboarding", "kind": "nps"}, format="json")
+
+    assert r.status_code == 201, r.content
+    survey = Survey.objects.get()
+    assert survey.name == "Onboarding"
+    kinds = list(survey.questions.order_by("position").values_list("kind", flat=True))
+    assert kinds == [QuestionKind.SCORE, QuestionKind.COMMENT]
+    questions = r.json()["questions"]
+    assert [(q["position"], q["kind"]) for q in questions] == [
+        (1, "score"),
+        (2, "comment"),
+    ]
+    assert "recommend" in questions[0]["display_text"]
+
+
+def test_it_refuses_an_unknown_survey_kind(api):
+    r = api.post("/api/surveys/", {"name": "X", "kind": "vibes"}, format="json")
+
+    assert r.status_code == 400
+    assert list(r.json()) == ["kind"]
+    assert not Survey.objects.exists()
+
+
+def test_it_does_not_let_questions_be_written_through_the_survey(api):
+    r = api.post(
+        "/api/surveys/",
+        {"name": "X", "kind": "nps", "questions": [{"position": 9, "kind": "score"}]},
+        format="json",
+    )
+
+    assert r.status_code == 201
+    assert sorted(q["position"] for q in r.json()["questions"]) == [1, 2]
+
+
+def test_it_retrieves_a_survey_with_its_questions(api):
+    survey = SurveyFactory()
+
+    r = api.get(f"/api/surveys/{survey.pk}/")
+
+    assert r.status_code == 200
+    assert len(r.json()["questions"]) == 2
+
+
+def test_it_lists_surveys_in_a_constant_number_of_queries(
+    api, django_assert_num_queries
+):
+    SurveyFactory.create_batch(2)
+    with django_assert_num_queries(4) as few:  # token, count, surveys, questions
+        assert len(page_ids(api.get("/api/surveys/"))) == 2
+
+    SurveyFactory.create_batch(8)
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert len(page_ids(api.get("/api/surveys/"))) == 10
+
+
+# Campaigns
+
+
+def test_it_creates_a_campaign_for_all_customers_and_sends_it(
+    api, django_capture_on_commit_callbacks
+):
+    customers = CustomerFactory.create_batch(3, properties={"plan": "pro"})
+    CustomerFactory(unsubscribed_at=timezone.now())
+    survey = SurveyFactory()
+
+    r = api.post("/api/campaigns/", {"name": "Q3", "survey": survey.pk}, format="json")
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert body["audience"] == {}
+    assert body["status"] == "draft"
+    assert (body["invited"], body["responses"], body["nps"]) == (0, 0, None)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        r = api.post(f"/api/campaigns/{body['id']}/send/")
+
+    assert r.status_code == 202, r.content
+    assert r.json() == {"invitations": 3}
+    campaign = Campaign.objects.get()
+    assert campaign.sent_at is not None
+    invited = set(campaign.invitations.values_list("customer_id", flat=True))
+    assert invited == {c.pk for c in customers}
+    # Celery is eager in tests: the emails went out on commit.
+    assert len(mail.outbox) == 3
+    assert campaign.invitations.filter(status=InvitationStatus.SENT).count() == 3
+
+
+def test_it_sends_to_the_audience_only(api):
+    pro = CustomerFactory(properties={"plan": "pro"})
+    CustomerFactory(properties={"plan": "free"})
+
+    r = api.post(
+        "/api/campaigns/",
+        {"name": "Pro", "survey": SurveyFactory().pk, "audience": {"plan": "pro"}},
+        format="json",
+    )
+    assert r.status_code == 201, r.content
+    r = api.post(f"/api/campaigns/{r.json()['id']}/send/")
+
+    assert r.json() == {"invitations": 1}
+    assert Invitation.objects.get().customer == pro
+
+
+def test_it_answers_400_with_the_services_message_on_a_second_send(api):
+    campaign = CampaignFactory()
+    CustomerFactory()
+    assert api.post(f"/api/campaigns/{campaign.pk}/send/").status_code == 202
+
+    r = api.post(f"/api/campaigns/{campaign.pk}/send/")
+
+    assert r.status_code == 400
+    assert list(r.json()) == ["detail"]
+    assert r.json()["detail"].startswith("This campaign was already sent on ")
+    assert Invitation.objects.count() == 1
+
+
+def test_it_answers_400_on_sending_an_expired_campaign(api):
+    campaign = CampaignFactory(expires_at=timezone.now() - timedelta(days=1))
+
+    r = api.post(f"/api/campaigns/{campaign.pk}/send/")
+
+    assert r.status_code == 400
+    assert "expired" in r.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "audience",
+    [["plan"], {"plan__contains": "pro"}, {"plan": {"nested": 1}}, {"": 1}],
+    ids=["list", "lookup", "nested", "empty-key"],
+)
+def test_it_validates_the_audience_with_the_models_validator(api, audience):
+    r = api.post(
+        "/api/campaigns/",
+        {"name": "X", "survey": SurveyFactory().pk, "audience": audience},
+        format="json",
+    )
+
+    assert r.status_code == 400, r.content
+    assert list(r.json()) == ["audience"]
+    assert not Campaign.objects.exists()
+
+
+def test_it_refuses_an_unknown_survey(api):
+    r = api.post("/api/campaigns/", {"name": "X", "survey": 999999}, format="json")
+
+    assert r.status_code == 400
+    assert list(r.json()) == ["survey"]
+
+
+def test_it_changes_a_draft_campaign_but_not_its_status(api):
+    campaign = CampaignFactory(name="Old")
+
+    r = api.patch(
+        f"/api/campaigns/{campaign.pk}/",
+        {"name": "New", "status": "sent", "audience": {"plan": "pro"}},
+        format="json",
+    )
+
+    assert r.status_code == 200, r.content
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.status) == ("New", CampaignStatus.DRAFT)
+    assert campaign.audience == {"plan": "pro"}
+    assert r.json()["status"] == "draft"
+
+
+def test_it_refuses_to_change_a_sent_campaign(api):
+    campaign = CampaignFactory(name="Old")
+    campaign_send(campaign=campaign)
+
+    r = api.patch(f"/api/campaigns/{campaign.pk}/", {"name": "New"}, format="json")
+
+    assert r.status_code == 400
+    assert list(r.json()) == ["status"]
+    campaign.refresh_from_db()
+    assert campaign.name == "Old"
+
+
+def test_it_shows_a_campaigns_counts_and_nps(api):
+    campaign = CampaignFactory()
+    for score in (10, 9, 7, 3):
+        answer(score, campaign=campaign)
+    CustomerFactory()  # not invited
+
+    body = api.get(f"/api/campaigns/{campaign.pk}/").json()
+
+    assert (body["invited"], body["responses"]) == (4, 4)
+    assert body["nps"] == 25.0  # 50 % promoters − 25 % detractors
+    assert body["margin_of_error"] is not None
+
+
+def test_it_lists_campaigns_in_a_constant_number_of_queries(
+    api, django_assert_num_queries
+):
+    def campaign_with_answers():
+        campaign = CampaignFactory()
+        answer(9, campaign=campaign)
+        answer(2, campaign=campaign)
+
+    for _ in range(2):
+        campaign_with_answers()
+    with django_assert_num_queries(3) as few:  # token, count, campaigns
+        assert len(page_ids(api.get("/api/campaigns/"))) == 2
+
+    for _ in range(8):
+        campaign_with_answers()
+    with django_assert_num_queries(len(few.captured_queries)):
+        rows = api.get("/api/campaigns/").json()["results"]
+    assert len(rows) == 10
+    assert {(row["invited"], row["responses"], row["nps"]) for row in rows} == {
+        (2, 2, 0.0)
+    }
+
+
+# Invitations and responses
+
+
+def test_it_filters_invitations_by_campaign(api):
+    campaign, other = CampaignFactory(), CampaignFactory()
+    CustomerFactory.create_batch(2)
+    campaign_send(campaign=campaign)
+    campaign_send(campaign=other)
+    mine = set(campaign.invitations.values_list("pk", flat=True))
+
+    ids = page_ids(api.get(f"/api/invitations/?campaign={campaign.pk}"))
+
+    assert set(ids) == mine and len(ids) == 2
+    assert len(page_ids(api.get("/api/invitations/"))) == 4
+
+
+def test_it_shows_an_invitations_personal_link(api):
+    campaign = CampaignFactory()
+    CustomerFactory(email="jane@example.com")
+    campaign_send(campaign=campaign)
+    invitation = Invitation.objects.get()
+
+    body = api.get(f"/api/invitations/{invitation.pk}/").json()
+
+    assert body["customer_email"] == "jane@example.com"
+    assert body["token"] == invitation.token
+    assert body["link"] == f"http://testserver/s/{invitation.token}/"
+
+
+def test_it_filters_responses_by_campaign(api):
+    campaign, other = CampaignFactory(), CampaignFactory()
+    mine = [answer(9, campaign=campaign).pk, answer(3, campaign=campaign).pk]
+    answer(8, campaign=other)
+
+    ids = page_ids(api.get(f"/api/responses/?campaign={campaign.pk}"))
+
+    assert sorted(ids) == sorted(mine)
+    assert len(page_ids(api.get("/api/responses/"))) == 3
+
+
+def test_it_shows_a_response_with_its_customer_and_bucket(api):
+    response = answer(3, comment="Too slow")
+
+    body = api.get(f"/api/responses/{response.pk}/").json()
+
+    assert body["score"] == 3
+    assert body["comment"] == "Too slow"
+    assert body["nps_bucket"] == "detractor"
+    assert body["campaign"] == response.invitation.campaign_id
+    assert body["customer_email"] == response.invitation.customer.email
+
+
+@pytest.mark.parametrize("resource", ["invitations", "responses"])
+@pytest.mark.parametrize("value", ["abc", "999999", "99999999999999999999999"])
+def test_it_answers_400_to_a_bad_campaign_filter(api, resource, value):
+    r = api.get(f"/api/{resource}/?campaign={value}")
+
+    assert r.status_code == 400
+    assert list(r.json()) == ["campaign"]
+
+
+@pytest.mark.parametrize("resource", ["invitations", "responses"])
+def test_it_lists_invitations_and_responses_in_a_constant_number_of_queries(
+    api, django_assert_num_queries, resource
+):
+    for score in (9, 3):
+        answer(score)
+    with django_assert_num_queries(3) as few:  # token, count, rows
+        assert len(page_ids(api.get(f"/api/{resource}/"))) == 2
+
+    for score in (10, 9, 8, 7, 6, 5, 4, 3):
+        answer(score)
+    with django_assert_num_queries(len(few.captured_queries)):
+        assert len(page_ids(api.get(f"/api/{resource}/"))) == 10

@@ -1,0 +1,49 @@
+"""
+Email backends that stand in for a mail server saying no. Each keeps what it does
+send in Django's locmem outbox (the `mailoutbox` fixture), like the test backend.
+
+Point settings.EMAIL_BACKEND at one and set its class attributes with monkeypatch.
+"""
+
+import smtplib
+
+from django.core.mail.backends import locmem
+
+
+class RefusingBackend(locmem.EmailBackend):
+    """Refuses the recipients in `refused`, as a server answering 550 does."""
+
+    refused: set[str] = set()
+
+    def send_messages(self, messages):
+        for message in messages:
+            refused = {
+                r: (550, b"5.1.1 No such user")
+                for r in message.recipients()
+                if r in self.refused
+            }
+            if refused:
+                raise smtplib.SMTPRecipientsRefused(refused)
+        return super().send_messages(messages)
+
+
+class UnreachableBackend(locmem.EmailBackend):
+    """A server that cannot be reached: opening the connection fails."""
+
+    def open(self):
+        raise ConnectionRefusedError(111, "Connection refused")
+
+    def send_messages(self, messages):
+        self.open()
+
+
+class FlakyBackend(locmem.EmailBackend):
+    """Drops the connection on the first `failures` messages, then sends."""
+
+    failures = 0
+
+    def send_messages(self, messages):
+        if FlakyBackend.failures > 0:
+            FlakyBackend.failures -= 1
+            raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        return super().send_messages(messages)

@@ -1,0 +1,187 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from cxm.followups.models import EventKind, FollowUp, FollowUpStatus
+from cxm.outbox.models import OutboxEmail
+from surveys.services import response_record
+from tests.factories import InvitationFactory, UserFactory, agent, manager
+
+pytestmark = pytest.mark.django_db
+
+
+def detractor_followup(score=3, comment="rude staff"):
+    response = response_record(
+        invitation=InvitationFactory(), score=score, comment=comment
+    )
+    return response.followup
+
+
+@pytest.fixture
+def owner():
+    return agent()
+
+
+@pytest.fixture
+def followup(owner):
+    return detractor_followup()
+
+
+@pytest.fixture
+def agent_client(client, owner):
+    client.force_login(owner)
+    return client
+
+
+STAFF_PAGES = ["/followups/", "/dashboard/", "/outbox/"]
+
+
+def test_it_sends_anonymous_visitors_to_the_login_page(client, followup):
+    for url in [*STAFF_PAGES, f"/followups/{followup.pk}/"]:
+        r = client.get(url)
+        assert r.status_code == 302
+        assert r["Location"].startswith("/accounts/login/?next=")
+
+
+def test_it_shows_outsiders_nothing(client, followup):
+    client.force_login(UserFactory())
+    for url in [*STAFF_PAGES, f"/followups/{followup.pk}/"]:
+        assert client.get(url).status_code == 403
+    r = client.post(f"/followups/{followup.pk}/resolve/", {"root_cause": "other"})
+    assert r.status_code == 403
+    followup.refresh_from_db()
+    assert followup.status == FollowUpStatus.OPEN
+
+
+def test_it_lets_managers_and_staff_in(client, followup):
+    for user in [manager(), UserFactory(is_staff=True)]:
+        client.force_login(user)
+        for url in [*STAFF_PAGES, f"/followups/{followup.pk}/"]:
+            assert client.get(url).status_code == 200, url
+
+
+def test_it_lists_the_queue_sorted_by_due_time(agent_client):
+    later = detractor_followup()
+    sooner = detractor_followup()
+    FollowUp.objects.filter(pk=sooner.pk).update(due_at=timezone.now())
+    html = agent_client.get("/followups/").content.decode()
+    assert html.index(f"/followups/{sooner.pk}/") < html.index(
+        f"/followups/{later.pk}/"
+    )
+
+
+def test_it_filters_by_status_owner_and_overdue(agent_client, owner):
+    mine = detractor_followup()
+    overdue = detractor_followup()
+    FollowUp.objects.filter(pk=overdue.pk).update(
+        due_at=timezone.now() - timedelta(hours=1), owner=None
+    )
+    resolved = detractor_followup()
+    FollowUp.objects.filter(pk=resolved.pk).update(
+        status="resolved", resolved_at=timezone.now(), root_cause="other"
+    )
+
+    def listed(query):
+        html = agent_client.get("/followups/?" + query).content.decode()
+        return {
+            f.pk for f in (mine, overdue, resolved) if f"/followups/{f.pk}/" in html
+        }
+
+    assert listed("status=resolved") == {resolved.pk}
+    assert listed("overdue=yes") == {overdue.pk}
+    assert listed("overdue=no") == {mine.pk, resolved.pk}
+    assert listed(f"owner={owner.pk}") == {mine.pk, resolved.pk}
+    assert listed("owner=none") == {overdue.pk}
+
+
+def test_it_lists_in_constant_queries(agent_client, django_assert_num_queries):
+    detractor_followup()
+    with django_assert_num_queries(7) as few:
+        agent_client.get("/followups/")
+    for _ in range(5):
+        detractor_followup()
+    with django_assert_num_queries(len(few.captured_queries)):
+        agent_client.get("/followups/")
+
+
+def test_it_shows_the_customer_answer_and_timeline(agent_client, followup, owner):
+    html = agent_client.get(f"/followups/{followup.pk}/").content.decode()
+    assert followup.customer.email in html
+    assert "rude staff" in html
+    assert 'id="score">3<' in html
+    assert owner.username in html
+    assert "Opened" in html and "Assigned" in html
+
+
+def test_it_lets_an_agent_take_a_followup(client, followup):
+    other = agent()
+    client.force_login(other)
+    r = client.post(f"/followups/{followup.pk}/take/")
+    assert r.status_code == 302
+    followup.refresh_from_db()
+    assert followup.owner == other
+    assert followup.events.filter(kind=EventKind.ASSIGNED, actor=other).exists()
+
+
+def test_it_adds_a_note(agent_client, followup, owner):
+    agent_client.post(f"/followups/{followup.pk}/note/", {"text": "Called, no answer"})
+    assert followup.events.filter(kind=EventKind.NOTE, actor=owner).get().text == (
+        "Called, no answer"
+    )
+    r = agent_client.post(f"/followups/{followup.pk}/note/", {"text": ""})
+    assert r.status_code == 400
+
+
+def test_it_resolves_recording_who_when_and_why(agent_client, followup, owner):
+    r = agent_client.post(
+        f"/followups/{followup.pk}/resolve/",
+        {"root_cause": "service", "resolution": "Apologised, refunded shipping"},
+    )
+    assert r.status_code == 302
+    followup.refresh_from_db()
+    assert followup.status == FollowUpStatus.RESOLVED
+    assert followup.resolved_by == owner
+    assert followup.resolved_at is not None
+    assert followup.root_cause == "service"
+
+
+def test_it_refuses_to_resolve_without_a_root_cause_or_resolution(
+    agent_client, followup
+):
+    r = agent_client.post(f"/followups/{followup.pk}/resolve/", {"resolution": ""})
+    assert r.status_code == 400
+    html = r.content.decode()
+    assert html.count('class="errorlist') >= 2
+    followup.refresh_from_db()
+    assert followup.status == FollowUpStatus.OPEN
+
+
+def test_it_shows_the_nps_on_the_dashboard(agent_client):
+    for score in [10, 9, 8, 2]:
+        response_record(invitation=InvitationFactory(), score=score)
+    html = agent_client.get("/dashboard/").content.decode()
+    assert 'id="nps-overall">25.0<' in html
+
+
+def test_it_lists_and_shows_outbox_emails_with_clickable_links(agent_client, settings):
+    settings.EMAIL_BACKEND = "cxm.outbox.backends.EmailBackend"
+    from surveys.services import invitations_deliver
+
+    invitation = InvitationFactory()
+    invitations_deliver(invitation_ids=[invitation.pk])
+    email = OutboxEmail.objects.get()
+    assert agent_client.get("/outbox/").content.decode().count(email.subject) == 1
+    html = agent_client.get(f"/outbox/{email.pk}/").content.decode()
+    assert f'<a href="{invitation.link}"' in html  # the text part, urlized
+    assert "srcdoc=" in html and "?score=10" in html
+
+
+def test_it_follows_the_browsers_language_on_staff_pages(agent_client, followup):
+    korean = agent_client.get("/followups/", HTTP_ACCEPT_LANGUAGE="ko-KR,ko;q=0.9")
+    assert '<html lang="ko">' in korean.content.decode()
+    assert "후속 조치" in korean.content.decode()
+    english = agent_client.get("/followups/", HTTP_ACCEPT_LANGUAGE="en-US")
+    assert "Follow-ups" in english.content.decode()
+    french = agent_client.get("/followups/", HTTP_ACCEPT_LANGUAGE="fr")
+    assert '<html lang="en">' in french.content.decode()

@@ -1,0 +1,233 @@
+"""
+Settings come from environment variables: a bad value stops start-up with a message
+naming the variable, and good values become the Django settings they describe.
+
+Each case starts a fresh Python process, as a deployment would, with only the
+variables under test set.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings as django_settings
+
+# Every variable settings.py reads: removed from the inherited environment so a
+# case sees only what it sets (make test exports DATABASE_URL, for one).
+VARIABLES = [
+    "ALLOWED_HOSTS",
+    "CELERY_BROKER_URL",
+    "CELERY_QUEUE",
+    "COMPANY_NAME",
+    "DATABASE_URL",
+    "DEBUG",
+    "DEFAULT_FROM_EMAIL",
+    "EMAIL_HOST",
+    "EMAIL_HOST_PASSWORD",
+    "EMAIL_HOST_USER",
+    "EMAIL_PORT",
+    "EMAIL_URL",
+    "EMAIL_USE_SSL",
+    "EMAIL_USE_TLS",
+    "FOLLOWUP_SLA_HOURS",
+    "LOG_LEVEL",
+    "SECRET_KEY",
+    "SITE_URL",
+    "SWEEP_INTERVAL",
+    "TIME_ZONE",
+]
+SHOWN = [
+    "DEBUG",
+    "SITE_URL",
+    "ALLOWED_HOSTS",
+    "TIME_ZONE",
+    "COMPANY_NAME",
+    "FOLLOWUP_SLA_HOURS",
+    "SWEEP_INTERVAL",
+    "CELERY_BROKER_URL",
+    "CELERY_TASK_DEFAULT_QUEUE",
+    "EMAIL_BACKEND",
+    "EMAIL_HOST",
+    "EMAIL_PORT",
+    "EMAIL_HOST_USER",
+    "EMAIL_HOST_PASSWORD",
+    "EMAIL_USE_TLS",
+    "EMAIL_USE_SSL",
+    "ANYMAIL",
+    "DEFAULT_FROM_EMAIL",
+    "SECRET_KEY",
+    "LOG_LEVEL",
+]
+PRINT_SETTINGS = f"""
+import json, django
+django.setup()
+from django.conf import settings
+db = settings.DATABASES["default"]
+shown = {{k: getattr(settings, k, None) for k in {SHOWN!r}}}
+shown["DATABASE"] = {{k: str(db.get(k)) for k in ("ENGINE", "NAME", "HOST", "PORT")}}
+print(json.dumps(shown))
+"""
+
+
+@pytest.fixture
+def start(tmp_path):
+    """Returns a function that starts Django in a new process with the given env."""
+
+    def start(**env) -> subprocess.CompletedProcess:
+        base = {k: v for k, v in os.environ.items() if k not in VARIABLES}
+        base.update(
+            DJANGO_SETTINGS_MODULE="cxm.settings", CXM_VAR_DIR=str(tmp_path / "var")
+        )
+        return subprocess.run(
+            [sys.executable, "-c", PRINT_SETTINGS],
+            env={**base, **env},
+            cwd=django_settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+
+    return start
+
+
+@pytest.fixture
+def loaded(start):
+    """Returns a function that starts Django with env and returns its settings."""
+
+    def loaded(**env) -> dict:
+        process = start(**env)
+        assert process.returncode == 0, process.stderr
+        return json.loads(process.stdout.splitlines()[-1])
+
+    return loaded
+
+
+@pytest.mark.parametrize(
+    "env, variable",
+    [
+        ({"DEBUG": "maybe"}, "DEBUG"),
+        ({"SITE_URL": "notaurl"}, "SITE_URL"),
+        ({"SITE_URL": "ftp://cx.example.com"}, "SITE_URL"),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL"),
+        ({"EMAIL_URL": "ftp://x"}, "EMAIL_URL"),
+        ({"EMAIL_URL": "smtp://mail.example.com:port"}, "EMAIL_URL"),
+        ({"CELERY_BROKER_URL": "http://x"}, "CELERY_BROKER_URL"),
+        ({"TIME_ZONE": "Mars/Base"}, "TIME_ZONE"),
+        ({"FOLLOWUP_SLA_HOURS": "-1"}, "FOLLOWUP_SLA_HOURS"),
+        ({"FOLLOWUP_SLA_HOURS": "two days"}, "FOLLOWUP_SLA_HOURS"),
+        ({"SWEEP_INTERVAL": "0"}, "SWEEP_INTERVAL"),
+        ({"EMAIL_HOST": "mail.example.com", "EMAIL_PORT": "abc"}, "EMAIL_PORT"),
+        ({"EMAIL_HOST": "mail.example.com", "EMAIL_USE_TLS": "sure"}, "EMAIL_USE_TLS"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+    ],
+)
+def test_it_stops_start_up_naming_the_variable_with_a_bad_value(start, env, variable):
+    process = start(**env)
+
+    assert process.returncode != 0
+    assert "ImproperlyConfigured" in process.stderr
+    assert variable in process.stderr.strip().splitlines()[-1]
+
+
+def test_it_runs_embedded_without_any_variable(loaded, tmp_path):
+    s = loaded()
+
+    assert s["DEBUG"] is False
+    assert s["DATABASE"]["ENGINE"] == "django.db.backends.sqlite3"
+    assert s["DATABASE"]["NAME"] == str(tmp_path / "var" / "cxm.sqlite3")
+    assert s["CELERY_BROKER_URL"] == "filesystem://"
+    assert (tmp_path / "var" / "broker" / "queue").is_dir()
+    assert s["EMAIL_BACKEND"] == "cxm.outbox.backends.EmailBackend"
+    assert s["SITE_URL"] == "http://127.0.0.1:8000"
+    assert s["FOLLOWUP_SLA_HOURS"] == 48.0
+    assert s["SWEEP_INTERVAL"] == 60
+
+
+def test_it_keeps_the_generated_secret_key_across_starts(loaded, tmp_path):
+    first = loaded()["SECRET_KEY"]
+
+    assert len(first) >= 50
+    assert loaded()["SECRET_KEY"] == first
+    assert (tmp_path / "var" / "secret_key").read_text().strip() == first
+    assert loaded(SECRET_KEY="from-the-environment")["SECRET_KEY"] == (
+        "from-the-environment"
+    )
+
+
+def test_it_reads_an_smtp_email_url(loaded):
+    s = loaded(EMAIL_URL="smtp://u:p@host:2525?tls=1")
+
+    assert s["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert (s["EMAIL_HOST"], s["EMAIL_PORT"]) == ("host", 2525)
+    assert (s["EMAIL_HOST_USER"], s["EMAIL_HOST_PASSWORD"]) == ("u", "p")
+    assert (s["EMAIL_USE_TLS"], s["EMAIL_USE_SSL"]) == (True, False)
+
+
+def test_it_reads_an_smtps_email_url_with_escaped_credentials(loaded):
+    s = loaded(EMAIL_URL="smtps://cx%40example.com:p%2Fss@smtp.example.com")
+
+    assert (s["EMAIL_HOST"], s["EMAIL_PORT"]) == ("smtp.example.com", 465)
+    assert (s["EMAIL_HOST_USER"], s["EMAIL_HOST_PASSWORD"]) == (
+        "cx@example.com",
+        "p/ss",
+    )
+    assert (s["EMAIL_USE_TLS"], s["EMAIL_USE_SSL"]) == (False, True)
+
+
+def test_it_reads_an_anymail_email_url(loaded):
+    s = loaded(EMAIL_URL="anymail+mailgun://?api_key=k&sender_domain=d")
+
+    assert s["EMAIL_BACKEND"] == "anymail.backends.mailgun.EmailBackend"
+    assert s["ANYMAIL"] == {"MAILGUN_API_KEY": "k", "MAILGUN_SENDER_DOMAIN": "d"}
+
+
+def test_it_reads_email_host_and_port(loaded):
+    s = loaded(
+        EMAIL_HOST="mail.example.com",
+        EMAIL_PORT="587",
+        EMAIL_HOST_USER="cx",
+        EMAIL_HOST_PASSWORD="secret",
+        EMAIL_USE_TLS="yes",
+        DEFAULT_FROM_EMAIL="Acme CX <cx@acme.example>",
+    )
+
+    assert s["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+    assert (s["EMAIL_HOST"], s["EMAIL_PORT"]) == ("mail.example.com", 587)
+    assert (s["EMAIL_HOST_USER"], s["EMAIL_HOST_PASSWORD"]) == ("cx", "secret")
+    assert (s["EMAIL_USE_TLS"], s["EMAIL_USE_SSL"]) == (True, False)
+    assert s["DEFAULT_FROM_EMAIL"] == "Acme CX <cx@acme.example>"
+
+
+def test_it_reads_the_servers_and_the_site(loaded):
+    s = loaded(
+        DATABASE_URL="postgres://cx:pw@db.internal:5433/cxm",
+        CELERY_BROKER_URL="amqp://cx:pw@rabbit.internal:5672//",
+        CELERY_QUEUE="cxm-eu",
+        SITE_URL="https://cx.example.com/",
+        ALLOWED_HOSTS="cx.internal, 10.0.0.5",
+        DEBUG="on",
+        TIME_ZONE="Asia/Seoul",
+        COMPANY_NAME="Acme",
+        FOLLOWUP_SLA_HOURS="24",
+        SWEEP_INTERVAL="30",
+        LOG_LEVEL="warning",
+    )
+
+    assert s["DATABASE"] == {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": "cxm",
+        "HOST": "db.internal",
+        "PORT": "5433",
+    }
+    assert s["CELERY_BROKER_URL"] == "amqp://cx:pw@rabbit.internal:5672//"
+    assert s["CELERY_TASK_DEFAULT_QUEUE"] == "cxm-eu"
+    assert s["SITE_URL"] == "https://cx.example.com"
+    assert s["ALLOWED_HOSTS"] == ["cx.internal", "10.0.0.5", "cx.example.com"]
+    assert s["DEBUG"] is True
+    assert s["TIME_ZONE"] == "Asia/Seoul"
+    assert s["COMPANY_NAME"] == "Acme"
+    assert s["FOLLOWUP_SLA_HOURS"] == 24.0
+    assert s["SWEEP_INTERVAL"] == 30
+    assert s["LOG_LEVEL"] == "WARNING"
