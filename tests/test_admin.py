@@ -3,7 +3,12 @@ import pytest
 from journeys.models import Journey
 from surveys.models import Campaign, CampaignStatus, Survey
 from surveys.services import campaign_send, response_record
-from tests.factories import CampaignFactory, CustomerFactory, UserFactory
+from tests.factories import (
+    CampaignFactory,
+    CustomerFactory,
+    InvitationFactory,
+    UserFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -110,7 +115,7 @@ def test_it_assigns_through_the_service_when_the_owner_changes_in_the_admin(
     admin_client, mailoutbox, django_capture_on_commit_callbacks
 ):
     from cxm.followups.models import EventKind
-    from tests.factories import InvitationFactory, agent
+    from tests.factories import agent
 
     first, second = agent(), agent()
     followup = response_record(invitation=InvitationFactory(), score=1).followup
@@ -140,3 +145,19 @@ def test_it_freezes_the_audience_of_a_sent_campaign(admin_client):
     campaign_send(campaign=campaign)
     html = admin_client.get(f"/admin/surveys/campaign/{campaign.pk}/change/").content
     assert 'name="audience"' not in html.decode()
+
+
+def test_it_passes_djangos_system_checks():
+    """`manage.py check` runs before migrate and runserver; an error there stops `make run`."""
+    from django.core.management import call_command
+
+    call_command("check", fail_level="WARNING")
+
+
+def test_it_lists_follow_ups_with_their_score(admin_client):
+    followup = response_record(invitation=InvitationFactory(), score=2).followup
+    r = admin_client.get("/admin/followups/followup/")
+    assert r.status_code == 200
+    row = r.context["cl"].result_list
+    assert list(row) == [followup]
+    assert '<td class="field-score">2</td>' in r.content.decode()

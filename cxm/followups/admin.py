@@ -56,6 +56,10 @@ class FollowUpAdmin(admin.ModelAdmin):
     ]
     inlines = [EventInline]
 
+    @admin.display(description=_("score"), ordering="response__score")
+    def score(self, obj):
+        return obj.response.score
+
     def get_readonly_fields(self, request, obj=None):
         if obj is None:
             return self.readonly_fields
