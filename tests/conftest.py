@@ -33,10 +33,15 @@ def _forget_broker_connections():
 
 @contextmanager
 def celery_broker(url: str, **conf):
-    """Publishes tasks for real to the broker at `url` inside the block."""
-    keys = {"broker_url", "task_always_eager", *conf}
+    """Publishes tasks for real to the broker at `url` inside the block.
+
+    Celery prefers a CELERY_BROKER_URL environment variable (make test sets one)
+    to conf.broker_url, but not to broker_read_url/broker_write_url: set all three.
+    """
+    urls = {"broker_url": url, "broker_read_url": url, "broker_write_url": url}
+    keys = {*urls, "task_always_eager", *conf}
     saved = {k: celery_app.conf[k] for k in keys}
-    celery_app.conf.update(broker_url=url, task_always_eager=False, **conf)
+    celery_app.conf.update(urls, task_always_eager=False, **conf)
     _forget_broker_connections()
     try:
         yield

@@ -295,14 +295,7 @@ def celery_processes(
     ]
     processes = []
     try:
-        # Celery prefers a CELERY_BROKER_URL environment variable (make test sets
-        # one) to conf.broker_url, but not to broker_read_url/broker_write_url.
-        with celery_broker(
-            redis_broker,
-            broker_read_url=redis_broker,
-            broker_write_url=redis_broker,
-            task_default_queue=queue,
-        ):
+        with celery_broker(redis_broker, task_default_queue=queue):
             worker = start_process(
                 "worker",
                 [
