@@ -6,6 +6,18 @@ import pytest
 from cxm.celery import app as celery_app
 
 
+def pytest_configure(config):
+    from django.conf import settings
+
+    engine = settings.DATABASES["default"]["ENGINE"]
+    if not engine.endswith("postgresql"):
+        raise pytest.UsageError(
+            "The tests run on PostgreSQL, not "
+            f"{engine.rsplit('.', 1)[-1]}: set DATABASE_URL=postgres://... or "
+            "run `make test`, which does."
+        )
+
+
 @pytest.fixture(autouse=True)
 def _celery_eager():
     """Unit tests run tasks in-process; the e2e tests start a real worker instead."""
