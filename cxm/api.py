@@ -1,7 +1,5 @@
 """What every app's REST API shares: the error shape, the JSON parser and fields."""
 
-import math
-
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
@@ -11,8 +9,7 @@ from rest_framework.fields import get_error_detail
 from rest_framework.settings import api_settings
 from rest_framework.views import exception_handler as drf_exception_handler
 
-# How deeply a JSON value we store (customer properties, an audience) may nest.
-JSON_MAX_DEPTH = 32
+from cxm.jsonvalues import validate_json_object
 
 
 def validation_error_detail(error: DjangoValidationError) -> dict:
@@ -52,40 +49,15 @@ class JSONParser(parsers.JSONParser):
 PARSER_CLASSES = [JSONParser]
 
 
-def _json_problem(value) -> str | None:
-    """Returns why PostgreSQL's jsonb could not store value, or None if it can."""
-    stack = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > JSON_MAX_DEPTH:
-            return _("Nest values at most %(depth)d levels deep.") % {
-                "depth": JSON_MAX_DEPTH
-            }
-        if isinstance(item, dict):
-            stack.extend((key, depth) for key in item)
-            stack.extend((child, depth + 1) for child in item.values())
-        elif isinstance(item, list):
-            stack.extend((child, depth + 1) for child in item)
-        elif isinstance(item, float) and not math.isfinite(item):
-            return _("Numbers must be finite.")
-        elif isinstance(item, str) and (
-            "\x00" in item or any("\ud800" <= c <= "\udfff" for c in item)
-        ):
-            return _("Text must not contain NUL or unpaired surrogate characters.")
-    return None
-
-
 @extend_schema_field({"type": "object", "additionalProperties": True})
 class JSONObjectField(serializers.JSONField):
     """A JSON object that the database can store as it is."""
 
     def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise serializers.ValidationError(
-                _('Expected an object, e.g. {"plan": "pro"}.'), code="not_an_object"
-            )
-        if problem := _json_problem(data):
-            raise serializers.ValidationError(problem)
+        try:
+            validate_json_object(data)
+        except DjangoValidationError as error:
+            raise serializers.ValidationError(error.messages, code=error.code)
         return super().to_internal_value(data)
 
 

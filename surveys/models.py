@@ -10,6 +10,7 @@ from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from cxm.customers.models import Customer
+from cxm.jsonvalues import json_problem
 
 
 class SurveyKind(models.TextChoices):
@@ -132,6 +133,8 @@ def validate_audience(value) -> None:
                 _("The value of %(key)r must be text, a number or true/false."),
                 params={"key": key},
             )
+    if problem := json_problem(value):
+        raise ValidationError(problem, code="not_storable")
 
 
 def audience_filter(audience: dict) -> models.Q:

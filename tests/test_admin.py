@@ -1,5 +1,6 @@
 import pytest
 
+from cxm.customers.models import Customer
 from journeys.models import Journey
 from surveys.models import Campaign, CampaignStatus, Survey
 from surveys.services import campaign_send, response_record
@@ -148,7 +149,7 @@ def test_it_freezes_the_audience_of_a_sent_campaign(admin_client):
 
 
 def test_it_passes_djangos_system_checks():
-    """`manage.py check` runs before migrate and runserver; an error there stops `make run`."""
+    """manage.py check runs before migrate and runserver: an error stops make run."""
     from django.core.management import call_command
 
     call_command("check", fail_level="WARNING")
@@ -161,3 +162,48 @@ def test_it_lists_follow_ups_with_their_score(admin_client):
     row = r.context["cl"].result_list
     assert list(row) == [followup]
     assert '<td class="field-score">2</td>' in r.content.decode()
+
+
+@pytest.mark.parametrize(
+    "properties, message",
+    [
+        ('{"score": NaN}', "Numbers must be finite."),
+        ('{"plan": "pro\\u0000"}', "Text must not contain NUL"),
+        ('["pro"]', "Expected an object"),
+    ],
+)
+def test_it_refuses_customer_properties_the_database_cannot_store(
+    admin_client, properties, message
+):
+    r = admin_client.post(
+        "/admin/customers/customer/add/",
+        {
+            "email": "kim@example.com",
+            "name": "Kim",
+            "locale": "ko",
+            "properties": properties,
+        },
+    )
+    assert r.status_code == 200
+    assert message in str(r.context["adminform"].form.errors["properties"])
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "audience, message",
+    [
+        ('{"spend": Infinity}', "Numbers must be finite."),
+        ('{"plan": "pro\\u0000"}', "Text must not contain NUL"),
+    ],
+)
+def test_it_refuses_an_audience_the_database_cannot_store(
+    admin_client, audience, message
+):
+    survey = Survey.objects.create(name="NPS", kind="nps")
+    r = admin_client.post(
+        "/admin/surveys/campaign/add/",
+        {"name": "Spring", "survey": survey.pk, "audience": audience},
+    )
+    assert r.status_code == 200
+    assert message in str(r.context["adminform"].form.errors["audience"])
+    assert not Campaign.objects.exists()

@@ -2,6 +2,8 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
+from cxm.jsonvalues import validate_json_object
+
 
 class Locale(models.TextChoices):
     EN = "en", _("English")
@@ -32,6 +34,7 @@ class Customer(models.Model):
         default=dict,
         blank=True,
         help_text=_('Free attributes used for segments, e.g. {"plan": "pro"}.'),
+        validators=[validate_json_object],
     )
     unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
     bounced_at = models.DateTimeField(_("bounced at"), null=True, blank=True)
