@@ -188,6 +188,7 @@ def invitation_message(*, invitation: Invitation):
     unsubscribe = settings.SITE_URL + reverse(
         "surveys:unsubscribe", args=[invitation.token]
     )
+    link = invitation.link  # one reverse() per email, not one per score link
     return emails.build(
         "invitation",
         to=[invitation.customer.email],
@@ -199,7 +200,8 @@ def invitation_message(*, invitation: Invitation):
                 (q for q in survey.questions.all() if q.kind == QuestionKind.SCORE),
                 None,
             ),
-            "scores": range(low, high + 1),
+            "link": link,
+            "score_links": [(n, f"{link}?score={n}") for n in range(low, high + 1)],
             "unsubscribe_url": unsubscribe,
         },
         headers={
