@@ -15,7 +15,6 @@ dropped here, and on Redis (BENCH_REDIS_URL) under a queue of its own.
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
 from bench import delivery, nps, smtp_sink  # noqa: E402
+from tests.processes import process_group_stop  # noqa: E402
 
 BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "cxm_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
@@ -133,21 +133,8 @@ class Worker:
         return self.log_path.read_text(errors="replace")[-5000:]
 
     def stop(self) -> None:
-        """SIGTERM (a warm shutdown), SIGKILL if it lingers, then to any stray child."""
-        for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-            if self.popen.poll() is not None:
-                break
-            try:
-                os.killpg(self.popen.pid, sig)
-                self.popen.wait(grace)
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        """SIGTERM, then SIGKILL if it lingers, to the worker and its children."""
+        process_group_stop(self.popen)
 
 
 def bench_delivery(*, smtp, env: dict, workdir: Path) -> None:

@@ -8,7 +8,6 @@ import email
 import email.policy
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -27,6 +26,7 @@ from django.conf import settings as django_settings
 from django.db import connection
 
 from tests.conftest import celery_broker
+from tests.processes import process_group_stop
 
 BASE_DIR = Path(django_settings.BASE_DIR)
 REDIS_URL = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -215,24 +215,8 @@ class Process:
         wait_for(seen, timeout=timeout, interval=0.2, what=f"{self.name}: {text!r}")
 
     def stop(self) -> None:
-        """
-        SIGTERM to the process group (a warm shutdown), SIGKILL if it lingers, then
-        SIGKILL to whatever of the group outlived it (a stray pool process).
-        """
-        for sig, grace in ((signal.SIGTERM, 15), (signal.SIGKILL, 5)):
-            if self.popen.poll() is not None:
-                break
-            try:
-                os.killpg(self.popen.pid, sig)
-                self.popen.wait(grace)
-            except ProcessLookupError:
-                break
-            except subprocess.TimeoutExpired:
-                continue
-        try:
-            os.killpg(self.popen.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        """SIGTERM, then SIGKILL if it lingers, to the process and its children."""
+        process_group_stop(self.popen)
 
 
 def start_process(name: str, args: list[str], *, env: dict, log: Path) -> Process:
