@@ -3,8 +3,10 @@
 from functools import wraps
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
+from django.db.models import Q
 from rest_framework.permissions import BasePermission
 
 
@@ -16,6 +18,17 @@ def is_cx_staff(user) -> bool:
         return True
     groups = {settings.FOLLOWUP_AGENTS_GROUP, settings.FOLLOWUP_MANAGERS_GROUP}
     return user.groups.filter(name__in=groups).exists()
+
+
+def cx_staff_users():
+    """The users is_cx_staff() is true for, as a queryset."""
+    groups = {settings.FOLLOWUP_AGENTS_GROUP, settings.FOLLOWUP_MANAGERS_GROUP}
+    return (
+        get_user_model()
+        .objects.filter(is_active=True)
+        .filter(Q(is_staff=True) | Q(groups__name__in=groups))
+        .distinct()
+    )
 
 
 def cx_staff_required(view):

@@ -9,8 +9,16 @@ from .services import campaign_send, survey_add_standard_questions
 
 
 class QuestionInline(admin.TabularInline):
+    """A survey's questions come with its kind; staff may reword them."""
+
     model = Question
     extra = 0
+    fields = ["position", "kind", "text", "required"]
+    readonly_fields = ["position", "kind", "required"]
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(Survey)
@@ -104,8 +112,22 @@ class CampaignAdmin(admin.ModelAdmin):
                 )
 
 
+class HistoryAdmin(admin.ModelAdmin):
+    """
+    Rows that record what happened (created by sending and by customers' answers):
+    viewed in the admin, never added or edited there, which would bypass the rules
+    that send them and open follow-ups.
+    """
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(HistoryAdmin):
     list_display = ["customer", "campaign", "status", "sent_at", "answered_at"]
     list_filter = ["status", "campaign"]
     search_fields = ["customer__email", "token"]
@@ -122,7 +144,7 @@ class InvitationAdmin(admin.ModelAdmin):
 
 
 @admin.register(Response)
-class ResponseAdmin(admin.ModelAdmin):
+class ResponseAdmin(HistoryAdmin):
     list_display = ["customer", "campaign", "score", "created_at"]
     list_filter = ["invitation__campaign"]
     search_fields = ["invitation__customer__email", "comment"]

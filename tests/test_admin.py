@@ -9,6 +9,7 @@ from tests.factories import (
     CustomerFactory,
     InvitationFactory,
     UserFactory,
+    agent,
 )
 
 pytestmark = pytest.mark.django_db
@@ -207,3 +208,128 @@ def test_it_refuses_an_audience_the_database_cannot_store(
     assert r.status_code == 200
     assert message in str(r.context["adminform"].form.errors["audience"])
     assert not Campaign.objects.exists()
+
+
+def followup_change(admin_client, followup, **fields):
+    data = {
+        "owner": followup.owner_id or "",
+        "priority": followup.priority,
+        "events-TOTAL_FORMS": "0",
+        "events-INITIAL_FORMS": "0",
+        **fields,
+    }
+    return admin_client.post(f"/admin/followups/followup/{followup.pk}/change/", data)
+
+
+def test_it_opens_follow_ups_only_from_responses(admin_client):
+    assert admin_client.get("/admin/followups/followup/add/").status_code == 403
+    html = admin_client.get("/admin/followups/followup/").content.decode()
+    assert "/admin/followups/followup/add/" not in html
+
+
+@pytest.mark.parametrize(
+    "make_owner, message",
+    [
+        (lambda: agent(is_active=False), "Select a valid choice"),
+        (lambda: UserFactory(), "Select a valid choice"),
+    ],
+    ids=["inactive agent", "not CX staff"],
+)
+def test_it_offers_only_active_cx_staff_as_owners(admin_client, make_owner, message):
+    first = agent()
+    followup = response_record(invitation=InvitationFactory(), score=1).followup
+    owner = make_owner()
+
+    r = followup_change(admin_client, followup, owner=owner.pk)
+
+    assert r.status_code == 200
+    assert message in str(r.context["adminform"].form.errors["owner"])
+    followup.refresh_from_db()
+    assert followup.owner == first
+
+
+def test_it_records_a_priority_change_on_the_timeline(admin_client):
+    from cxm.followups.models import EventKind
+
+    agent()
+    followup = response_record(invitation=InvitationFactory(), score=5).followup
+    assert followup.priority == "normal"
+
+    r = followup_change(admin_client, followup, priority="high")
+
+    assert r.status_code == 302
+    followup.refresh_from_db()
+    assert followup.priority == "high"
+    event = followup.events.get(kind=EventKind.PRIORITY_CHANGED)
+    assert event.text == "High" and event.actor.is_superuser
+
+
+def test_it_keeps_a_resolved_follow_up_as_it_was_resolved(admin_client):
+    from cxm.followups.services import followup_resolve
+
+    first, second = agent(), agent()
+    followup = response_record(invitation=InvitationFactory(), score=1).followup
+    followup_resolve(
+        followup=followup, actor=first, resolution="Refunded", root_cause="price"
+    )
+    events = followup.events.count()
+
+    r = followup_change(admin_client, followup, owner=second.pk, priority="low")
+
+    assert r.status_code == 302
+    followup.refresh_from_db()
+    assert (followup.owner, followup.priority) == (first, "high")
+    assert followup.events.count() == events
+
+
+def test_it_shows_responses_and_invitations_but_never_writes_them(admin_client):
+    agent()
+    response = response_record(invitation=InvitationFactory(), score=9)
+    invitation = response.invitation
+
+    for url in ["/admin/surveys/response/add/", "/admin/surveys/invitation/add/"]:
+        assert admin_client.get(url).status_code == 403
+    r = admin_client.get(f"/admin/surveys/response/{response.pk}/change/")
+    assert r.status_code == 200 and b'name="score"' not in r.content
+    r = admin_client.post(
+        f"/admin/surveys/response/{response.pk}/change/",
+        {"invitation": invitation.pk, "score": "2", "comment": "changed"},
+    )
+    assert r.status_code == 403
+    response.refresh_from_db()
+    assert response.score == 9
+    assert not hasattr(response, "followup")
+    r = admin_client.post(
+        f"/admin/surveys/invitation/{invitation.pk}/change/", {"status": "queued"}
+    )
+    assert r.status_code == 403
+
+
+def test_it_lets_staff_reword_a_survey_question_but_not_remove_it(admin_client):
+    survey = Survey.objects.create(name="NPS", kind="nps")
+    from surveys.services import survey_add_standard_questions
+
+    survey_add_standard_questions(survey=survey)
+    score, comment = survey.questions.all()
+    r = admin_client.post(
+        f"/admin/surveys/survey/{survey.pk}/change/",
+        {
+            "name": "NPS",
+            "kind": "nps",
+            "questions-TOTAL_FORMS": "2",
+            "questions-INITIAL_FORMS": "2",
+            "questions-0-id": score.pk,
+            "questions-0-survey": survey.pk,
+            "questions-0-text": "Would you recommend {company} to a friend?",
+            "questions-0-DELETE": "on",
+            "questions-1-id": comment.pk,
+            "questions-1-survey": survey.pk,
+            "questions-1-text": "",
+            "questions-1-kind": "score",
+        },
+    )
+    assert r.status_code == 302
+    assert [(q.kind, q.text) for q in survey.questions.all()] == [
+        ("score", "Would you recommend {company} to a friend?"),
+        ("comment", ""),
+    ]

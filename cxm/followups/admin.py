@@ -1,8 +1,12 @@
-from django.contrib import admin
+from django import forms
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
-from .models import FollowUp, FollowUpEvent
-from .services import followup_assign
+from cxm.access import cx_staff_users
+
+from .models import FollowUp, FollowUpEvent, FollowUpStatus
+from .services import followup_assign, followup_owner_validate, followup_set_priority
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -24,9 +28,33 @@ class EventInline(admin.TabularInline):
     readonly_fields = ["kind", "actor", "text", "created_at"]
     can_delete = False
 
+    def has_add_permission(self, request, obj=None):
+        return False  # the timeline is written by what happens, not typed in
+
+
+class FollowUpForm(forms.ModelForm):
+    class Meta:
+        model = FollowUp
+        fields = ["owner", "priority"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if "owner" in self.fields:
+            self.fields["owner"].queryset = cx_staff_users().order_by("username")
+
+    def clean_owner(self):
+        owner = self.cleaned_data["owner"]
+        if owner is not None and "owner" in self.changed_data:
+            try:
+                followup_owner_validate(owner)
+            except ValidationError as e:
+                raise ValidationError(e.message_dict["owner"]) from None
+        return owner
+
 
 @admin.register(FollowUp)
 class FollowUpAdmin(admin.ModelAdmin):
+    form = FollowUpForm
     list_display = [
         "__str__",
         "customer",
@@ -56,23 +84,31 @@ class FollowUpAdmin(admin.ModelAdmin):
     ]
     inlines = [EventInline]
 
+    def has_add_permission(self, request):
+        # A follow-up opens from a detractor's response, with its due time and owner.
+        return False
+
+    def get_readonly_fields(self, request, obj=None):
+        fields = ["response", *self.readonly_fields]
+        if obj is not None and obj.status == FollowUpStatus.RESOLVED:
+            return [*fields, "owner", "priority"]
+        return fields
+
     @admin.display(description=_("score"), ordering="response__score")
     def score(self, obj):
         return obj.response.score
 
-    def get_readonly_fields(self, request, obj=None):
-        if obj is None:
-            return self.readonly_fields
-        return ["response", *self.readonly_fields]
-
     def save_model(self, request, obj, form, change):
-        if not change:
-            super().save_model(request, obj, form, change)
-            return
-        # Write only what the admin changes, never the form's whole (possibly stale)
-        # copy: a resolve that happened meanwhile must stay resolved.
-        if "priority" in form.changed_data:
-            FollowUp.objects.filter(pk=obj.pk).update(priority=obj.priority)
-        if "owner" in form.changed_data:
-            followup_assign(followup=obj, owner=obj.owner, actor=request.user)
+        # Write only what the admin changes, through the services that keep the
+        # timeline, never the form's whole (possibly stale) copy: a resolve that
+        # happened meanwhile must stay resolved.
+        try:
+            if "priority" in form.changed_data:
+                followup_set_priority(
+                    followup=obj, priority=obj.priority, actor=request.user
+                )
+            if "owner" in form.changed_data:
+                followup_assign(followup=obj, owner=obj.owner, actor=request.user)
+        except ValidationError as e:
+            self.message_user(request, " ".join(e.messages), messages.ERROR)
         obj.refresh_from_db()

@@ -8,7 +8,6 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response as ApiResponse
 
-from cxm.access import is_cx_staff
 from cxm.api import PARSER_CLASSES
 
 from . import services
@@ -106,12 +105,6 @@ class FollowUpChangeSerializer(serializers.Serializer):
         choices=RootCause.choices, required=False, allow_blank=True
     )
 
-    def validate_owner(self, owner):
-        # An inactive user is refused by followup_assign with its own message.
-        if owner is not None and owner.is_active and not is_cx_staff(owner):
-            raise serializers.ValidationError(_("This user is not CX staff."))
-        return owner
-
     def validate(self, attrs):
         if not attrs:
             raise serializers.ValidationError(
@@ -131,7 +124,7 @@ class FollowUpFilter(filters.FilterSet):
     owner = filters.CharFilter(
         help_text='A user id, or "none" for follow-ups nobody owns.',
         validators=[
-            RegexValidator(r"^(none|[0-9]{1,19})$", _('Give a user id or "none".'))
+            RegexValidator(r"^(none|[0-9]{1,18})$", _('Give a user id or "none".'))
         ],
     )
     overdue = filters.ChoiceFilter(

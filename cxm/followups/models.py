@@ -122,6 +122,7 @@ class FollowUp(models.Model):
 class EventKind(models.TextChoices):
     OPENED = "opened", _("Opened")
     ASSIGNED = "assigned", _("Assigned")
+    PRIORITY_CHANGED = "priority", _("Priority changed")
     OWNER_NOTIFIED = "owner_notified", _("Owner notified")
     NOTE = "note", _("Note")
     ANSWER_CHANGED = "answer_changed", _("Customer changed the answer")

@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cxm import emails
+from cxm.access import is_cx_staff
 from surveys.models import NpsBucket, Response, nps_bucket
 
 from .models import (
@@ -134,10 +135,18 @@ def _notify_owner_on_commit(followup: FollowUp) -> None:
     transaction.on_commit(lambda: tasks.followup_notify_owner.delay(pk), robust=True)
 
 
+def followup_owner_validate(owner) -> None:
+    """Raises ValidationError unless `owner` can own follow-ups."""
+    if not owner.is_active:
+        raise ValidationError({"owner": _("This user is not active.")})
+    if not is_cx_staff(owner):
+        raise ValidationError({"owner": _("This user is not CX staff.")})
+
+
 def followup_assign(*, followup: FollowUp, owner, actor) -> FollowUp:
     """Gives the follow-up to `owner`, who is emailed unless they took it themselves."""
-    if owner is not None and not owner.is_active:
-        raise ValidationError({"owner": _("This user is not active.")})
+    if owner is not None:
+        followup_owner_validate(owner)
     now = timezone.now()
     with transaction.atomic():
         followup = FollowUp.objects.select_for_update(of=("self",)).get(pk=followup.pk)
@@ -159,6 +168,27 @@ def followup_assign(*, followup: FollowUp, owner, actor) -> FollowUp:
         )
         if owner and owner != actor:
             _notify_owner_on_commit(followup)
+    return followup
+
+
+def followup_set_priority(*, followup: FollowUp, priority: str, actor) -> FollowUp:
+    """Changes the priority of an unresolved follow-up, on its timeline."""
+    if priority not in Priority.values:
+        raise ValidationError({"priority": _("Choose a priority.")})
+    with transaction.atomic():
+        followup = FollowUp.objects.select_for_update(of=("self",)).get(pk=followup.pk)
+        if followup.status == FollowUpStatus.RESOLVED:
+            raise ValidationError(_("This follow-up is resolved."))
+        if followup.priority == priority:
+            return followup
+        followup.priority = priority
+        followup.save(update_fields=["priority"])
+        _event(
+            followup,
+            EventKind.PRIORITY_CHANGED,
+            actor=actor,
+            text=Priority(priority).label,
+        )
     return followup
 
 
