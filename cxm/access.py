@@ -7,7 +7,7 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
-from rest_framework.permissions import BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 
 def is_cx_staff(user) -> bool:
@@ -31,20 +31,41 @@ def cx_staff_users():
     )
 
 
-def cx_staff_required(view):
-    """Sends anonymous visitors to the login page and refuses other non-staff (403)."""
+def _required(test):
+    """A view decorator: anonymous visitors log in first; others failing `test`: 403."""
 
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not is_cx_staff(request.user):
-            raise PermissionDenied
-        return view(request, *args, **kwargs)
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not test(request.user):
+                raise PermissionDenied
+            return view(request, *args, **kwargs)
 
-    return wrapper
+        return wrapper
+
+    return decorator
+
+
+# The follow-up pages and the dashboard: CX agents and managers, and staff.
+cx_staff_required = _required(is_cx_staff)
+# What only staff accounts see, such as every email sent (with customers' links).
+staff_required = _required(lambda user: user.is_active and user.is_staff)
 
 
 class IsCxStaff(BasePermission):
+    """
+    The API: CX agents and managers read everything and change what they work on
+    (views with `cx_agents_may_write = True`, the follow-ups); staff accounts change
+    everything (customers, surveys, campaigns).
+    """
+
     def has_permission(self, request, view):
-        return is_cx_staff(request.user)
+        if not is_cx_staff(request.user):
+            return False
+        return (
+            request.method in SAFE_METHODS
+            or request.user.is_staff
+            or getattr(view, "cx_agents_may_write", False)
+        )

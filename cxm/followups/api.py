@@ -150,6 +150,7 @@ class FollowUpViewSet(
     serializer_class = FollowUpSerializer
     filterset_class = FollowUpFilter
     parser_classes = PARSER_CLASSES
+    cx_agents_may_write = True  # agents and managers work the queue
     queryset = FollowUp.objects.none()  # for the schema; get_queryset decides
 
     def get_queryset(self):

@@ -1,4 +1,4 @@
-"""Who may use the API: CX staff by token or session; nobody else, for anything."""
+"""Who may use the API: CX staff by token or session (agents change only follow-ups)."""
 
 import pytest
 from rest_framework.test import APIClient
@@ -116,3 +116,19 @@ def test_it_lets_a_cx_agent_in_with_a_session_and_act_on_followups(
     assert r.status_code == 200, r.content
     assert r.json()["owner"] == cx_agent.pk
     assert r.json()["status"] == FollowUpStatus.OPEN
+
+
+def test_it_keeps_customers_surveys_and_campaigns_read_only_for_cx_agents(
+    agent_api, objects
+):
+    """Agents work follow-ups; building surveys and sending campaigns is staff's."""
+    writes = [
+        (method, path, body)
+        for method, path, body in endpoints(objects)
+        if method != "get" and not path.startswith("/api/followups/")
+    ]
+    assert writes
+    for method, path, body in writes:
+        r = call(agent_api, method, path, body)
+        assert r.status_code == 403, (method, path, r.status_code)
+    assert_nothing_changed(objects)

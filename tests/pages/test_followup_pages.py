@@ -34,7 +34,26 @@ def agent_client(client, owner):
     return client
 
 
-STAFF_PAGES = ["/followups/", "/dashboard/", "/outbox/"]
+CX_PAGES = ["/followups/", "/dashboard/"]
+STAFF_PAGES = [*CX_PAGES, "/outbox/"]
+
+
+def actions(followup) -> list[tuple[str, dict]]:
+    return [
+        (f"/followups/{followup.pk}/take/", {}),
+        (f"/followups/{followup.pk}/note/", {"text": "Called."}),
+        (
+            f"/followups/{followup.pk}/resolve/",
+            {"resolution": "Refunded", "root_cause": "other"},
+        ),
+    ]
+
+
+def assert_untouched(followup):
+    followup.refresh_from_db()
+    assert followup.status == FollowUpStatus.OPEN
+    assert followup.owner is not None and followup.owner.groups.exists()
+    assert not followup.events.filter(kind=EventKind.NOTE).exists()
 
 
 def test_it_sends_anonymous_visitors_to_the_login_page(client, followup):
@@ -42,23 +61,35 @@ def test_it_sends_anonymous_visitors_to_the_login_page(client, followup):
         r = client.get(url)
         assert r.status_code == 302
         assert r["Location"].startswith("/accounts/login/?next=")
+    for url, data in actions(followup):
+        r = client.post(url, data)
+        assert r.status_code == 302 and "/accounts/login/" in r["Location"], url
+    assert_untouched(followup)
 
 
 def test_it_shows_outsiders_nothing(client, followup):
     client.force_login(UserFactory())
     for url in [*STAFF_PAGES, f"/followups/{followup.pk}/"]:
         assert client.get(url).status_code == 403
-    r = client.post(f"/followups/{followup.pk}/resolve/", {"root_cause": "other"})
-    assert r.status_code == 403
-    followup.refresh_from_db()
-    assert followup.status == FollowUpStatus.OPEN
+    for url, data in actions(followup):
+        assert client.post(url, data).status_code == 403, url
+    assert_untouched(followup)
 
 
 def test_it_lets_managers_and_staff_in(client, followup):
     for user in [manager(), UserFactory(is_staff=True)]:
         client.force_login(user)
-        for url in [*STAFF_PAGES, f"/followups/{followup.pk}/"]:
+        for url in [*CX_PAGES, f"/followups/{followup.pk}/"]:
             assert client.get(url).status_code == 200, url
+
+
+def test_it_shows_the_outbox_to_staff_accounts_only(client, agent_client):
+    """Every email sent holds a customer's personal link: not for agents."""
+    assert agent_client.get("/outbox/").status_code == 403
+    client.force_login(manager())
+    assert client.get("/outbox/").status_code == 403
+    client.force_login(UserFactory(is_staff=True))
+    assert client.get("/outbox/").status_code == 200
 
 
 def test_it_lists_the_queue_sorted_by_due_time(agent_client):
@@ -164,15 +195,16 @@ def test_it_shows_the_nps_on_the_dashboard(agent_client):
     assert 'id="nps-overall">25.0<' in html
 
 
-def test_it_lists_and_shows_outbox_emails_with_clickable_links(agent_client, settings):
+def test_it_lists_and_shows_outbox_emails_with_clickable_links(client, settings):
+    client.force_login(UserFactory(is_staff=True))
     settings.EMAIL_BACKEND = "cxm.outbox.backends.EmailBackend"
     from surveys.services import invitations_deliver
 
     invitation = InvitationFactory()
     invitations_deliver(invitation_ids=[invitation.pk])
     email = OutboxEmail.objects.get()
-    assert agent_client.get("/outbox/").content.decode().count(email.subject) == 1
-    html = agent_client.get(f"/outbox/{email.pk}/").content.decode()
+    assert client.get("/outbox/").content.decode().count(email.subject) == 1
+    html = client.get(f"/outbox/{email.pk}/").content.decode()
     assert f'<a href="{invitation.link}"' in html  # the text part, urlized
     assert "srcdoc=" in html and "?score=10" in html
 
