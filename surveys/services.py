@@ -101,17 +101,19 @@ def campaign_send(*, campaign: Campaign) -> int:
             .values_list("pk", flat=True)
             .iterator(chunk_size=INSERT_BATCH)
         )
-        created = 0
+        invitations = Invitation.objects.filter(campaign=campaign)
+        before = invitations.count()
         for batch in batched(customer_ids, INSERT_BATCH):
-            created += len(
-                Invitation.objects.bulk_create(
-                    [
-                        Invitation(campaign=campaign, customer_id=pk, due_at=now)
-                        for pk in batch
-                    ],
-                    ignore_conflicts=True,
-                )
+            # A customer already invited keeps the one invitation (the constraint).
+            Invitation.objects.bulk_create(
+                [
+                    Invitation(campaign=campaign, customer_id=pk, due_at=now)
+                    for pk in batch
+                ],
+                ignore_conflicts=True,
             )
+        # bulk_create returns every row it was given, inserted or not: count.
+        created = invitations.count() - before
         campaign.status = CampaignStatus.SENDING if created else CampaignStatus.SENT
         campaign.sent_at = now
         campaign.save(update_fields=["status", "sent_at"])

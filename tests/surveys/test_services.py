@@ -81,6 +81,32 @@ def test_it_creates_one_invitation_per_eligible_customer():
     assert campaign.sent_at is not None
 
 
+def test_it_refuses_a_second_invitation_for_a_customer_in_the_database():
+    invitation = InvitationFactory()
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Invitation.objects.create(
+            campaign=invitation.campaign, customer=invitation.customer
+        )
+
+    assert Invitation.objects.count() == 1
+
+
+def test_it_invites_only_customers_not_yet_invited_to_the_campaign():
+    """A customer invited before the send (the API, an import) is not invited again."""
+    already, new = CustomerFactory.create_batch(2)
+    campaign = CampaignFactory()
+    Invitation.objects.create(campaign=campaign, customer=already)
+
+    assert campaign_send(campaign=campaign) == 1
+
+    assert sorted(
+        Invitation.objects.filter(campaign=campaign).values_list(
+            "customer_id", flat=True
+        )
+    ) == sorted([already.pk, new.pk])
+
+
 def test_it_skips_unsubscribed_and_bounced_customers():
     reachable = CustomerFactory()
     customer_unsubscribe(customer=CustomerFactory())
