@@ -145,6 +145,45 @@ def test_it_shows_the_customer_answer_and_timeline(agent_client, followup, owner
     assert "Opened" in html and "Assigned" in html
 
 
+def test_it_shows_everything_that_happened_on_the_timeline_in_order(
+    agent_client, followup, owner, mailoutbox
+):
+    from cxm.followups.services import (
+        followup_add_note,
+        followup_resolve,
+        followups_sweep,
+    )
+
+    manager()
+    followup_add_note(followup=followup, actor=owner, text="Called, no answer")
+    FollowUp.objects.filter(pk=followup.pk).update(
+        due_at=timezone.now() - timedelta(minutes=1)
+    )
+    followups_sweep()
+    followup_resolve(
+        followup=followup,
+        actor=owner,
+        resolution="Apologised and refunded",
+        root_cause="service",
+    )
+
+    html = agent_client.get(f"/followups/{followup.pk}/").content.decode()
+    timeline = html[html.index('id="timeline"') :]
+    entries = [
+        "<strong>Opened</strong>",
+        "<strong>Assigned</strong>",
+        "<strong>Note</strong>",
+        "Called, no answer",
+        "<strong>Overdue</strong>",
+        "<strong>Escalated</strong>",
+        "<strong>Resolved</strong>",
+        "Apologised and refunded",
+    ]
+    positions = [timeline.index(entry) for entry in entries]
+    assert positions == sorted(positions)
+    assert timeline.count(f"· {owner.username}") >= 2  # the note and the resolve
+
+
 def test_it_lets_an_agent_take_a_followup(client, followup):
     other = agent()
     client.force_login(other)
