@@ -61,6 +61,17 @@ class JSONObjectField(serializers.JSONField):
         return super().to_internal_value(data)
 
 
+class PrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
+    """DRF's, refusing ids that are not whole numbers (the database makes 2.7 a 2)."""
+
+    def to_internal_value(self, data):
+        whole = isinstance(data, int) and not isinstance(data, bool)
+        digits = isinstance(data, str) and data.isascii() and data.isdigit()
+        if not (whole or digits):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+        return super().to_internal_value(data)
+
+
 class DetailSerializer(serializers.Serializer):
     """The body of an error that concerns no single field."""
 

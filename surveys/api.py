@@ -14,7 +14,12 @@ from rest_framework.decorators import action
 from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
-from cxm.api import PARSER_CLASSES, DetailSerializer, JSONObjectField
+from cxm.api import (
+    PARSER_CLASSES,
+    DetailSerializer,
+    JSONObjectField,
+    PrimaryKeyRelatedField,
+)
 
 from . import metrics, services
 from .models import (
@@ -77,6 +82,7 @@ class AudienceField(JSONObjectField):
 
 
 class CampaignSerializer(serializers.ModelSerializer):
+    serializer_related_field = PrimaryKeyRelatedField
     audience = AudienceField(
         required=False,
         validators=[validate_audience],

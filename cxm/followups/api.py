@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response as ApiResponse
 
-from cxm.api import PARSER_CLASSES
+from cxm.api import PARSER_CLASSES, PrimaryKeyRelatedField
 
 from . import services
 from .models import FollowUp, FollowUpEvent, FollowUpStatus, RootCause
@@ -81,7 +81,7 @@ class FollowUpSerializer(serializers.ModelSerializer):
 class FollowUpChangeSerializer(serializers.Serializer):
     """What a PATCH may change; each key present is one action, all in one go."""
 
-    owner = serializers.PrimaryKeyRelatedField(
+    owner = PrimaryKeyRelatedField(
         queryset=User.objects.all(),
         allow_null=True,
         required=False,

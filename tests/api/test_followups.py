@@ -309,3 +309,18 @@ def test_it_answers_404_for_an_unknown_followup(api):
         api.patch("/api/followups/999999/", {"note": "x"}, format="json").status_code
         == 404
     )
+
+
+@pytest.mark.parametrize("shape", [lambda pk: pk + 0.7, lambda pk: f"{pk}.7", bool])
+def test_it_refuses_an_owner_id_that_is_not_a_whole_number(api, shape):
+    """2.7 is not user 2: the database would round it down."""
+    followup = detractor_followup()
+    other = agent()
+    owner_before = followup.owner_id
+
+    r = patch(api, followup, {"owner": shape(other.pk)})
+
+    assert r.status_code == 400, r.content
+    assert list(r.json()) == ["owner"]
+    followup.refresh_from_db()
+    assert followup.owner_id == owner_before

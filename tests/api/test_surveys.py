@@ -311,3 +311,15 @@ def test_it_lists_invitations_and_responses_in_a_constant_number_of_queries(
         answer(score)
     with django_assert_num_queries(len(few.captured_queries)):
         assert len(page_ids(api.get(f"/api/{resource}/"))) == 10
+
+
+def test_it_refuses_a_survey_id_that_is_not_a_whole_number(api):
+    survey = Survey.objects.create(name="NPS", kind="nps")
+
+    r = api.post(
+        "/api/campaigns/", {"name": "Spring", "survey": survey.pk + 0.9}, format="json"
+    )
+
+    assert r.status_code == 400, r.content
+    assert list(r.json()) == ["survey"]
+    assert not Campaign.objects.exists()
