@@ -39,6 +39,7 @@ def followup_list(request):
         request,
         "followups/list.html",
         {"form": form, "page": page, "query": query.urlencode()},
+        status=400 if form.is_bound and not form.is_valid() else 200,
     )
 
 
@@ -108,6 +109,10 @@ def followup_resolve(request, pk: int):
                 root_cause=form.cleaned_data["root_cause"],
             )
         except ValidationError as e:
+            if not hasattr(e, "error_dict"):
+                # About the follow-up (resolved meanwhile), not what was typed.
+                messages.error(request, " ".join(e.messages))
+                return redirect(followup)
             form.add_error(None, e)
         else:
             messages.success(request, _("Resolved. Thank you for closing the loop."))

@@ -126,6 +126,38 @@ def test_it_filters_by_status_owner_and_overdue(agent_client, owner):
     assert listed("owner=none") == {overdue.pk}
 
 
+def test_it_says_which_filter_is_wrong(agent_client, followup):
+    r = agent_client.get("/followups/?status=bogus&owner=abc&overdue=maybe")
+
+    assert r.status_code == 400
+    assert set(r.context["form"].errors) == {"status", "owner", "overdue"}
+    html = r.content.decode()
+    assert html.count('class="errorlist"') == 3
+    assert "Select a valid choice" in html
+    assert f"/followups/{followup.pk}/" not in html
+
+
+def test_it_tells_the_second_agent_that_the_follow_up_was_resolved_meanwhile(
+    agent_client, followup, owner
+):
+    from cxm.followups.services import followup_resolve
+
+    followup_resolve(
+        followup=followup, actor=owner, resolution="Refunded", root_cause="price"
+    )
+
+    r = agent_client.post(
+        f"/followups/{followup.pk}/resolve/",
+        {"resolution": "Called back", "root_cause": "service"},
+        follow=True,
+    )
+
+    assert r.redirect_chain == [(f"/followups/{followup.pk}/", 302)]
+    assert "This follow-up is already resolved." in r.content.decode()
+    followup.refresh_from_db()
+    assert (followup.resolution, followup.root_cause) == ("Refunded", "price")
+
+
 def test_it_lists_in_constant_queries(agent_client, django_assert_num_queries):
     detractor_followup()
     with django_assert_num_queries(7) as few:
