@@ -46,6 +46,9 @@ class CustomerSerializer(serializers.ModelSerializer):
             "created_at",
             "updated_at",
         ]
+        # DRF would add its own unique check for external_id, with its own wording;
+        # validate_external_id says it as the email check does.
+        extra_kwargs = {"external_id": {"validators": []}}
 
     def _others(self):
         qs = Customer.objects.all()

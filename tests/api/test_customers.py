@@ -121,7 +121,9 @@ def test_it_refuses_a_duplicate_external_id_naming_it(api):
 
     assert r.status_code == 400
     assert list(r.json()) == ["external_id"]
-    assert "already exists" in r.json()["external_id"][0]
+    assert r.json()["external_id"] == [
+        "A customer with this external id already exists."
+    ]
 
 
 def test_it_allows_many_customers_without_an_external_id(api):
