@@ -198,6 +198,8 @@ ALLOWED_HOSTS = [
 if (site_host := urlsplit(SITE_URL).hostname) and site_host not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(site_host)
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
+# A customer's stale answer page gets a translated "open it again" page.
+CSRF_FAILURE_VIEW = "surveys.views.csrf_failure"
 
 # The company the surveys ask about: "How likely are you to recommend {company}…"
 COMPANY_NAME = envstr("COMPANY_NAME", "cxm")

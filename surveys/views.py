@@ -1,6 +1,9 @@
+import re
+
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils import translation
+from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.http import require_http_methods
 
 from cxm.access import cx_staff_required
@@ -10,6 +13,10 @@ from . import metrics
 from .forms import AnswerForm
 from .models import QuestionKind
 from .services import invitation_open, response_record
+
+# Links carry secrets.token_urlsafe() tokens. Anything else is an unknown link, and
+# must not reach the database: PostgreSQL refuses a NUL byte in a query.
+_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 def _page(request, template: str, context: dict, *, status: int = 200, language=None):
@@ -27,6 +34,13 @@ def _unknown(request):
     return _page(request, "surveys/unknown.html", {}, status=404)
 
 
+def _invitation(token: str):
+    """Returns the invitation of a link's token, or None for an unknown token."""
+    if not _TOKEN.fullmatch(token):
+        return None
+    return invitation_open(token=token)
+
+
 def _questions(invitation) -> dict:
     by_kind = {q.kind: q for q in invitation.campaign.survey.questions.all()}
     return {
@@ -41,7 +55,7 @@ def answer(request, token: str):
     The answer page of a personal link. GET shows the question (with ?score=
     preselected) and never records anything; POST records the answer.
     """
-    invitation = invitation_open(token=token)
+    invitation = _invitation(token)
     if invitation is None:
         return _unknown(request)
     language = invitation.customer.locale
@@ -49,6 +63,7 @@ def answer(request, token: str):
         return _page(request, "surveys/closed.html", {}, status=410, language=language)
 
     survey = invitation.campaign.survey
+    scores = [str(n) for n in range(survey.score_range[0], survey.score_range[1] + 1)]
     with translation.override(language):
         if request.method == "POST":
             form = AnswerForm(request.POST, score_range=survey.score_range)
@@ -69,7 +84,8 @@ def answer(request, token: str):
             initial = {}
             if previous is not None:
                 initial = {"score": previous.score, "comment": previous.comment}
-            if (score := request.GET.get("score", "")).isdigit():
+            # Only a score the page shows: "²".isdigit() is true, int("²") fails.
+            if (score := request.GET.get("score", "")) in scores:
                 initial["score"] = int(score)
             form = AnswerForm(initial=initial, score_range=survey.score_range)
             status = 200
@@ -78,9 +94,7 @@ def answer(request, token: str):
         "invitation": invitation,
         "form": form,
         "selected": str(selected) if selected is not None else "",
-        "scores": [
-            str(n) for n in range(survey.score_range[0], survey.score_range[1] + 1)
-        ],
+        "scores": scores,
         "answered_before": hasattr(invitation, "response"),
         **_questions(invitation),
     }
@@ -90,7 +104,7 @@ def answer(request, token: str):
 
 
 def thanks(request, token: str):
-    invitation = invitation_open(token=token)
+    invitation = _invitation(token)
     if invitation is None or not hasattr(invitation, "response"):
         return _unknown(request)
     return _page(
@@ -104,7 +118,7 @@ def thanks(request, token: str):
 @require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe(request, token: str):
     """GET asks to confirm (scanners follow links); POST unsubscribes."""
-    invitation = invitation_open(token=token)
+    invitation = _invitation(token)
     if invitation is None:
         return _unknown(request)
     done = False
@@ -116,6 +130,24 @@ def unsubscribe(request, token: str):
         "surveys/unsubscribe.html",
         {"invitation": invitation, "done": done},
         language=invitation.customer.locale,
+    )
+
+
+def csrf_failure(request, reason=""):
+    """
+    CSRF_FAILURE_VIEW: tells a customer whose page went stale to open it again, in
+    their language; the staff pages keep Django's page, which names the reason.
+    """
+    match = request.resolver_match
+    if match is None or match.namespace != "surveys" or "token" not in match.kwargs:
+        return django_csrf_failure(request, reason=reason)
+    invitation = _invitation(match.kwargs["token"])
+    return _page(
+        request,
+        "surveys/expired.html",
+        {"again_url": request.path},
+        status=403,
+        language=invitation.customer.locale if invitation else None,
     )
 
 
