@@ -25,7 +25,7 @@ class OverdueFilter(admin.SimpleListFilter):
 class EventInline(admin.TabularInline):
     model = FollowUpEvent
     extra = 0
-    readonly_fields = ["kind", "actor", "text", "created_at"]
+    fields = readonly_fields = ["kind", "actor", "description", "created_at"]
     can_delete = False
 
     def has_add_permission(self, request, obj=None):

@@ -27,6 +27,11 @@ class FollowUpEventSerializer(serializers.ModelSerializer):
     actor_username = serializers.CharField(
         source="actor.get_username", read_only=True, allow_null=True
     )
+    text = serializers.CharField(
+        source="description",
+        read_only=True,
+        help_text="What happened, in the request's language (Accept-Language).",
+    )
 
     class Meta:
         model = FollowUpEvent

@@ -2,6 +2,7 @@ from django.conf import settings
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from surveys.models import Response
@@ -149,7 +150,10 @@ class FollowUpEvent(models.Model):
         related_name="+",
         verbose_name=_("by"),
     )
+    # What people wrote (a note, a resolution, the customer's comment) or names;
+    # never a sentence of ours, which description() renders in the reader's language.
     text = models.TextField(_("text"), blank=True)
+    data = models.JSONField(_("data"), default=dict, blank=True)
     created_at = models.DateTimeField(_("at"), default=timezone.now)
 
     class Meta:
@@ -159,3 +163,19 @@ class FollowUpEvent(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d %H:%M}"
+
+    def description(self) -> str:
+        """What happened, in the active language."""
+        data = self.data or {}
+        if "score" in data:  # opened, answer changed
+            score = gettext("Score %(score)d.") % {"score": data["score"]}
+            return f"{score} {self.text}".strip()
+        if "priority" in data:
+            return str(Priority(data["priority"]).label)
+        if self.kind == EventKind.ASSIGNED and not self.text:
+            return gettext("Unassigned")
+        if self.kind == EventKind.ESCALATED and not self.text:
+            return gettext("No CX manager to notify.")
+        return self.text
+
+    description.short_description = _("what happened")

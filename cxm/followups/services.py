@@ -44,12 +44,21 @@ def followup_priority(score: int) -> str:
     return Priority.HIGH if score <= 3 else Priority.NORMAL
 
 
-def _event(followup: FollowUp, kind: str, *, actor=None, text: str = "", now=None):
+def _event(
+    followup: FollowUp,
+    kind: str,
+    *,
+    actor=None,
+    text: str = "",
+    data: dict | None = None,
+    now=None,
+):
     return FollowUpEvent.objects.create(
         followup=followup,
         kind=kind,
         actor=actor,
         text=text,
+        data=data or {},
         created_at=now or timezone.now(),
     )
 
@@ -98,7 +107,7 @@ def followup_open(*, response: Response) -> FollowUp | None:
             followup,
             EventKind.OPENED,
             now=now,
-            text=_("Score %(score)d.") % {"score": response.score},
+            data={"score": response.score},
         )
         if owner:
             _event(followup, EventKind.ASSIGNED, now=now, text=owner.get_username())
@@ -117,8 +126,8 @@ def on_response_recorded(
         _event(
             followup,
             EventKind.ANSWER_CHANGED,
-            text=_("Score %(score)d. %(comment)s")
-            % {"score": response.score, "comment": response.comment},
+            text=response.comment,
+            data={"score": response.score},
         )
         # An angrier second answer raises the priority; a kinder one never lowers it.
         if followup_priority(response.score) == Priority.HIGH:
@@ -164,7 +173,7 @@ def followup_assign(*, followup: FollowUp, owner, actor) -> FollowUp:
             EventKind.ASSIGNED,
             actor=actor,
             now=now,
-            text=owner.get_username() if owner else _("Unassigned"),
+            text=owner.get_username() if owner else "",
         )
         if owner and owner != actor:
             _notify_owner_on_commit(followup)
@@ -187,7 +196,7 @@ def followup_set_priority(*, followup: FollowUp, priority: str, actor) -> Follow
             followup,
             EventKind.PRIORITY_CHANGED,
             actor=actor,
-            text=Priority(priority).label,
+            data={"priority": priority},
         )
     return followup
 
@@ -294,7 +303,7 @@ def followup_escalate(*, followup_id: int) -> bool:
         _event(
             followup,
             EventKind.ESCALATED,
-            text=", ".join(recipients) or _("No CX manager to notify."),
+            text=", ".join(recipients),
         )
     return True
 

@@ -78,7 +78,7 @@ def test_it_keeps_one_followup_and_logs_the_change_when_a_detractor_answers_agai
     followup = FollowUp.objects.get()
     assert events(followup).count(EventKind.ANSWER_CHANGED) == 1
     changed = followup.events.get(kind=EventKind.ANSWER_CHANGED)
-    assert "2" in changed.text and "still broken" in changed.text
+    assert changed.description() == "Score 2. still broken"
 
 
 def test_it_opens_a_followup_when_a_passive_changes_to_a_detractor():

@@ -116,7 +116,7 @@ def test_it_says_so_and_sends_nothing_when_there_is_no_manager(mailoutbox):
     followup.refresh_from_db()
     assert followup.escalated_at is not None
     escalated = followup.events.get(kind=EventKind.ESCALATED)
-    assert escalated.text == "No CX manager to notify."
+    assert escalated.description() == "No CX manager to notify."
 
 
 def test_it_retries_the_escalation_when_the_mail_server_fails(

@@ -288,3 +288,23 @@ def test_it_follows_the_browsers_language_on_staff_pages(agent_client, followup)
     assert "Follow-ups" in english.content.decode()
     french = agent_client.get("/followups/", HTTP_ACCEPT_LANGUAGE="fr")
     assert '<html lang="en">' in french.content.decode()
+
+
+def test_it_shows_the_timeline_in_the_readers_language(agent_client, owner):
+    """A Korean customer's answer reads in English to an English-speaking agent."""
+    from django.utils import translation
+
+    from cxm.followups.services import followup_assign
+
+    with translation.override("ko"):  # as in the customer's request
+        followup = detractor_followup(score=2, comment="배송이 늦었어요")
+        followup_assign(followup=followup, owner=None, actor=owner)
+
+    english = agent_client.get(f"/followups/{followup.pk}/", HTTP_ACCEPT_LANGUAGE="en")
+    html = english.content.decode()
+    assert "Score 2." in html and "Unassigned" in html
+    korean = agent_client.get(f"/followups/{followup.pk}/", HTTP_ACCEPT_LANGUAGE="ko")
+    html = korean.content.decode()
+    assert "Score 2." not in html and "Unassigned" not in html
+    with translation.override("ko"):
+        assert translation.gettext("Score %(score)d.") % {"score": 2} in html
