@@ -82,14 +82,16 @@ def _secret_key() -> str:
 
 
 def _database() -> dict:
+    # The web process, the worker and beat share an SQLite file: a transaction takes
+    # the write lock when it begins, waiting for it, rather than failing halfway.
+    sqlite_options = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     url = envstr("DATABASE_URL")
     if not url:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         return {
             "ENGINE": "django.db.backends.sqlite3",
             "NAME": VAR_DIR / "cxm.sqlite3",
-            # The web process, the worker and beat share the file; wait for locks.
-            "OPTIONS": {"timeout": 20, "transaction_mode": "IMMEDIATE"},
+            "OPTIONS": sqlite_options,
         }
     try:
         config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
@@ -103,6 +105,9 @@ def _database() -> dict:
             "DATABASE_URL must be postgres://… (or sqlite:///…), got "
             f"{urlsplit(url).scheme!r}"
         )
+    if config["ENGINE"] == "django.db.backends.sqlite3":
+        # Options in the URL (sqlite:///cx.sqlite3?timeout=60) win.
+        config["OPTIONS"] = {**sqlite_options, **config.get("OPTIONS", {})}
     return config
 
 

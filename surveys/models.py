@@ -10,7 +10,7 @@ from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from cxm.customers.models import Customer
-from cxm.jsonvalues import json_problem
+from cxm.jsonvalues import JSONObjectField, json_problem
 
 
 class SurveyKind(models.TextChoices):
@@ -111,6 +111,9 @@ class Question(models.Model):
 
 
 PROPERTY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
+# Each property is one more condition in the query that selects the audience, and
+# SQLite refuses a query whose expression tree is too large (about 1,000 deep).
+AUDIENCE_MAX_PROPERTIES = 50
 
 
 def validate_audience(value) -> None:
@@ -121,6 +124,11 @@ def validate_audience(value) -> None:
                 "The audience must be an object of property values, "
                 'e.g. {"plan": "pro"}.'
             )
+        )
+    if len(value) > AUDIENCE_MAX_PROPERTIES:
+        raise ValidationError(
+            _("An audience may match at most %(limit)d properties."),
+            params={"limit": AUDIENCE_MAX_PROPERTIES},
         )
     for key, item in value.items():
         if not PROPERTY_NAME.fullmatch(key) or "__" in key:
@@ -159,7 +167,7 @@ class Campaign(models.Model):
         related_name="campaigns",
         verbose_name=_("survey"),
     )
-    audience = models.JSONField(
+    audience = JSONObjectField(
         _("audience"),
         default=dict,
         blank=True,

@@ -333,3 +333,94 @@ def test_it_lets_staff_reword_a_survey_question_but_not_remove_it(admin_client):
         ("score", "Would you recommend {company} to a friend?"),
         ("comment", ""),
     ]
+
+
+@pytest.mark.parametrize("properties", ["", "   ", "null"], ids=repr)
+def test_it_stores_no_customer_properties_for_an_empty_or_null_box(
+    admin_client, properties
+):
+    data = {"email": "kim@example.com", "name": "Kim", "locale": "ko"}
+    r = admin_client.post(
+        "/admin/customers/customer/add/", {**data, "properties": properties}
+    )
+    assert r.status_code == 302
+    customer = Customer.objects.get()
+    assert customer.properties == {}
+
+    Customer.objects.filter(pk=customer.pk).update(properties={"plan": "pro"})
+    r = admin_client.post(
+        f"/admin/customers/customer/{customer.pk}/change/",
+        {**data, "properties": properties},
+    )
+    assert r.status_code == 302
+    customer.refresh_from_db()
+    assert customer.properties == {}
+
+
+@pytest.mark.parametrize("audience", ["", "   ", "null"], ids=repr)
+def test_it_sends_a_campaign_to_all_customers_when_the_audience_box_is_empty(
+    admin_client, audience
+):
+    survey = Survey.objects.create(name="NPS", kind="nps")
+    data = {"name": "Spring", "survey": survey.pk}
+    r = admin_client.post(
+        "/admin/surveys/campaign/add/", {**data, "audience": audience}
+    )
+    assert r.status_code == 302
+    campaign = Campaign.objects.get()
+    assert campaign.audience == {}
+
+    Campaign.objects.filter(pk=campaign.pk).update(audience={"plan": "pro"})
+    r = admin_client.post(
+        f"/admin/surveys/campaign/{campaign.pk}/change/", {**data, "audience": audience}
+    )
+    assert r.status_code == 302
+    campaign.refresh_from_db()
+    assert campaign.audience == {}
+
+
+# JSON that Python's parser cannot read, or that it reads but jsonb cannot store.
+UNREADABLE_JSON = [
+    ("[" * 100_000 + "]" * 100_000, "Nest values at most 32 levels deep."),
+    ('{"a": ' + "9" * 5000 + "}", "Numbers must have at most 4300 digits."),
+    ('{"a": "\\ud800"}', "Text must not contain NUL or unpaired surrogate"),
+]
+UNREADABLE_JSON_IDS = ["nested 100,000 deep", "5,000 digits", "lone surrogate"]
+
+
+@pytest.mark.parametrize(
+    "properties, message", UNREADABLE_JSON, ids=UNREADABLE_JSON_IDS
+)
+def test_it_redraws_the_customer_form_for_properties_it_cannot_read(
+    admin_client, properties, message
+):
+    r = admin_client.post(
+        "/admin/customers/customer/add/",
+        {
+            "email": "kim@example.com",
+            "name": "Kim",
+            "locale": "ko",
+            "properties": properties,
+        },
+    )
+    assert r.status_code == 200
+    assert message in str(r.context["adminform"].form.errors["properties"])
+    assert 'name="properties"' in r.content.decode()
+    assert not Customer.objects.exists()
+
+
+@pytest.mark.parametrize("audience, message", UNREADABLE_JSON, ids=UNREADABLE_JSON_IDS)
+def test_it_redraws_the_campaign_form_for_an_audience_it_cannot_read(
+    admin_client, audience, message
+):
+    survey = Survey.objects.create(name="NPS", kind="nps")
+    campaign = CampaignFactory(survey=survey, audience={"plan": "pro"})
+    r = admin_client.post(
+        f"/admin/surveys/campaign/{campaign.pk}/change/",
+        {"name": "Spring", "survey": survey.pk, "audience": audience},
+    )
+    assert r.status_code == 200
+    assert message in str(r.context["adminform"].form.errors["audience"])
+    assert 'name="audience"' in r.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.name != "Spring" and campaign.audience == {"plan": "pro"}

@@ -67,6 +67,7 @@ from django.conf import settings
 db = settings.DATABASES["default"]
 shown = {{k: getattr(settings, k, None) for k in {SHOWN!r}}}
 shown["DATABASE"] = {{k: str(db.get(k)) for k in ("ENGINE", "NAME", "HOST", "PORT")}}
+shown["DATABASE_OPTIONS"] = db.get("OPTIONS")
 print(json.dumps(shown))
 """
 
@@ -231,3 +232,17 @@ def test_it_reads_the_servers_and_the_site(loaded):
     assert s["FOLLOWUP_SLA_HOURS"] == 24.0
     assert s["SWEEP_INTERVAL"] == 30
     assert s["LOG_LEVEL"] == "WARNING"
+
+
+def test_it_waits_for_the_write_lock_of_any_sqlite_file(loaded, tmp_path):
+    waits = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    path = tmp_path / "cx.sqlite3"
+
+    assert loaded()["DATABASE_OPTIONS"] == waits
+    s = loaded(DATABASE_URL=f"sqlite:///{path}")
+    assert s["DATABASE"]["NAME"] == str(path)
+    assert s["DATABASE_OPTIONS"] == waits
+    s = loaded(DATABASE_URL=f"sqlite:///{path}?timeout=60")
+    assert s["DATABASE_OPTIONS"] == {**waits, "timeout": 60}
+    s = loaded(DATABASE_URL="postgres://cx:pw@db.internal:5433/cxm")
+    assert s["DATABASE_OPTIONS"] == {}

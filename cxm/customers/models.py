@@ -2,7 +2,7 @@ from django.db import models
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 
-from cxm.jsonvalues import validate_json_object
+from cxm.jsonvalues import JSONObjectField, validate_json_object
 
 
 class Locale(models.TextChoices):
@@ -29,7 +29,7 @@ class Customer(models.Model):
         default="",
         help_text=_("The customer's id in your CRM or shop; unique when given."),
     )
-    properties = models.JSONField(
+    properties = JSONObjectField(
         _("properties"),
         default=dict,
         blank=True,

@@ -341,3 +341,10 @@ def test_it_fires_response_recorded_inside_the_transaction_of_the_response():
     assert not FollowUp.objects.exists()
     invitation.refresh_from_db()
     assert invitation.status == InvitationStatus.QUEUED
+
+
+def test_it_rejects_an_audience_of_more_properties_than_a_query_can_hold():
+    validate_audience({f"p{i}": i for i in range(50)})
+    with pytest.raises(ValidationError) as e:
+        validate_audience({f"p{i}": i for i in range(51)})
+    assert e.value.messages == ["An audience may match at most 50 properties."]
