@@ -261,7 +261,7 @@ def test_it_records_a_priority_change_on_the_timeline(admin_client):
     followup.refresh_from_db()
     assert followup.priority == "high"
     event = followup.events.get(kind=EventKind.PRIORITY_CHANGED)
-    assert event.text == "High" and event.actor.is_superuser
+    assert event.description() == "High" and event.actor.is_superuser
 
 
 def test_it_keeps_a_resolved_follow_up_as_it_was_resolved(admin_client):
