@@ -334,9 +334,12 @@ FOLLOWUP_SLA_HOURS = envfloat("FOLLOWUP_SLA_HOURS", 48.0)
 FOLLOWUP_AGENTS_GROUP = "CX agents"
 FOLLOWUP_MANAGERS_GROUP = "CX managers"
 
+# Database sessions that refuse keys Django never makes (a NUL byte would 500).
+SESSION_ENGINE = "cxm.sessions"
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "cxm.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["cxm.access.IsCxStaff"],

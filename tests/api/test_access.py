@@ -132,3 +132,11 @@ def test_it_keeps_customers_surveys_and_campaigns_read_only_for_cx_agents(
         r = call(agent_api, method, path, body)
         assert r.status_code == 403, (method, path, r.status_code)
     assert_nothing_changed(objects)
+
+
+def test_it_answers_401_to_a_token_with_a_nul_byte(objects):
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token abc\x00def")
+    r = client.get("/api/customers/")
+    assert r.status_code == 401
+    assert r.json() == {"detail": "Invalid token."}

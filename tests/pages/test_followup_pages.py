@@ -308,3 +308,9 @@ def test_it_shows_the_timeline_in_the_readers_language(agent_client, owner):
     assert "Score 2." not in html and "Unassigned" not in html
     with translation.override("ko"):
         assert translation.gettext("Score %(score)d.") % {"score": 2} in html
+
+
+def test_it_treats_a_session_cookie_with_a_nul_byte_as_no_session(client):
+    r = client.get("/followups/", HTTP_COOKIE="sessionid=abcdefgh\x00ijkl")
+    assert r.status_code == 302
+    assert r["Location"].startswith("/accounts/login/")
