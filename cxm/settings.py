@@ -7,6 +7,7 @@ A variable with a bad value stops start-up with ImproperlyConfigured naming it.
 
 import os
 import secrets
+from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
@@ -111,6 +112,40 @@ def _database() -> dict:
     return config
 
 
+# What EMAIL_HOST takes with it; EMAIL_URL holds the same in one value.
+SMTP_VARIABLES = [
+    "EMAIL_PORT",
+    "EMAIL_HOST_USER",
+    "EMAIL_HOST_PASSWORD",
+    "EMAIL_USE_TLS",
+    "EMAIL_USE_SSL",
+]
+
+
+def _from_email() -> str:
+    """Returns DEFAULT_FROM_EMAIL: an address, with or without a display name."""
+    value = envstr("DEFAULT_FROM_EMAIL", "cxm <cx@localhost>")
+    _name, address = parseaddr(value)
+    local, _at, domain = address.rpartition("@")
+    if not local or not domain or "\n" in value or "\r" in value:
+        raise ImproperlyConfigured(
+            "DEFAULT_FROM_EMAIL must be an email address such as "
+            f"cx@acme.example or 'Acme CX <cx@acme.example>', got {value!r}"
+        )
+    return value
+
+
+def _allowed_hosts() -> list[str]:
+    hosts = [h.strip() for h in envstr("ALLOWED_HOSTS").split(",") if h.strip()]
+    for host in hosts:
+        if "/" in host or " " in host:
+            raise ImproperlyConfigured(
+                "ALLOWED_HOSTS must be host names separated by commas, such as "
+                f"cx.example.com,.example.org (no scheme or path), got {host!r}"
+            )
+    return hosts or ["localhost", "127.0.0.1", "[::1]"]
+
+
 def _email() -> dict:
     """
     Returns the email settings from EMAIL_URL, or EMAIL_HOST/EMAIL_PORT, or the outbox.
@@ -122,6 +157,18 @@ def _email() -> dict:
     """
     url = envstr("EMAIL_URL")
     host = envstr("EMAIL_HOST")
+    smtp_only = [name for name in SMTP_VARIABLES if envstr(name)]
+    if url and (host or smtp_only):
+        raise ImproperlyConfigured(
+            f"EMAIL_URL and {(['EMAIL_HOST'] if host else smtp_only)[0]} are both "
+            "set: give the server in one of them (EMAIL_URL, or EMAIL_HOST with "
+            "EMAIL_PORT, …)"
+        )
+    if smtp_only and not host:
+        raise ImproperlyConfigured(
+            f"{smtp_only[0]} is set but EMAIL_HOST is not: set EMAIL_HOST too "
+            "(or put the server in EMAIL_URL)"
+        )
     if not url and host:
         return {
             "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
@@ -193,13 +240,7 @@ def _broker() -> tuple[str, dict]:
 SECRET_KEY = _secret_key()
 DEBUG = envbool("DEBUG", False)
 SITE_URL = envurl("SITE_URL", "http://127.0.0.1:8000")
-ALLOWED_HOSTS = [
-    h.strip() for h in envstr("ALLOWED_HOSTS").split(",") if h.strip()
-] or [
-    "localhost",
-    "127.0.0.1",
-    "[::1]",
-]
+ALLOWED_HOSTS = _allowed_hosts()
 if (site_host := urlsplit(SITE_URL).hostname) and site_host not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(site_host)
 CSRF_TRUSTED_ORIGINS = [SITE_URL]
@@ -293,7 +334,7 @@ WHITENOISE_USE_FINDERS = DEBUG
 
 # Email
 globals().update(_email())
-DEFAULT_FROM_EMAIL = envstr("DEFAULT_FROM_EMAIL", "cxm <cx@localhost>")
+DEFAULT_FROM_EMAIL = _from_email()
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = 30
 

@@ -122,6 +122,11 @@ def loaded(start):
         ({"EMAIL_HOST": "mail.example.com", "EMAIL_PORT": "abc"}, "EMAIL_PORT"),
         ({"EMAIL_HOST": "mail.example.com", "EMAIL_USE_TLS": "sure"}, "EMAIL_USE_TLS"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"DEFAULT_FROM_EMAIL": "cx team"}, "DEFAULT_FROM_EMAIL"),
+        ({"DEFAULT_FROM_EMAIL": "Acme <cx@>"}, "DEFAULT_FROM_EMAIL"),
+        ({"ALLOWED_HOSTS": "https://cx.example.com"}, "ALLOWED_HOSTS"),
+        ({"EMAIL_PORT": "587"}, "EMAIL_PORT"),
+        ({"EMAIL_URL": "smtp://mail.example.com", "EMAIL_HOST": "x"}, "EMAIL_HOST"),
     ],
 )
 def test_it_stops_start_up_naming_the_variable_with_a_bad_value(start, env, variable):
