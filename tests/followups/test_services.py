@@ -21,6 +21,7 @@ from cxm.followups.services import (
     followup_owner_notify,
     followup_resolve,
 )
+from surveys.models import Response
 from surveys.services import response_record
 from tests.factories import InvitationFactory, UserFactory, agent, manager
 
@@ -57,16 +58,28 @@ def test_it_opens_no_followup_for_a_passive_or_promoter(score):
     assert not FollowUp.objects.exists()
 
 
-def test_it_opens_the_followup_in_the_transaction_of_the_answer():
-    invitation = InvitationFactory()
+def test_it_opens_the_followup_in_the_transaction_of_the_answer(monkeypatch):
+    """If opening the follow-up fails, the answer is not saved either: no detractor
+    is ever left without a follow-up."""
+    from cxm.followups import services
 
-    with transaction.atomic():
-        sid = transaction.savepoint()
+    agent()
+    invitation = InvitationFactory()
+    write_event = services._event
+
+    def fail_after_the_followup_row(followup, kind, **kwargs):
+        assert FollowUp.objects.filter(pk=followup.pk).exists()
+        write_event(followup, kind, **kwargs)
+        raise RuntimeError("the database went away")
+
+    monkeypatch.setattr(services, "_event", fail_after_the_followup_row)
+    with pytest.raises(RuntimeError):
         answer(2, invitation=invitation)
-        assert FollowUp.objects.count() == 1
-        transaction.savepoint_rollback(sid)
 
     assert not FollowUp.objects.exists()
+    assert not Response.objects.exists()
+    invitation.refresh_from_db()
+    assert invitation.answered_at is None
 
 
 def test_it_keeps_one_followup_and_logs_the_change_when_a_detractor_answers_again():
