@@ -227,7 +227,18 @@ class InvitationSerializer(serializers.ModelSerializer):
         extra_kwargs = {"link": {"help_text": "The customer's personal link."}}
 
 
+def campaign_filter(field_name: str = "campaign") -> filters.ModelChoiceFilter:
+    """?campaign=<id>, with a 400 that says which campaign does not exist."""
+    return filters.ModelChoiceFilter(
+        field_name=field_name,
+        queryset=Campaign.objects.all(),
+        error_messages={"invalid_choice": _("There is no campaign %(value)s.")},
+    )
+
+
 class InvitationFilter(filters.FilterSet):
+    campaign = campaign_filter()
+
     class Meta:
         model = Invitation
         fields = ["campaign", "customer", "status"]
@@ -267,9 +278,7 @@ class ResponseSerializer(serializers.ModelSerializer):
 
 
 class ResponseFilter(filters.FilterSet):
-    campaign = filters.ModelChoiceFilter(
-        field_name="invitation__campaign", queryset=Campaign.objects.all()
-    )
+    campaign = campaign_filter("invitation__campaign")
 
     class Meta:
         model = Response

@@ -295,7 +295,7 @@ def test_it_answers_400_to_a_bad_campaign_filter(api, resource, value):
     r = api.get(f"/api/{resource}/?campaign={value}")
 
     assert r.status_code == 400
-    assert list(r.json()) == ["campaign"]
+    assert r.json() == {"campaign": [f"There is no campaign {value}."]}
 
 
 @pytest.mark.parametrize("resource", ["invitations", "responses"])
