@@ -40,12 +40,9 @@ class Stage(models.Model):
     class Meta:
         verbose_name = _("stage")
         verbose_name_plural = _("stages")
-        ordering = ["journey", "position"]
-        constraints = [
-            models.UniqueConstraint(
-                fields=["journey", "position"], name="stage_position_unique"
-            )
-        ]
+        # No unique position: reordering in the admin saves one row at a time, and
+        # a swap would collide half-way. Ties keep the order they were added in.
+        ordering = ["journey", "position", "pk"]
 
     def __str__(self):
         return self.name
