@@ -230,7 +230,8 @@ def main() -> None:
     smtp = None
     try:
         env = {
-            **os.environ,
+            # The shell's EMAIL_HOST would clash with the EMAIL_URL set below.
+            **{k: v for k, v in os.environ.items() if not k.startswith("EMAIL_")},
             "DJANGO_SETTINGS_MODULE": "cxm.settings",
             "DATABASE_URL": database_url,
             "CELERY_BROKER_URL": REDIS_URL,

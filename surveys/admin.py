@@ -125,6 +125,11 @@ class HistoryAdmin(admin.ModelAdmin):
     def has_change_permission(self, request, obj=None):
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # Deleting one would take its follow-up and timeline with it; deleting the
+        # customer (erasure) is the way to remove what a customer gave us.
+        return False
+
 
 @admin.register(Invitation)
 class InvitationAdmin(HistoryAdmin):

@@ -224,7 +224,20 @@ class InvitationSerializer(serializers.ModelSerializer):
             "created_at",
         ]
         read_only_fields = fields
-        extra_kwargs = {"link": {"help_text": "The customer's personal link."}}
+        extra_kwargs = {
+            "token": {"help_text": "Staff accounts only."},
+            "link": {"help_text": "The customer's personal link; staff accounts only."},
+        }
+
+    def to_representation(self, invitation):
+        data = super().to_representation(invitation)
+        request = self.context.get("request")
+        if request is None or not request.user.is_staff:
+            # A personal link answers and unsubscribes for the customer: not for
+            # agents and managers (the outbox, which shows it too, is staff-only).
+            data.pop("token")
+            data.pop("link")
+        return data
 
 
 def campaign_filter(field_name: str = "campaign") -> filters.ModelChoiceFilter:

@@ -2,7 +2,7 @@ import pytest
 
 from cxm.customers.models import Customer
 from journeys.models import Journey
-from surveys.models import Campaign, CampaignStatus, Survey
+from surveys.models import Campaign, CampaignStatus, Response, Survey
 from surveys.services import campaign_send, response_record
 from tests.factories import (
     CampaignFactory,
@@ -424,3 +424,65 @@ def test_it_redraws_the_campaign_form_for_an_audience_it_cannot_read(
     assert 'name="audience"' in r.content.decode()
     campaign.refresh_from_db()
     assert campaign.name != "Spring" and campaign.audience == {"plan": "pro"}
+
+
+def test_it_keeps_a_departed_owner_when_only_the_priority_changes(admin_client):
+    owner = agent()
+    followup = response_record(invitation=InvitationFactory(), score=5).followup
+    owner.groups.clear()  # left the CX team; the follow-up is still theirs
+
+    r = followup_change(admin_client, followup, priority="high")
+
+    assert r.status_code == 302
+    followup.refresh_from_db()
+    assert (followup.owner, followup.priority) == (owner, "high")
+    assert not followup.events.filter(kind="assigned", text="").exists()
+
+
+def test_it_changes_nothing_on_a_follow_up_resolved_meanwhile(admin_client):
+    """The agent resolved it while the admin page was open."""
+    from cxm.followups.services import followup_resolve
+
+    owner = agent()
+    followup = response_record(invitation=InvitationFactory(), score=5).followup
+    form_page = admin_client.get(f"/admin/followups/followup/{followup.pk}/change/")
+    assert b'name="priority"' in form_page.content
+    followup_resolve(
+        followup=followup, actor=owner, resolution="Called", root_cause="other"
+    )
+
+    events = followup.events.count()
+
+    followup_change(admin_client, followup, priority="high")
+
+    followup.refresh_from_db()
+    assert followup.priority == "normal"
+    assert followup.events.count() == events
+
+
+def test_it_does_not_delete_responses_or_invitations_in_the_admin(admin_client):
+    agent()
+    response = response_record(invitation=InvitationFactory(), score=2)
+    for url in [
+        f"/admin/surveys/response/{response.pk}/delete/",
+        f"/admin/surveys/invitation/{response.invitation_id}/delete/",
+    ]:
+        assert admin_client.post(url, {"post": "yes"}).status_code == 403
+    assert Response.objects.filter(pk=response.pk).exists()
+    assert response.followup.pk
+
+
+def test_its_follow_up_form_refuses_changes_once_the_follow_up_is_resolved():
+    """The narrow race: resolved after the admin built its form, before it saves."""
+    from cxm.followups.admin import FollowUpForm
+    from cxm.followups.services import followup_resolve
+
+    owner = agent()
+    followup = response_record(invitation=InvitationFactory(), score=5).followup
+    form = FollowUpForm(data={"owner": owner.pk, "priority": "high"}, instance=followup)
+    followup_resolve(
+        followup=followup, actor=owner, resolution="Called", root_cause="other"
+    )
+
+    assert not form.is_valid()
+    assert form.non_field_errors() == ["This follow-up was resolved meanwhile."]

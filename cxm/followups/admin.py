@@ -1,6 +1,8 @@
 from django import forms
 from django.contrib import admin, messages
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from cxm.access import cx_staff_users
@@ -40,7 +42,21 @@ class FollowUpForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         if "owner" in self.fields:
-            self.fields["owner"].queryset = cx_staff_users().order_by("username")
+            # The current owner stays listed even if no longer CX staff, so that
+            # saving a priority change does not unassign them.
+            owners = get_user_model().objects.filter(
+                Q(pk__in=cx_staff_users().values("pk")) | Q(pk=self.instance.owner_id)
+            )
+            self.fields["owner"].queryset = owners.order_by("username")
+
+    def clean(self):
+        cleaned = super().clean()
+        resolved = FollowUp.objects.filter(
+            pk=self.instance.pk, status=FollowUpStatus.RESOLVED
+        )
+        if self.changed_data and resolved.exists():
+            raise ValidationError(_("This follow-up was resolved meanwhile."))
+        return cleaned
 
     def clean_owner(self):
         owner = self.cleaned_data["owner"]

@@ -131,9 +131,12 @@ def on_response_recorded(
         )
         # An angrier second answer raises the priority; a kinder one never lowers it.
         if followup_priority(response.score) == Priority.HIGH:
-            FollowUp.objects.unresolved().filter(pk=followup.pk).update(
-                priority=Priority.HIGH
-            )
+            try:
+                followup_set_priority(
+                    followup=followup, priority=Priority.HIGH, actor=None
+                )
+            except ValidationError:
+                pass  # resolved: its priority is history, the answer still counts
 
 
 def _notify_owner_on_commit(followup: FollowUp) -> None:

@@ -16,7 +16,12 @@ from surveys.models import (
 )
 from surveys.services import campaign_send
 from tests.api.helpers import answer, page_ids
-from tests.factories import CampaignFactory, CustomerFactory, SurveyFactory
+from tests.factories import (
+    CampaignFactory,
+    CustomerFactory,
+    InvitationFactory,
+    SurveyFactory,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -323,3 +328,17 @@ def test_it_refuses_a_survey_id_that_is_not_a_whole_number(api):
     assert r.status_code == 400, r.content
     assert list(r.json()) == ["survey"]
     assert not Campaign.objects.exists()
+
+
+def test_it_keeps_personal_links_from_agents(agent_api):
+    """A link answers and unsubscribes for the customer: staff accounts only."""
+    invitation = InvitationFactory()
+
+    listed = agent_api.get("/api/invitations/").json()["results"]
+    one = agent_api.get(f"/api/invitations/{invitation.pk}/").json()
+
+    assert [i["id"] for i in listed] == [invitation.pk]
+    for body in [listed[0], one]:
+        assert "token" not in body and "link" not in body
+        assert invitation.token not in str(body)
+        assert body["customer_email"] == invitation.customer.email

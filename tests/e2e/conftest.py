@@ -262,7 +262,12 @@ def celery_processes(
     queue = f"cxm-e2e-{uuid.uuid4().hex}"
     settings.SITE_URL = live_server.url
     env = {
-        **{k: v for k, v in os.environ.items() if not k.startswith("CELERY_")},
+        # Ours, not the shell's: EMAIL_HOST there would clash with EMAIL_URL.
+        **{
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("CELERY_", "EMAIL_"))
+        },
         "DJANGO_SETTINGS_MODULE": "cxm.settings",
         "DATABASE_URL": database_url_of_test_db(),
         "CELERY_BROKER_URL": redis_broker,

@@ -390,3 +390,18 @@ def test_it_raises_the_priority_when_a_detractor_answers_angrier():
     response_record(invitation=followup.response.invitation, score=6)
     followup.refresh_from_db()
     assert followup.priority == Priority.HIGH
+    raised = followup.events.get(kind=EventKind.PRIORITY_CHANGED)
+    assert raised.actor is None and raised.description() == "High"
+
+
+def test_it_keeps_a_resolved_followups_priority_when_the_answer_changes():
+    followup = answer(5).followup
+    followup_resolve(
+        followup=followup, actor=agent(), resolution="Called", root_cause="other"
+    )
+
+    response_record(invitation=followup.response.invitation, score=1)
+
+    followup.refresh_from_db()
+    assert followup.priority == Priority.NORMAL
+    assert Response.objects.get().score == 1
