@@ -1,4 +1,3 @@
-from django.db import transaction
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
@@ -24,7 +23,6 @@ from cxm.api import (
 from . import metrics, services
 from .models import (
     Campaign,
-    CampaignStatus,
     Invitation,
     Question,
     Response,
@@ -127,18 +125,7 @@ class CampaignSerializer(serializers.ModelSerializer):
         return metrics.nps_from_row(campaign).margin_of_error
 
     def update(self, instance, validated_data):
-        with transaction.atomic():
-            # Locked like campaign_send locks it: a send cannot slip in between.
-            status_now = (
-                Campaign.objects.select_for_update()
-                .values_list("status", flat=True)
-                .get(pk=instance.pk)
-            )
-            if status_now != CampaignStatus.DRAFT:
-                raise serializers.ValidationError(
-                    {"status": [_("Only a draft campaign can be changed.")]}
-                )
-            return super().update(instance, validated_data)
+        return services.campaign_update(campaign=instance, **validated_data)
 
 
 class SendResultSerializer(serializers.Serializer):

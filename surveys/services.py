@@ -72,6 +72,21 @@ def campaign_audience(*, campaign: Campaign):
     return Customer.objects.contactable().filter(audience_filter(campaign.audience))
 
 
+def campaign_update(*, campaign: Campaign, **fields) -> Campaign:
+    """Changes a draft campaign; once it is sending or sent, it is history."""
+    with transaction.atomic():
+        # Locked as campaign_send locks it: a send cannot slip in between.
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.status != CampaignStatus.DRAFT:
+            raise ValidationError(
+                {"status": _("Only a draft campaign can be changed.")}
+            )
+        for name, value in fields.items():
+            setattr(campaign, name, value)
+        campaign.save(update_fields=list(fields))
+    return campaign
+
+
 def campaign_send(*, campaign: Campaign) -> int:
     """
     Creates one invitation per eligible customer and queues them for delivery.

@@ -347,3 +347,19 @@ def test_it_rejects_an_audience_of_more_properties_than_a_query_can_hold():
     with pytest.raises(ValidationError) as e:
         validate_audience({f"p{i}": i for i in range(51)})
     assert e.value.messages == ["An audience may match at most 50 properties."]
+
+
+def test_it_changes_a_draft_campaign_and_nothing_once_it_is_sent():
+    from surveys.services import campaign_update
+
+    campaign = CampaignFactory(name="Spring")
+    campaign_update(campaign=campaign, name="Spring sale", audience={"plan": "pro"})
+    campaign.refresh_from_db()
+    assert (campaign.name, campaign.audience) == ("Spring sale", {"plan": "pro"})
+
+    campaign_send(campaign=campaign)
+    with pytest.raises(ValidationError) as e:
+        campaign_update(campaign=campaign, name="Autumn")
+    assert e.value.message_dict == {"status": ["Only a draft campaign can be changed."]}
+    campaign.refresh_from_db()
+    assert campaign.name == "Spring sale"
