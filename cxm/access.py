@@ -10,23 +10,25 @@ from django.db.models import Q
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 
+def _cx_groups() -> set[str]:
+    return {settings.FOLLOWUP_AGENTS_GROUP, settings.FOLLOWUP_MANAGERS_GROUP}
+
+
 def is_cx_staff(user) -> bool:
     """True for active staff and members of the CX agents or CX managers groups."""
     if not user.is_authenticated or not user.is_active:
         return False
     if user.is_staff:
         return True
-    groups = {settings.FOLLOWUP_AGENTS_GROUP, settings.FOLLOWUP_MANAGERS_GROUP}
-    return user.groups.filter(name__in=groups).exists()
+    return user.groups.filter(name__in=_cx_groups()).exists()
 
 
 def cx_staff_users():
     """The users is_cx_staff() is true for, as a queryset."""
-    groups = {settings.FOLLOWUP_AGENTS_GROUP, settings.FOLLOWUP_MANAGERS_GROUP}
     return (
         get_user_model()
         .objects.filter(is_active=True)
-        .filter(Q(is_staff=True) | Q(groups__name__in=groups))
+        .filter(Q(is_staff=True) | Q(groups__name__in=_cx_groups()))
         .distinct()
     )
 
