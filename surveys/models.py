@@ -219,6 +219,10 @@ def new_token() -> str:
     return secrets.token_urlsafe(24)
 
 
+# What new_token() makes (URL-safe base64), up to the column's length.
+TOKEN_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+
+
 class Invitation(models.Model):
     campaign = models.ForeignKey(
         Campaign,

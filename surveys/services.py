@@ -323,16 +323,6 @@ def _campaigns_finish(*, campaign_ids) -> None:
     ).update(status=CampaignStatus.SENT)
 
 
-def invitation_open(*, token: str) -> Invitation | None:
-    """Returns the invitation of a link, with what its page shows, or None."""
-    return (
-        Invitation.objects.select_related("campaign__survey", "customer")
-        .prefetch_related("campaign__survey__questions")
-        .filter(token=token)
-        .first()
-    )
-
-
 def response_record(
     *, invitation: Invitation, score: int, comment: str = ""
 ) -> Response:

@@ -1,5 +1,3 @@
-import re
-
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils import translation
@@ -12,11 +10,8 @@ from cxm.customers.services import customer_unsubscribe
 from . import metrics
 from .forms import AnswerForm
 from .models import QuestionKind
-from .services import invitation_open, response_record
-
-# Links carry secrets.token_urlsafe() tokens. Anything else is an unknown link, and
-# must not reach the database: PostgreSQL refuses a NUL byte in a query.
-_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,64}")
+from .selectors import invitation_open
+from .services import response_record
 
 
 def _page(request, template: str, context: dict, *, status: int = 200, language=None):
@@ -34,13 +29,6 @@ def _unknown(request):
     return _page(request, "surveys/unknown.html", {}, status=404)
 
 
-def _invitation(token: str):
-    """Returns the invitation of a link's token, or None for an unknown token."""
-    if not _TOKEN.fullmatch(token):
-        return None
-    return invitation_open(token=token)
-
-
 def _questions(invitation) -> dict:
     by_kind = {q.kind: q for q in invitation.campaign.survey.questions.all()}
     return {
@@ -55,7 +43,7 @@ def answer(request, token: str):
     The answer page of a personal link. GET shows the question (with ?score=
     preselected) and never records anything; POST records the answer.
     """
-    invitation = _invitation(token)
+    invitation = invitation_open(token=token)
     if invitation is None:
         return _unknown(request)
     language = invitation.customer.locale
@@ -104,7 +92,7 @@ def answer(request, token: str):
 
 
 def thanks(request, token: str):
-    invitation = _invitation(token)
+    invitation = invitation_open(token=token)
     if invitation is None or not hasattr(invitation, "response"):
         return _unknown(request)
     return _page(
@@ -118,7 +106,7 @@ def thanks(request, token: str):
 @require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe(request, token: str):
     """GET asks to confirm (scanners follow links); POST unsubscribes."""
-    invitation = _invitation(token)
+    invitation = invitation_open(token=token)
     if invitation is None:
         return _unknown(request)
     done = False
@@ -141,7 +129,7 @@ def csrf_failure(request, reason=""):
     match = request.resolver_match
     if match is None or match.namespace != "surveys" or "token" not in match.kwargs:
         return django_csrf_failure(request, reason=reason)
-    invitation = _invitation(match.kwargs["token"])
+    invitation = invitation_open(token=match.kwargs["token"])
     return _page(
         request,
         "surveys/expired.html",
