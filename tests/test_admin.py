@@ -94,6 +94,25 @@ def test_it_finds_customers_by_email_in_the_admin(admin_client):
     assert "mina@example.com" in html and "joon@example.com" not in html
 
 
+def test_it_filters_customers_by_contact_state_and_locale(admin_client):
+    from cxm.customers.services import customer_mark_bounced, customer_unsubscribe
+
+    reachable = CustomerFactory(locale="ko")
+    gone = CustomerFactory(locale="en")
+    customer_unsubscribe(customer=gone)
+    bounced = CustomerFactory(locale="ko")
+    customer_mark_bounced(customer_id=bounced.pk)
+
+    def listed(query):
+        r = admin_client.get(f"/admin/customers/customer/?{query}")
+        return set(r.context["cl"].result_list)
+
+    assert listed("contactable=yes") == {reachable}
+    assert listed("contactable=unsubscribed") == {gone}
+    assert listed("contactable=bounced") == {bounced}
+    assert listed("locale__exact=ko") == {reachable, bounced}
+
+
 def test_it_builds_a_journey_with_ordered_stages_in_the_admin(admin_client):
     r = admin_client.post(
         "/admin/journeys/journey/add/",
