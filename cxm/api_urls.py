@@ -7,6 +7,8 @@ from cxm.customers.api import CustomerViewSet
 from cxm.followups.api import FollowUpViewSet
 from surveys.api import (
     CampaignViewSet,
+    CesView,
+    CsatView,
     InvitationViewSet,
     NpsView,
     ResponseViewSet,
@@ -32,5 +34,7 @@ urlpatterns = [
         name="api-docs",
     ),
     path("metrics/nps/", NpsView.as_view(), name="metrics-nps"),
+    path("metrics/csat/", CsatView.as_view(), name="metrics-csat"),
+    path("metrics/ces/", CesView.as_view(), name="metrics-ces"),
     *router.urls,
 ]

@@ -6,6 +6,7 @@ A variable with a bad value stops start-up with ImproperlyConfigured naming it.
 """
 
 import os
+import re
 import secrets
 from email.utils import parseaddr
 from pathlib import Path
@@ -60,8 +61,10 @@ def envfloat(name: str, default: float) -> float:
     return number
 
 
-def envurl(name: str, default: str) -> str:
+def envurl(name: str, default: str, *, required: bool = True) -> str:
     value = envstr(name, default).rstrip("/")
+    if not value and not required:
+        return ""
     parts = urlsplit(value)
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise ImproperlyConfigured(
@@ -69,6 +72,32 @@ def envurl(name: str, default: str) -> str:
             f"https://cx.example.com, got {value!r}"
         )
     return value
+
+
+def envcolor(name: str, default: str) -> str:
+    value = envstr(name, default)
+    if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
+        raise ImproperlyConfigured(
+            f"{name} must be a colour such as #1d4ed8, got {value!r}"
+        )
+    return value.lower()
+
+
+def _luminance(color: str) -> float:
+    """The relative luminance of #rrggbb, as WCAG 2 defines it."""
+    channels = [int(color[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+    r, g, b = (
+        c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels
+    )
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def contrast_text_color(background: str) -> str:
+    """Returns #ffffff or #111827, whichever contrasts more with `background`."""
+    light = _luminance(background)
+    on_white = 1.05 / (light + 0.05)
+    on_dark = (light + 0.05) / (_luminance("#111827") + 0.05)
+    return "#ffffff" if on_white >= on_dark else "#111827"
 
 
 def _secret_key() -> str:
@@ -247,8 +276,15 @@ CSRF_TRUSTED_ORIGINS = [SITE_URL]
 # A customer's stale answer page gets a translated "open it again" page.
 CSRF_FAILURE_VIEW = "surveys.views.csrf_failure"
 
-# The company the surveys ask about: "How likely are you to recommend {company}…"
+# The company the surveys ask about: "How likely are you to recommend {company}…",
+# with its logo (a static file path) and colour on the customer pages and emails.
 COMPANY_NAME = envstr("COMPANY_NAME", "cxm")
+COMPANY_LOGO = envstr("COMPANY_LOGO", "cxm/logo.svg" if COMPANY_NAME == "cxm" else "")
+BRAND_COLOR = envcolor("BRAND_COLOR", "#1d4ed8")
+# Black or white, whichever reads better on the brand colour (WCAG contrast).
+BRAND_TEXT_COLOR = contrast_text_color(BRAND_COLOR)
+# A promoter's thank-you page may invite a review here (e.g. a review site).
+PROMOTER_LINK_URL = envurl("PROMOTER_LINK_URL", "", required=False)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -298,6 +334,7 @@ TEMPLATES = [
                 "django.template.context_processors.i18n",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "cxm.context_processors.brand",
             ],
         },
     },

@@ -3,7 +3,10 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from cxm.views import brand_css
+
 urlpatterns = [
+    path("brand.css", brand_css, name="brand-css"),
     path("", RedirectView.as_view(pattern_name="followups:list"), name="home"),
     path("", include("surveys.urls")),
     path("followups/", include("cxm.followups.urls")),

@@ -5,7 +5,7 @@ from django.utils.translation import ngettext
 
 from . import metrics
 from .models import Campaign, CampaignStatus, Invitation, Question, Response, Survey
-from .services import campaign_send, survey_add_standard_questions
+from .services import campaign_send
 
 
 class QuestionInline(admin.TabularInline):
@@ -13,8 +13,8 @@ class QuestionInline(admin.TabularInline):
 
     model = Question
     extra = 0
-    fields = ["position", "kind", "text", "required"]
-    readonly_fields = ["position", "kind", "required"]
+    fields = ["position", "type", "text_en", "text_ko", "required"]
+    readonly_fields = ["position", "type", "required"]
     can_delete = False
 
     def has_add_permission(self, request, obj=None):
@@ -27,10 +27,6 @@ class SurveyAdmin(admin.ModelAdmin):
     list_filter = ["kind"]
     search_fields = ["name"]
     inlines = [QuestionInline]
-
-    def save_related(self, request, form, formsets, change):
-        super().save_related(request, form, formsets, change)
-        survey_add_standard_questions(survey=form.instance)
 
 
 @admin.register(Campaign)
@@ -50,7 +46,7 @@ class CampaignAdmin(admin.ModelAdmin):
     actions = ["send"]
 
     def get_queryset(self, request):
-        return metrics.campaigns_with_nps(super().get_queryset(request))
+        return metrics.campaigns_with_counts(super().get_queryset(request))
 
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)

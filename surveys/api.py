@@ -1,3 +1,4 @@
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
@@ -21,25 +22,97 @@ from cxm.api import (
 )
 
 from . import metrics, services
+from .kinds import Bucket, SurveyKind
 from .models import (
+    Answer,
     Campaign,
     Invitation,
     Question,
+    QuestionType,
     Response,
     Survey,
     validate_audience,
 )
 
 
+class ChoiceSerializer(serializers.Serializer):
+    value = serializers.CharField(help_text="Stored in answers; stays once answered.")
+    en = serializers.CharField(help_text="The label in English.")
+    ko = serializers.CharField(
+        required=False, allow_blank=True, help_text="The label in Korean."
+    )
+
+
 class QuestionSerializer(serializers.ModelSerializer):
     display_text = serializers.CharField(
-        read_only=True, help_text="The question as the customer reads it."
+        read_only=True,
+        help_text="The question as a customer reads it, in the request's language.",
     )
+    scale = serializers.SerializerMethodField(
+        help_text="[lowest, highest] of a score question; null otherwise."
+    )
+    choices = ChoiceSerializer(many=True, read_only=True)
 
     class Meta:
         model = Question
-        fields = ["id", "position", "kind", "text", "display_text", "required"]
+        fields = [
+            "id",
+            "position",
+            "type",
+            "role",
+            "required",
+            "text_en",
+            "text_ko",
+            "display_text",
+            "scale",
+            "scale_low",
+            "scale_high",
+            "label_low_en",
+            "label_low_ko",
+            "label_high_en",
+            "label_high_ko",
+            "choices",
+        ]
         read_only_fields = fields
+
+    def get_scale(self, question) -> list[int] | None:
+        scale = question.scale
+        return list(scale) if scale else None
+
+
+class QuestionWriteSerializer(serializers.Serializer):
+    """A question as a client sends it; the survey service checks the rules."""
+
+    id = serializers.IntegerField(
+        required=False, help_text="An existing question of this survey (PATCH)."
+    )
+    role = serializers.ChoiceField(
+        choices=["headline", "reason", ""],
+        required=False,
+        help_text=(
+            'Give "headline" or "reason" to reword the standard score or "why?" '
+            "question of an NPS, CSAT or CES survey."
+        ),
+    )
+    type = serializers.ChoiceField(choices=QuestionType.choices, required=False)
+    required = serializers.BooleanField(required=False)
+    text_en = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    text_ko = serializers.CharField(required=False, allow_blank=True, max_length=500)
+    scale_low = serializers.IntegerField(required=False, allow_null=True)
+    scale_high = serializers.IntegerField(required=False, allow_null=True)
+    label_low_en = serializers.CharField(
+        required=False, allow_blank=True, max_length=100
+    )
+    label_low_ko = serializers.CharField(
+        required=False, allow_blank=True, max_length=100
+    )
+    label_high_en = serializers.CharField(
+        required=False, allow_blank=True, max_length=100
+    )
+    label_high_ko = serializers.CharField(
+        required=False, allow_blank=True, max_length=100
+    )
+    choices = ChoiceSerializer(many=True, required=False)
 
 
 class SurveySerializer(serializers.ModelSerializer):
@@ -48,23 +121,136 @@ class SurveySerializer(serializers.ModelSerializer):
     class Meta:
         model = Survey
         fields = ["id", "name", "kind", "created_at", "questions"]
-        read_only_fields = ["created_at"]
+        read_only_fields = fields
 
-    def create(self, validated_data):
-        return services.survey_create(**validated_data)
+
+class SurveyWriteSerializer(serializers.Serializer):
+    """A survey as a client creates (POST) or changes (PATCH) it."""
+
+    name = serializers.CharField(max_length=200)
+    kind = serializers.ChoiceField(choices=SurveyKind.choices)
+    questions = QuestionWriteSerializer(
+        many=True,
+        required=False,
+        help_text=(
+            "On POST, questions added after the standard score and “why?” questions "
+            "of NPS, CSAT and CES (a custom survey needs at least one). On PATCH, "
+            "the whole new list, existing questions named by id."
+        ),
+    )
+
+    def validate_kind(self, kind):
+        if self.instance is not None and kind != self.instance.kind:
+            raise serializers.ValidationError(
+                _("A survey keeps its kind; copy it to ask another kind.")
+            )
+        return kind
+
+
+class SurveyTemplateSerializer(serializers.Serializer):
+    template = serializers.ChoiceField(
+        choices=list(services.SURVEY_TEMPLATES),
+        help_text="relationship_nps, post_purchase_csat or post_support_ces.",
+    )
+    name = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text="Optional."
+    )
+
+
+class SurveyCopySerializer(serializers.Serializer):
+    name = serializers.CharField(
+        required=False, allow_blank=True, max_length=200, help_text="Optional."
+    )
+
+
+class SurveyTemplateInfoSerializer(serializers.Serializer):
+    template = serializers.CharField()
+    name = serializers.CharField()
+    kind = serializers.CharField()
 
 
 class SurveyViewSet(
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
     viewsets.GenericViewSet,
 ):
-    """What is asked. A new survey gets the standard questions of its kind."""
+    """
+    What is asked. NPS, CSAT and CES surveys get their standard score and "why?"
+    questions; add your own (score, single or multiple choice, short or long text).
+    A question with answers can be reworded, not removed or re-typed.
+    """
 
     queryset = Survey.objects.prefetch_related("questions")
     serializer_class = SurveySerializer
     parser_classes = PARSER_CLASSES
+    http_method_names = ["get", "post", "patch", "head", "options"]
+
+    def _answer(self, survey, status_code):
+        survey = self.get_queryset().get(pk=survey.pk)
+        return ApiResponse(SurveySerializer(survey).data, status=status_code)
+
+    def _write(self, call):
+        """Runs a survey service; its per-question errors get DRF's nested shape."""
+        try:
+            return call()
+        except DjangoValidationError as e:
+            per_question = getattr(e, "per_question", None)
+            if per_question is None:
+                raise
+            raise serializers.ValidationError({"questions": per_question})
+
+    @extend_schema(request=SurveyWriteSerializer, responses={201: SurveySerializer})
+    def create(self, request, *args, **kwargs):
+        data = SurveyWriteSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        survey = self._write(lambda: services.survey_create(**data.validated_data))
+        return self._answer(survey, status.HTTP_201_CREATED)
+
+    @extend_schema(request=SurveyWriteSerializer, responses={200: SurveySerializer})
+    def partial_update(self, request, *args, **kwargs):
+        """Renames the survey and/or replaces its questions (existing ones by id)."""
+        survey = self.get_object()
+        data = SurveyWriteSerializer(survey, data=request.data, partial=True)
+        data.is_valid(raise_exception=True)
+        self._write(
+            lambda: services.survey_update(
+                survey=survey,
+                name=data.validated_data.get("name"),
+                questions=data.validated_data.get("questions"),
+            )
+        )
+        return self._answer(survey, status.HTTP_200_OK)
+
+    @extend_schema(responses={200: SurveyTemplateInfoSerializer(many=True)})
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def templates(self, request):
+        """The ready surveys to start from."""
+        return ApiResponse(
+            [
+                {"template": key, "name": str(name), "kind": kind}
+                for key, (name, kind, _en, _ko) in services.SURVEY_TEMPLATES.items()
+            ]
+        )
+
+    @extend_schema(request=SurveyTemplateSerializer, responses={201: SurveySerializer})
+    @action(detail=False, methods=["post"], url_path="from-template")
+    def from_template(self, request):
+        """Creates a survey from a ready template (see templates/)."""
+        data = SurveyTemplateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        survey = services.survey_from_template(**data.validated_data)
+        return self._answer(survey, status.HTTP_201_CREATED)
+
+    @extend_schema(request=SurveyCopySerializer, responses={201: SurveySerializer})
+    @action(detail=True, methods=["post"])
+    def copy(self, request, pk=None):
+        """Creates a new survey with this one's kind and questions, no answers."""
+        data = SurveyCopySerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        survey = services.survey_copy(survey=self.get_object(), **data.validated_data)
+        return self._answer(survey, status.HTTP_201_CREATED)
 
 
 @extend_schema_field(
@@ -92,12 +278,19 @@ class CampaignSerializer(serializers.ModelSerializer):
     invited = serializers.IntegerField(
         read_only=True, help_text="Invitations created when it was sent."
     )
-    responses = serializers.IntegerField(read_only=True)
+    responses = serializers.IntegerField(source="responded", read_only=True)
+    kind = serializers.CharField(source="survey.kind", read_only=True)
+    score = serializers.SerializerMethodField(
+        help_text=(
+            "The survey's headline metric: NPS (−100 to 100), CSAT (% satisfied) or "
+            "CES (mean, 1–7); null without responses or for a custom survey."
+        )
+    )
     nps = serializers.SerializerMethodField(
         help_text="Net Promoter Score, −100 to 100; null without responses."
     )
     margin_of_error = serializers.SerializerMethodField(
-        help_text="The NPS's margin of error at 95 %, in NPS points."
+        help_text="The score's margin of error at 95 %, in the score's units."
     )
 
     class Meta:
@@ -113,16 +306,23 @@ class CampaignSerializer(serializers.ModelSerializer):
             "sent_at",
             "invited",
             "responses",
+            "kind",
+            "score",
             "nps",
             "margin_of_error",
         ]
         read_only_fields = ["status", "created_at", "sent_at"]
 
+    def get_score(self, campaign) -> float | None:
+        metric = metrics.campaign_metric(campaign)
+        return metric.score if metric else None
+
     def get_nps(self, campaign) -> float | None:
-        return metrics.nps_from_row(campaign).nps
+        return self.get_score(campaign) if campaign.survey.kind == "nps" else None
 
     def get_margin_of_error(self, campaign) -> float | None:
-        return metrics.nps_from_row(campaign).margin_of_error
+        metric = metrics.campaign_metric(campaign)
+        return metric.margin_of_error if metric else None
 
     def update(self, instance, validated_data):
         return services.campaign_update(campaign=instance, **validated_data)
@@ -152,7 +352,7 @@ class CampaignViewSet(
         if self.action == "send":
             return qs
         # Ordered explicitly: an aggregate query leaves out Meta.ordering.
-        return metrics.campaigns_with_nps(qs).order_by("-created_at", "-pk")
+        return metrics.campaigns_with_counts(qs).order_by("-created_at", "-pk")
 
     def _with_counts(self, serializer, status_code):
         campaign = self.get_queryset().get(pk=serializer.instance.pk)
@@ -252,13 +452,28 @@ class InvitationViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = InvitationFilter
 
 
-class ResponseSerializer(serializers.ModelSerializer):
-    campaign = serializers.IntegerField(source="invitation.campaign_id", read_only=True)
-    customer = serializers.IntegerField(source="invitation.customer_id", read_only=True)
-    customer_email = serializers.EmailField(
-        source="invitation.customer.email", read_only=True
+class AnswerSerializer(serializers.ModelSerializer):
+    value = serializers.JSONField(
+        read_only=True,
+        help_text="A number (score), text, or a list of choice values.",
     )
-    nps_bucket = serializers.CharField(read_only=True)
+
+    class Meta:
+        model = Answer
+        fields = ["question", "value"]
+        read_only_fields = fields
+
+
+class ResponseSerializer(serializers.ModelSerializer):
+    customer_email = serializers.EmailField(source="customer.email", read_only=True)
+    kind = serializers.CharField(source="survey.kind", read_only=True)
+    bucket = serializers.ChoiceField(
+        choices=Bucket.choices,
+        read_only=True,
+        allow_null=True,
+        help_text="Where the score falls for its kind; null for a custom survey.",
+    )
+    answers = AnswerSerializer(many=True, read_only=True)
 
     class Meta:
         model = Response
@@ -266,11 +481,14 @@ class ResponseSerializer(serializers.ModelSerializer):
             "id",
             "invitation",
             "campaign",
+            "survey",
             "customer",
             "customer_email",
+            "kind",
             "score",
-            "nps_bucket",
+            "bucket",
             "comment",
+            "answers",
             "created_at",
             "updated_at",
         ]
@@ -278,19 +496,34 @@ class ResponseSerializer(serializers.ModelSerializer):
 
 
 class ResponseFilter(filters.FilterSet):
-    campaign = campaign_filter("invitation__campaign")
+    campaign = campaign_filter()
+    since = filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="Answered at or after."
+    )
+    until = filters.IsoDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="Answered before."
+    )
 
     class Meta:
         model = Response
-        fields = ["campaign"]
+        fields = ["campaign", "survey", "customer"]
 
 
 class ResponseViewSet(viewsets.ReadOnlyModelViewSet):
-    """What the customers said."""
+    """What the customers said: the headline score and every answer."""
 
-    queryset = Response.objects.select_related("invitation__customer")
+    queryset = Response.objects.select_related("customer", "survey").prefetch_related(
+        "answers"
+    )
     serializer_class = ResponseSerializer
     filterset_class = ResponseFilter
+
+
+class MetricQuerySerializer(serializers.Serializer):
+    campaign = serializers.IntegerField(required=False)
+    survey = serializers.IntegerField(required=False)
+    since = serializers.DateTimeField(required=False)
+    until = serializers.DateTimeField(required=False)
 
 
 class NpsSerializer(serializers.Serializer):
@@ -306,28 +539,97 @@ class NpsSerializer(serializers.Serializer):
     )
 
 
-class NpsQuerySerializer(serializers.Serializer):
-    campaign = serializers.IntegerField(required=False)
-
-
-class NpsView(APIView):
-    """The Net Promoter Score of one campaign's responses, or of all responses."""
-
-    @extend_schema(
-        operation_id="metrics_nps",
-        parameters=[
-            OpenApiParameter(
-                "campaign",
-                OpenApiTypes.INT,
-                description="A campaign id; all responses when omitted.",
-            )
-        ],
-        responses={200: NpsSerializer},
+class CsatSerializer(serializers.Serializer):
+    csat = serializers.FloatField(
+        allow_null=True, help_text="% of answers 4–5 on 1–5; null without responses."
     )
+    satisfied = serializers.IntegerField(help_text="Answers 4–5.")
+    neutral = serializers.IntegerField(help_text="Answers 3.")
+    dissatisfied = serializers.IntegerField(help_text="Answers 1–2.")
+    responses = serializers.IntegerField()
+    margin_of_error = serializers.FloatField(
+        allow_null=True, help_text="At 95 %, in percentage points."
+    )
+
+
+class CesSerializer(serializers.Serializer):
+    ces = serializers.FloatField(
+        allow_null=True, help_text="The mean, 1–7 (higher = easier)."
+    )
+    easy_share = serializers.FloatField(allow_null=True, help_text="% of answers 5–7.")
+    easy = serializers.IntegerField(help_text="Answers 5–7.")
+    neutral = serializers.IntegerField(help_text="Answers 4.")
+    hard = serializers.IntegerField(help_text="Answers 1–3.")
+    responses = serializers.IntegerField()
+    margin_of_error = serializers.FloatField(
+        allow_null=True, help_text="Of the mean, at 95 %; null below 2 answers."
+    )
+    easy_share_margin_of_error = serializers.FloatField(
+        allow_null=True, help_text="Of easy_share, at 95 %, in percentage points."
+    )
+
+
+class MetricView(APIView):
+    """A survey metric over the responses of a campaign or a survey, or all."""
+
+    kind = ""
+    serializer_class = None
+
     def get(self, request):
-        query = NpsQuerySerializer(data=request.query_params)
+        query = MetricQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        campaign = None
-        if "campaign" in query.validated_data:
-            campaign = get_object_or_404(Campaign, pk=query.validated_data["campaign"])
-        return ApiResponse(NpsSerializer(metrics.nps(campaign=campaign).as_dict()).data)
+        data = query.validated_data
+        filters = {"since": data.get("since"), "until": data.get("until")}
+        if "campaign" in data:
+            filters["campaign"] = get_object_or_404(
+                Campaign.objects.select_related("survey"), pk=data["campaign"]
+            )
+        if "survey" in data:
+            filters["survey"] = get_object_or_404(Survey, pk=data["survey"])
+        result = metrics.metric(self.kind, **filters)
+        return ApiResponse(self.serializer_class(result.as_dict()).data)
+
+
+def _metric_view(kind: str, serializer, description: str):
+    parameters = [
+        OpenApiParameter(
+            "campaign", OpenApiTypes.INT, description=f"A {kind.upper()} campaign id."
+        ),
+        OpenApiParameter(
+            "survey", OpenApiTypes.INT, description=f"A {kind.upper()} survey id."
+        ),
+        OpenApiParameter(
+            "since", OpenApiTypes.DATETIME, description="Answered at or after."
+        ),
+        OpenApiParameter(
+            "until", OpenApiTypes.DATETIME, description="Answered before."
+        ),
+    ]
+    view = type(
+        f"{kind.title()}View",
+        (MetricView,),
+        {"kind": kind, "serializer_class": serializer, "__doc__": description},
+    )
+    view.get = extend_schema(
+        operation_id=f"metrics_{kind}",
+        parameters=parameters,
+        responses={
+            200: serializer,
+            400: OpenApiResponse(
+                description="A bad filter, or a survey of another kind."
+            ),
+            404: OpenApiResponse(description="No such campaign or survey."),
+        },
+    )(view.get)
+    return view
+
+
+NpsView = _metric_view(
+    "nps", NpsSerializer, "Net Promoter Score: % promoters (9–10) − % detractors (0–6)."
+)
+CsatView = _metric_view(
+    "csat", CsatSerializer, "Customer satisfaction: the % of answers 4–5 on 1–5."
+)
+CesView = _metric_view(
+    "ces", CesSerializer, "Customer effort: the mean of 1–7, and the % of 5–7."
+)

@@ -1,11 +1,47 @@
-"""Survey metrics, counted by the database in one aggregate each."""
+"""
+Survey metrics: NPS, CSAT and CES, each counted by the database in one aggregate
+over the response table, with the count behind it and its 95 % margin of error.
+
+    NPS  = % promoters (9–10) − % detractors (0–6), −100…100
+    CSAT = % of answers 4–5 on 1–5
+    CES  = mean of 1–7 (higher = easier), and the % of 5–7
+
+The bounds come from kinds.KINDS, as everywhere else.
+"""
 
 import math
 from dataclasses import dataclass
+from datetime import datetime
 
-from django.db.models import Count, Q, QuerySet
+from django.core.exceptions import ValidationError
+from django.db.models import (
+    Avg,
+    Case,
+    Count,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    StdDev,
+    Subquery,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce
+from django.utils.translation import gettext as _
 
-from .models import NPS_DETRACTOR_MAX, NPS_PROMOTER_MIN, Campaign, Response
+from .kinds import KINDS, SurveyKind
+from .models import Campaign, Invitation, Response, Survey
+
+Z95 = 1.96
+
+
+def _share_margin(part: int, n: int) -> float | None:
+    """The 95 % margin of error of the share part/n, in percentage points."""
+    if not n:
+        return None
+    p = part / n
+    return round(Z95 * 100 * math.sqrt(p * (1 - p) / n), 1)
 
 
 @dataclass(frozen=True)
@@ -16,24 +52,30 @@ class Nps:
     responses: int
 
     @property
-    def nps(self) -> float | None:
+    def score(self) -> float | None:
         """% promoters − % detractors, from −100 to 100; None without responses."""
         if not self.responses:
             return None
         return round(100 * (self.promoters - self.detractors) / self.responses, 1)
 
+    nps = score
+
     @property
     def margin_of_error(self) -> float | None:
-        """The NPS's margin of error at 95 %, in NPS points; None without responses."""
+        """The NPS's margin of error at 95 %, in NPS points; None without responses.
+
+        The variance of a promoter (+1), passive (0), detractor (−1) variable:
+        p + d − (p − d)².
+        """
         n = self.responses
         if not n:
             return None
         p, d = self.promoters / n, self.detractors / n
-        return round(1.96 * 100 * math.sqrt((p + d - (p - d) ** 2) / n), 1)
+        return round(Z95 * 100 * math.sqrt((p + d - (p - d) ** 2) / n), 1)
 
     def as_dict(self) -> dict:
         return {
-            "nps": self.nps,
+            "nps": self.score,
             "promoters": self.promoters,
             "passives": self.passives,
             "detractors": self.detractors,
@@ -42,46 +84,259 @@ class Nps:
         }
 
 
-def nps_counts(prefix: str = "") -> dict:
-    """Returns aggregate expressions of the NPS counts of field `prefix`score."""
+@dataclass(frozen=True)
+class Csat:
+    satisfied: int
+    neutral: int
+    dissatisfied: int
+    responses: int
+
+    @property
+    def score(self) -> float | None:
+        """% of answers 4–5; None without responses."""
+        if not self.responses:
+            return None
+        return round(100 * self.satisfied / self.responses, 1)
+
+    @property
+    def margin_of_error(self) -> float | None:
+        """At 95 %, in percentage points."""
+        return _share_margin(self.satisfied, self.responses)
+
+    def as_dict(self) -> dict:
+        return {
+            "csat": self.score,
+            "satisfied": self.satisfied,
+            "neutral": self.neutral,
+            "dissatisfied": self.dissatisfied,
+            "responses": self.responses,
+            "margin_of_error": self.margin_of_error,
+        }
+
+
+@dataclass(frozen=True)
+class Ces:
+    easy: int
+    neutral: int
+    hard: int
+    responses: int
+    mean: float | None
+    stddev: float | None
+
+    @property
+    def score(self) -> float | None:
+        """The mean score, 1–7; None without responses."""
+        return None if self.mean is None else round(self.mean, 2)
+
+    @property
+    def margin_of_error(self) -> float | None:
+        """The mean's margin of error at 95 % (1.96 · s / √n); None below 2 answers."""
+        if self.responses < 2 or self.stddev is None:
+            return None
+        return round(Z95 * self.stddev / math.sqrt(self.responses), 2)
+
+    @property
+    def easy_share(self) -> float | None:
+        """% of answers 5–7."""
+        if not self.responses:
+            return None
+        return round(100 * self.easy / self.responses, 1)
+
+    def as_dict(self) -> dict:
+        return {
+            "ces": self.score,
+            "easy_share": self.easy_share,
+            "easy": self.easy,
+            "neutral": self.neutral,
+            "hard": self.hard,
+            "responses": self.responses,
+            "margin_of_error": self.margin_of_error,
+            "easy_share_margin_of_error": _share_margin(self.easy, self.responses),
+        }
+
+
+Metric = Nps | Csat | Ces
+
+
+def score_counts(kind: str, prefix: str = "") -> dict:
+    """Aggregate expressions of a kind's counts over the field `prefix`score."""
+    spec = KINDS[kind]
     score = prefix + "score"
-    return {
+    counts = {
         "responses": Count(score),
-        "promoters": Count(score, filter=Q((score + "__gte", NPS_PROMOTER_MIN))),
-        "detractors": Count(score, filter=Q((score + "__lte", NPS_DETRACTOR_MAX))),
+        "negative": Count(score, filter=Q((score + "__lte", spec.negative.high))),
+        "positive": Count(score, filter=Q((score + "__gte", spec.positive.low))),
     }
+    if kind == SurveyKind.CES:
+        counts["mean"] = Avg(score)
+        counts["stddev"] = StdDev(score, sample=True)
+    return counts
 
 
-def nps_from_row(row) -> Nps:
-    """Returns the Nps of a row (dict or object) annotated with nps_counts()."""
+def metric_from_row(kind: str, row) -> Metric:
+    """Returns the metric of a row (dict or object) annotated with score_counts()."""
     get = row.get if isinstance(row, dict) else lambda k: getattr(row, k)
-    responses, promoters, detractors = (
-        get("responses"),
-        get("promoters"),
-        get("detractors"),
-    )
-    return Nps(
-        promoters=promoters,
-        passives=responses - promoters - detractors,
-        detractors=detractors,
-        responses=responses,
+    n, negative, positive = get("responses"), get("negative"), get("positive")
+    neutral = n - negative - positive
+    if kind == SurveyKind.NPS:
+        return Nps(
+            promoters=positive, passives=neutral, detractors=negative, responses=n
+        )
+    if kind == SurveyKind.CSAT:
+        return Csat(
+            satisfied=positive, neutral=neutral, dissatisfied=negative, responses=n
+        )
+    mean, stddev = get("mean"), get("stddev")
+    return Ces(
+        easy=positive,
+        neutral=neutral,
+        hard=negative,
+        responses=n,
+        mean=None if mean is None else float(mean),
+        stddev=None if stddev is None else float(stddev),
     )
 
 
-def nps(
-    *, campaign: Campaign | int | None = None, responses: QuerySet | None = None
-) -> Nps:
-    """Returns the NPS of a campaign's responses, or of all (or the given) responses."""
-    qs = Response.objects.all() if responses is None else responses
+def responses_for(
+    kind: str,
+    *,
+    campaign: Campaign | None = None,
+    survey: Survey | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    properties: dict | None = None,
+) -> QuerySet:
+    """
+    Returns the responses a metric of `kind` counts: of a campaign or a survey (which
+    must be of that kind), answered in [since, until), of customers whose properties
+    hold `properties`. Only the response table is read unless properties are given.
+    """
+    qs = Response.objects.all()
+    named = campaign.survey if campaign is not None else survey
+    if named is not None:
+        if named.kind != kind:
+            raise ValidationError(
+                _("%(name)s is a %(kind)s survey.")
+                % {"name": named, "kind": named.get_kind_display()}
+            )
+    else:
+        qs = qs.filter(survey__in=Survey.objects.filter(kind=kind).values("pk"))
     if campaign is not None:
-        qs = qs.filter(invitation__campaign=campaign)
-    return nps_from_row(qs.aggregate(**nps_counts()))
+        qs = qs.filter(campaign=campaign)
+    if survey is not None:
+        qs = qs.filter(survey=survey)
+    if since is not None:
+        qs = qs.filter(created_at__gte=since)
+    if until is not None:
+        qs = qs.filter(created_at__lt=until)
+    if properties:
+        qs = qs.filter(customer__properties__contains=properties)
+    return qs
 
 
-def campaigns_with_nps(campaigns: QuerySet | None = None) -> QuerySet:
-    """Returns campaigns annotated with their NPS counts and invitation counts."""
+def metric(kind: str, *, responses: QuerySet | None = None, **filters) -> Metric:
+    """Returns the NPS, CSAT or CES of the responses responses_for() selects (or of
+    `responses`, already narrowed to one kind)."""
+    qs = responses if responses is not None else responses_for(kind, **filters)
+    return metric_from_row(kind, qs.aggregate(**score_counts(kind)))
+
+
+def nps(**filters) -> Nps:
+    return metric(SurveyKind.NPS, **filters)
+
+
+def csat(**filters) -> Csat:
+    return metric(SurveyKind.CSAT, **filters)
+
+
+def ces(**filters) -> Ces:
+    return metric(SurveyKind.CES, **filters)
+
+
+def _bound(side: str, kind_field: str):
+    """The negative high or positive low bound of each kind, as an SQL CASE."""
+    return Case(
+        *[
+            When(
+                **{kind_field: kind},
+                then=Value(
+                    spec.negative.high if side == "negative" else spec.positive.low
+                ),
+            )
+            for kind, spec in KINDS.items()
+        ],
+        output_field=IntegerField(),
+    )
+
+
+def metrics_by_kind(responses: QuerySet | None = None) -> dict[str, Metric]:
+    """Returns the metric of every standard kind that has answers (of all responses,
+    or of `responses`), from one query grouped by kind."""
+    qs = Response.objects.all() if responses is None else responses
+    rows = (
+        qs.filter(score__isnull=False)
+        .values("survey__kind")
+        .order_by("survey__kind")
+        .annotate(
+            responses=Count("score"),
+            negative=Count(
+                "score", filter=Q(score__lte=_bound("negative", "survey__kind"))
+            ),
+            positive=Count(
+                "score", filter=Q(score__gte=_bound("positive", "survey__kind"))
+            ),
+            mean=Avg("score"),
+            stddev=StdDev("score", sample=True),
+        )
+    )
+    found = {row["survey__kind"]: row for row in rows}
+    return {kind: metric_from_row(kind, found[kind]) for kind in KINDS if kind in found}
+
+
+def _of_campaign(model, aggregate, **match):
+    """A subquery of one aggregate over `model`'s rows of the outer campaign."""
+    return Subquery(
+        model.objects.filter(campaign=OuterRef("pk"), **match)
+        .order_by()
+        .values("campaign")
+        .annotate(value=aggregate)
+        .values("value")
+    )
+
+
+def campaigns_with_counts(campaigns: QuerySet | None = None) -> QuerySet:
+    """
+    Returns campaigns with their survey, annotated with `invited` (invitations),
+    `responded` (responses) and what campaign_metric() reads: a subquery each, on one table
+    through its campaign index, run only for the rows fetched.
+    """
     qs = Campaign.objects.all() if campaigns is None else campaigns
     return qs.select_related("survey").annotate(
-        invited=Count("invitations"),
-        **nps_counts("invitations__response__"),
+        negative_high=_bound("negative", "survey__kind"),
+        positive_low=_bound("positive", "survey__kind"),
+        invited=Coalesce(_of_campaign(Invitation, Count("pk")), 0),
+        responded=Coalesce(_of_campaign(Response, Count("pk")), 0),
+        negative=Coalesce(
+            _of_campaign(Response, Count("pk"), score__lte=OuterRef("negative_high")),
+            0,
+        ),
+        positive=Coalesce(
+            _of_campaign(Response, Count("pk"), score__gte=OuterRef("positive_low")),
+            0,
+        ),
+        mean=_of_campaign(Response, Avg("score")),
+        stddev=_of_campaign(Response, StdDev("score", sample=True)),
     )
+
+
+def campaign_metric(campaign) -> Metric | None:
+    """The headline metric of a campaign from campaigns_with_counts(); None for a
+    custom survey."""
+    kind = campaign.survey.kind
+    if kind not in KINDS:
+        return None
+    row = {
+        "responses": campaign.responded,
+        **{k: getattr(campaign, k) for k in ("negative", "positive", "mean", "stddev")},
+    }
+    return metric_from_row(kind, row)

@@ -5,47 +5,35 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils import timezone, translation
+from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from cxm.customers.models import Customer
 from cxm.jsonvalues import JSONObjectField, json_problem
 
-
-class SurveyKind(models.TextChoices):
-    NPS = "nps", _("NPS (0–10)")
-
-
-# The score scale of each kind: (lowest, highest).
-SCORE_RANGE = {SurveyKind.NPS: (0, 10)}
-
-
-class NpsBucket(models.TextChoices):
-    DETRACTOR = "detractor", _("Detractor")
-    PASSIVE = "passive", _("Passive")
-    PROMOTER = "promoter", _("Promoter")
-
-
-# NPS buckets: 9–10 promoter, 7–8 passive, 0–6 detractor. metrics.py counts with
-# the same two numbers in SQL.
-NPS_PROMOTER_MIN = 9
-NPS_DETRACTOR_MAX = 6
-
-
-def nps_bucket(score: int) -> str:
-    """Returns the NPS bucket of a 0–10 score."""
-    if score >= NPS_PROMOTER_MIN:
-        return NpsBucket.PROMOTER
-    if score > NPS_DETRACTOR_MAX:
-        return NpsBucket.PASSIVE
-    return NpsBucket.DETRACTOR
+from .kinds import (
+    KINDS,
+    REASON_QUESTION,
+    SCORE_MAX,
+    SCORE_MIN,
+    SurveyKind,
+    kind_of,
+    score_bucket,
+)
 
 
 class Survey(models.Model):
     name = models.CharField(_("name"), max_length=200)
     kind = models.CharField(
-        _("kind"), max_length=10, choices=SurveyKind.choices, default=SurveyKind.NPS
+        _("kind"),
+        max_length=10,
+        choices=SurveyKind.choices,
+        default=SurveyKind.NPS,
+        help_text=_(
+            "NPS, CSAT and CES come with their standard score question; a custom "
+            "survey asks only the questions you add. The kind cannot change later."
+        ),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -58,13 +46,84 @@ class Survey(models.Model):
         return self.name
 
     @property
-    def score_range(self) -> tuple[int, int]:
-        return SCORE_RANGE[self.kind]
+    def has_headline(self) -> bool:
+        """True for NPS, CSAT and CES: one score every metric reads."""
+        return self.kind in KINDS
 
 
-class QuestionKind(models.TextChoices):
+class QuestionType(models.TextChoices):
     SCORE = "score", _("Score")
-    COMMENT = "comment", _("Open comment")
+    SINGLE_CHOICE = "single_choice", _("Single choice")
+    MULTIPLE_CHOICE = "multiple_choice", _("Multiple choice")
+    SHORT_TEXT = "short_text", _("Short text")
+    LONG_TEXT = "long_text", _("Long text")
+
+
+class QuestionRole(models.TextChoices):
+    """What a question is to the survey; the service sets it, staff never do."""
+
+    EXTRA = "", _("Extra question")
+    HEADLINE = "headline", _("Headline score")
+    REASON = "reason", _("Reason for the score")
+
+
+CHOICE_TYPES = (QuestionType.SINGLE_CHOICE, QuestionType.MULTIPLE_CHOICE)
+TEXT_LIMITS = {QuestionType.SHORT_TEXT: 200, QuestionType.LONG_TEXT: 5000}
+CHOICE_VALUE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
+MAX_CHOICES = 30
+
+
+def validate_choices(value) -> None:
+    """
+    Raises ValidationError unless value is a list of choices, each
+    {"value": "fast", "en": "Fast delivery", "ko": "빠른 배송"} with a unique value.
+    """
+    if not isinstance(value, list):
+        raise ValidationError(_("Choices must be a list."))
+    if len(value) > MAX_CHOICES:
+        raise ValidationError(
+            _("A question may offer at most %(limit)d choices."),
+            params={"limit": MAX_CHOICES},
+        )
+    seen = set()
+    for choice in value:
+        if not isinstance(choice, dict) or set(choice) - {"value", "en", "ko"}:
+            raise ValidationError(
+                _('Each choice is {"value": …, "en": …, "ko": …}.'), code="shape"
+            )
+        key = choice.get("value")
+        if not isinstance(key, str) or not CHOICE_VALUE.fullmatch(key):
+            raise ValidationError(
+                _(
+                    "%(value)r is not a choice value: use lower-case letters, digits, "
+                    "- and _, up to 50."
+                ),
+                params={"value": key},
+            )
+        if key in seen:
+            raise ValidationError(
+                _("The choice value %(value)r is there twice."), params={"value": key}
+            )
+        seen.add(key)
+        english = choice.get("en")
+        if not isinstance(english, str) or not english.strip():
+            raise ValidationError(
+                _("The choice %(value)r needs an English label."),
+                params={"value": key},
+            )
+        if not isinstance(choice.get("ko", ""), str):
+            raise ValidationError(
+                _("The Korean label of %(value)r must be text."),
+                params={"value": key},
+            )
+    if problem := json_problem(value):
+        raise ValidationError(problem, code="not_storable")
+
+
+def _worded(english: str, korean: str, language: str | None = None) -> str:
+    """Returns the wording for `language` (the active one): Korean, else English."""
+    language = language or get_language() or settings.LANGUAGE_CODE
+    return korean if language.startswith("ko") and korean else english
 
 
 class Question(models.Model):
@@ -75,16 +134,53 @@ class Question(models.Model):
         verbose_name=_("survey"),
     )
     position = models.PositiveSmallIntegerField(_("position"))
-    kind = models.CharField(_("kind"), max_length=10, choices=QuestionKind.choices)
-    text = models.CharField(
-        _("text"),
+    type = models.CharField(_("type"), max_length=20, choices=QuestionType.choices)
+    role = models.CharField(
+        _("role"),
+        max_length=10,
+        choices=QuestionRole.choices,
+        blank=True,
+        default=QuestionRole.EXTRA,
+    )
+    required = models.BooleanField(_("required"), default=False)
+    text_en = models.CharField(
+        _("wording (English)"),
         max_length=500,
         blank=True,
         help_text=_(
-            "Leave empty for the standard wording, translated for each customer."
+            "{company} stands for the company's name. Leave empty on a standard "
+            "question for its standard wording."
         ),
     )
-    required = models.BooleanField(_("required"), default=False)
+    text_ko = models.CharField(
+        _("wording (Korean)"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "Korean customers read this. Empty: the standard Korean wording, or the "
+            "English one for an extra question."
+        ),
+    )
+    # A score question's scale; the headline's comes from the survey's kind.
+    scale_low = models.PositiveSmallIntegerField(
+        _("lowest score"), null=True, blank=True
+    )
+    scale_high = models.PositiveSmallIntegerField(
+        _("highest score"), null=True, blank=True
+    )
+    label_low_en = models.CharField(_("low end (English)"), max_length=100, blank=True)
+    label_low_ko = models.CharField(_("low end (Korean)"), max_length=100, blank=True)
+    label_high_en = models.CharField(
+        _("high end (English)"), max_length=100, blank=True
+    )
+    label_high_ko = models.CharField(_("high end (Korean)"), max_length=100, blank=True)
+    choices = models.JSONField(
+        _("choices"),
+        default=list,
+        blank=True,
+        validators=[validate_choices],
+        help_text=_("The options of a choice question, in order."),
+    )
 
     class Meta:
         verbose_name = _("question")
@@ -93,21 +189,95 @@ class Question(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["survey", "position"], name="question_position_unique"
-            )
+            ),
+            models.UniqueConstraint(
+                fields=["survey", "role"],
+                condition=~models.Q(role=""),
+                name="question_one_per_role",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(role="headline") | models.Q(type="score"),
+                name="question_headline_is_a_score",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(role="reason") | models.Q(type="long_text"),
+                name="question_reason_is_long_text",
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(type="score", role="")
+                | models.Q(
+                    scale_low__gte=SCORE_MIN,
+                    scale_high__lte=SCORE_MAX,
+                    scale_low__lt=models.F("scale_high"),
+                ),
+                name="question_score_scale",
+            ),
         ]
 
     def __str__(self):
         return self.display_text()
 
-    def display_text(self) -> str:
-        """Returns the question as the customer reads it, in the active language."""
-        if self.text:
-            return self.text.replace("{company}", settings.COMPANY_NAME)
-        if self.kind == QuestionKind.SCORE:
-            return gettext(
-                "How likely are you to recommend %(company)s to a friend or colleague?"
-            ) % {"company": settings.COMPANY_NAME}
-        return gettext("What is the main reason for your score?")
+    @property
+    def field_name(self) -> str:
+        """The name of this question's answer in a form or an error: score, comment
+        or q<id>."""
+        if self.role == QuestionRole.HEADLINE:
+            return "score"
+        if self.role == QuestionRole.REASON:
+            return "comment"
+        return f"q{self.pk}"
+
+    @property
+    def scale(self) -> tuple[int, int] | None:
+        """(lowest, highest) of a score question; the kind's for the headline."""
+        if self.type != QuestionType.SCORE:
+            return None
+        if self.role == QuestionRole.HEADLINE:
+            spec = KINDS[self.survey.kind]
+            return spec.low, spec.high
+        return self.scale_low, self.scale_high
+
+    def display_text(self, language: str | None = None) -> str:
+        """
+        Returns the question as the customer reads it, in `language` or the active
+        one. A Korean reader never gets an English rewording of a standard question:
+        its standard Korean wording instead.
+        """
+        language = language or get_language() or settings.LANGUAGE_CODE
+        text = self.text_ko if language.startswith("ko") else self.text_en
+        if not text:
+            if self.role == QuestionRole.HEADLINE:
+                text = KINDS[self.survey.kind].question
+            elif self.role == QuestionRole.REASON:
+                text = REASON_QUESTION
+            else:
+                text = self.text_en
+            with translation.override(language):
+                text = str(text).replace("%(company)s", "{company}")
+        return text.replace("{company}", settings.COMPANY_NAME)
+
+    def scale_labels(self, language: str | None = None) -> tuple[str, str]:
+        """The labels under a score scale's two ends, in `language` or the active."""
+        language = language or get_language() or settings.LANGUAGE_CODE
+        korean = language.startswith("ko")
+        low = self.label_low_ko if korean else self.label_low_en
+        high = self.label_high_ko if korean else self.label_high_en
+        standard = (
+            KINDS[self.survey.kind] if self.role == QuestionRole.HEADLINE else None
+        )
+        with translation.override(language):
+            if not low:
+                low = str(standard.label_low) if standard else self.label_low_en
+            if not high:
+                high = str(standard.label_high) if standard else self.label_high_en
+        return low, high
+
+    def choice_labels(self, language: str | None = None) -> list[tuple[str, str]]:
+        """[(value, label)] of a choice question, in `language` or the active."""
+        return [
+            (c["value"], _worded(c["en"], c.get("ko", ""), language))
+            for c in self.choices
+        ]
 
 
 PROPERTY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
@@ -282,33 +452,137 @@ class Invitation(models.Model):
 
 
 class Response(models.Model):
+    """
+    What one customer said to one invitation: the fact row every metric starts
+    from. It carries its campaign, survey, customer, time and headline score (and
+    the comment that explains it) itself, set by response_record, so a metric over
+    millions of answers reads this one table.
+    """
+
     invitation = models.OneToOneField(
         Invitation,
         on_delete=models.CASCADE,
         related_name="response",
         verbose_name=_("invitation"),
     )
-    score = models.PositiveSmallIntegerField(_("score"))
+    campaign = models.ForeignKey(
+        Campaign,
+        on_delete=models.CASCADE,
+        related_name="responses",
+        verbose_name=_("campaign"),
+    )
+    survey = models.ForeignKey(
+        Survey,
+        on_delete=models.CASCADE,
+        related_name="responses",
+        verbose_name=_("survey"),
+        db_index=False,  # response_survey_time leads with it
+    )
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="responses",
+        verbose_name=_("customer"),
+    )
+    # The headline question's answer (None for a custom survey) and the reason
+    # given for it, copied from the answers by the service.
+    score = models.PositiveSmallIntegerField(_("score"), null=True, blank=True)
     comment = models.TextField(_("comment"), blank=True)
-    created_at = models.DateTimeField(_("answered at"), auto_now_add=True)
-    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+    created_at = models.DateTimeField(_("answered at"), default=timezone.now)
+    updated_at = models.DateTimeField(_("updated at"), default=timezone.now)
 
     class Meta:
         verbose_name = pgettext_lazy("survey answer", "response")
         verbose_name_plural = pgettext_lazy("survey answers", "responses")
         ordering = ["-created_at", "-id"]
         constraints = [
-            # The widest scale of any kind; the service checks the survey's own range.
+            # The widest scale of any kind; the service checks the survey's own.
             models.CheckConstraint(
-                condition=models.Q(score__gte=0, score__lte=10),
+                condition=models.Q(score__gte=SCORE_MIN, score__lte=SCORE_MAX),
                 name="response_score_range",
             )
         ]
-        indexes = [models.Index(fields=["created_at"])]
+        indexes = [
+            # campaign and customer have their foreign keys' indexes.
+            models.Index(fields=["created_at"], name="response_created"),
+            models.Index(fields=["survey", "created_at"], name="response_survey_time"),
+        ]
 
     def __str__(self):
-        return f"{self.invitation.customer}: {self.score}"
+        return f"{self.customer}: {self.score if self.score is not None else '—'}"
 
     @property
-    def nps_bucket(self) -> str:
-        return nps_bucket(self.score)
+    def bucket(self) -> str | None:
+        """The headline score's bucket (promoter, satisfied, hard …), or None."""
+        if self.score is None or kind_of(self.survey.kind) is None:
+            return None
+        return score_bucket(self.survey.kind, self.score).bucket
+
+
+class Answer(models.Model):
+    """The answer to one question: a number, a text or the choices picked."""
+
+    response = models.ForeignKey(
+        Response,
+        on_delete=models.CASCADE,
+        related_name="answers",
+        verbose_name=pgettext_lazy("survey answer", "response"),
+        db_index=False,  # answer_one_per_question leads with it
+    )
+    # PROTECT: a question with answers is kept (survey_update says so first).
+    question = models.ForeignKey(
+        Question,
+        on_delete=models.PROTECT,
+        related_name="answers",
+        verbose_name=_("question"),
+    )
+    number = models.PositiveSmallIntegerField(_("number"), null=True, blank=True)
+    text = models.TextField(_("text"), blank=True)
+    choices = models.JSONField(_("choices"), default=list, blank=True)
+
+    class Meta:
+        verbose_name = _("answer")
+        verbose_name_plural = _("answers")
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["response", "question"], name="answer_one_per_question"
+            )
+        ]
+
+    def __str__(self):
+        return str(self.value)
+
+    @property
+    def value(self):
+        """The number, the text or the list of choice values."""
+        if self.number is not None:
+            return self.number
+        if self.text:
+            return self.text
+        return self.choices
+
+
+class ResponseRevision(models.Model):
+    """An earlier version of a response, kept when the customer changed it."""
+
+    response = models.ForeignKey(
+        Response,
+        on_delete=models.CASCADE,
+        related_name="revisions",
+        verbose_name=pgettext_lazy("survey answer", "response"),
+    )
+    score = models.PositiveSmallIntegerField(_("score"), null=True, blank=True)
+    comment = models.TextField(_("comment"), blank=True)
+    # {question id: value} as it was.
+    answers = models.JSONField(_("answers"), default=dict)
+    answered_at = models.DateTimeField(_("answered at"))
+    replaced_at = models.DateTimeField(_("replaced at"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("earlier answer")
+        verbose_name_plural = _("earlier answers")
+        ordering = ["response", "-replaced_at", "-id"]
+
+    def __str__(self):
+        return f"{self.response_id} @ {self.answered_at:%Y-%m-%d %H:%M}"

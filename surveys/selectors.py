@@ -9,8 +9,8 @@ def invitation_open(*, token: str) -> Invitation | None:
         # Not a token we make; a NUL byte in it would even fail in PostgreSQL.
         return None
     return (
-        Invitation.objects.select_related("campaign__survey", "customer")
-        .prefetch_related("campaign__survey__questions")
+        Invitation.objects.select_related("campaign__survey", "customer", "response")
+        .prefetch_related("campaign__survey__questions", "response__answers")
         .filter(token=token)
         .first()
     )

@@ -11,23 +11,31 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy as _lazy
 
 from cxm import emails
 from cxm.customers.models import Customer
 from cxm.customers.services import customer_mark_bounced
+from cxm.jsonvalues import json_problem
 from cxm.utils import batched
 
+from .kinds import SCORE_MAX, SCORE_MIN, SurveyKind, kind_of
 from .models import (
+    CHOICE_TYPES,
+    TEXT_LIMITS,
+    Answer,
     Campaign,
     CampaignStatus,
     Invitation,
     InvitationStatus,
     Question,
-    QuestionKind,
+    QuestionRole,
+    QuestionType,
     Response,
+    ResponseRevision,
     Survey,
-    SurveyKind,
     audience_filter,
+    validate_choices,
 )
 from .signals import response_recorded
 
@@ -47,24 +55,381 @@ LOST_MESSAGE = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
 
 
-def survey_create(*, name: str, kind: str = SurveyKind.NPS) -> Survey:
-    """Creates a survey with the standard questions of its kind."""
+# Ready surveys staff start from: (name, kind, wording of the headline in English
+# and Korean). Each comes with the "why?" question of its kind.
+SURVEY_TEMPLATES = {
+    "relationship_nps": (
+        _lazy("Relationship NPS"),
+        SurveyKind.NPS,
+        "",
+        "",
+    ),
+    "post_purchase_csat": (
+        _lazy("Post-purchase CSAT"),
+        SurveyKind.CSAT,
+        "How satisfied were you with your recent purchase from {company}?",
+        "최근 {company}에서 구매하신 경험에 얼마나 만족하셨습니까?",
+    ),
+    "post_support_ces": (
+        _lazy("Post-support CES"),
+        SurveyKind.CES,
+        "How much do you agree with this statement: “{company} made it easy for me "
+        "to handle my issue.”",
+        "다음 문장에 얼마나 동의하십니까? “{company}에서 제 문제를 쉽게 해결할 수 "
+        "있었다.”",
+    ),
+}
+
+# What a question spec (a dict, from the API, the admin or a template) may say.
+QUESTION_FIELDS = (
+    "type",
+    "required",
+    "text_en",
+    "text_ko",
+    "scale_low",
+    "scale_high",
+    "label_low_en",
+    "label_low_ko",
+    "label_high_en",
+    "label_high_ko",
+    "choices",
+)
+TEXT_FIELDS = (
+    "text_en",
+    "text_ko",
+    "label_low_en",
+    "label_low_ko",
+    "label_high_en",
+    "label_high_ko",
+)
+MAX_QUESTIONS = 50
+COPY_HINT = _lazy("Copy the survey to ask something else; wording can still change.")
+
+
+def _standard_questions(kind: str) -> list[dict]:
+    """The questions a survey of `kind` starts with: the score, then "why?"."""
+    if kind_of(kind) is None:
+        return []
+    return [
+        {"role": QuestionRole.HEADLINE, "type": QuestionType.SCORE, "required": True},
+        {"role": QuestionRole.REASON, "type": QuestionType.LONG_TEXT},
+    ]
+
+
+def _spec_clean(spec, *, kind: str, current: Question | None) -> dict:
+    """
+    Returns a question spec completed and checked against the builder's rules, or
+    raises ValidationError naming the field. `current` is the question it changes.
+    """
+    if not isinstance(spec, dict):
+        raise ValidationError(_("Each question is an object."))
+    unknown = set(spec) - {"id", "role", "position", *QUESTION_FIELDS}
+    if unknown:
+        raise ValidationError(
+            {sorted(unknown)[0]: _("This is not a field of a question.")}
+        )
+    role = current.role if current else spec.get("role") or QuestionRole.EXTRA
+    if role not in QuestionRole.values:
+        raise ValidationError({"role": _("Choose headline, reason or nothing.")})
+    if current and "role" in spec and (spec["role"] or "") != current.role:
+        raise ValidationError({"role": _("A question's role cannot change.")})
+    if role and kind_of(kind) is None:
+        raise ValidationError(
+            {"role": _("A custom survey has no headline score; add score questions.")}
+        )
+    standard = {
+        QuestionRole.HEADLINE: QuestionType.SCORE,
+        QuestionRole.REASON: QuestionType.LONG_TEXT,
+    }
+    base = {name: getattr(current, name) for name in QUESTION_FIELDS} if current else {}
+    clean = {**base, **{k: v for k, v in spec.items() if k in QUESTION_FIELDS}}
+    clean["role"] = role
+    qtype = standard.get(role) or clean.get("type")
+    if role and clean.get("type", qtype) != qtype:
+        raise ValidationError({"type": _("The standard questions keep their type.")})
+    if qtype not in QuestionType.values:
+        raise ValidationError({"type": _("Choose a question type.")})
+    clean["type"] = qtype
+    if not isinstance(clean.get("required", False), bool):
+        raise ValidationError({"required": _("Say true or false.")})
+    clean["required"] = clean.get("required", False)
+    if role == QuestionRole.HEADLINE:
+        clean["required"] = True  # the score every metric reads
+    for name in TEXT_FIELDS:
+        value = clean.get(name) or ""
+        if not isinstance(value, str):
+            raise ValidationError({name: _("Give text.")})
+        limit = Question._meta.get_field(name).max_length
+        value = value.strip()
+        if len(value) > limit:
+            raise ValidationError(
+                {name: _("Keep it under %(limit)d characters.") % {"limit": limit}}
+            )
+        if problem := json_problem(value):
+            raise ValidationError({name: problem})
+        clean[name] = value
+    if not role and not clean["text_en"]:
+        raise ValidationError({"text_en": _("Word the question in English.")})
+
+    choices = clean.get("choices") or []
+    if qtype in CHOICE_TYPES:
+        try:
+            validate_choices(choices)
+        except ValidationError as e:
+            raise ValidationError({"choices": e.messages})
+        if len(choices) < 2:
+            raise ValidationError({"choices": _("Offer at least two choices.")})
+        choices = [
+            {"value": c["value"], "en": c["en"].strip(), "ko": c.get("ko", "").strip()}
+            for c in choices
+        ]
+    elif choices:
+        raise ValidationError({"choices": _("Only a choice question has choices.")})
+    clean["choices"] = choices
+
+    low, high = clean.get("scale_low"), clean.get("scale_high")
+    if qtype == QuestionType.SCORE and not role:
+        if not all(isinstance(n, int) and not isinstance(n, bool) for n in (low, high)):
+            raise ValidationError(
+                {"scale_low": _("Give the lowest and the highest score.")}
+            )
+        if not (SCORE_MIN <= low < high <= SCORE_MAX):
+            raise ValidationError(
+                {
+                    "scale_high": _(
+                        "A scale runs from %(min)d to %(max)d at most, low before high."
+                    )
+                    % {"min": SCORE_MIN, "max": SCORE_MAX}
+                }
+            )
+    else:
+        if low is not None or high is not None:
+            if role == QuestionRole.HEADLINE:
+                message = _("The scale of the score comes with the survey's kind.")
+            else:
+                message = _("Only a score question has a scale.")
+            raise ValidationError({"scale_low": message})
+        if qtype != QuestionType.SCORE and any(
+            clean[name] for name in TEXT_FIELDS if name.startswith("label_")
+        ):
+            raise ValidationError(
+                {"label_low_en": _("Only a score question has end labels.")}
+            )
+    return clean
+
+
+def _answered_question_ids(question_ids) -> set[int]:
+    return set(
+        Answer.objects.filter(question_id__in=question_ids)
+        .values_list("question_id", flat=True)
+        .distinct()
+    )
+
+
+def survey_questions_check(*, survey: Survey | None, kind: str, questions) -> list:
+    """
+    Returns [(question or None, clean spec)] for a survey's new list of questions,
+    in order, or raises ValidationError: {"questions": [errors of each question]},
+    or a message about the list.
+
+    The builder's rules: a question with answers can be reworded but not removed
+    or re-typed (nor its scale changed, nor a choice taken away); the standard
+    score question stays; a custom survey has at least one question.
+    """
+    if not isinstance(questions, list):
+        raise ValidationError({"questions": _("Give the questions as a list.")})
+    if len(questions) > MAX_QUESTIONS:
+        raise ValidationError(
+            {
+                "questions": _("A survey asks at most %(limit)d questions.")
+                % {"limit": MAX_QUESTIONS}
+            }
+        )
+    existing = {q.pk: q for q in survey.questions.all()} if survey else {}
+    answered = _answered_question_ids(existing) if existing else set()
+    errors, result, seen_roles, kept = [], [], set(), set()
+    for spec in questions:
+        current = None
+        if isinstance(spec, dict) and spec.get("id") is not None:
+            current = existing.get(spec["id"]) if isinstance(spec["id"], int) else None
+            if current is None or current.pk in kept:
+                errors.append({"id": [_("This survey has no such question.")]})
+                result.append(None)
+                continue
+            kept.add(current.pk)
+        try:
+            clean = _spec_clean(spec, kind=kind, current=current)
+            if clean["role"] and clean["role"] in seen_roles:
+                raise ValidationError({"role": _("Only one question has this role.")})
+            seen_roles.add(clean["role"])
+            if current and current.pk in answered:
+                _check_answered_kept(current, clean)
+        except ValidationError as e:
+            errors.append(
+                e.message_dict if hasattr(e, "error_dict") else {"type": e.messages}
+            )
+            result.append(None)
+            continue
+        errors.append({})
+        result.append((current, clean))
+    if any(errors):
+        raise ValidationError({"questions": errors})
+
+    problems = []
+    for pk in sorted(set(existing) - kept):
+        question = existing[pk]
+        label = _("Question %(position)d (%(text)s)") % {
+            "position": question.position,
+            "text": question.display_text(),
+        }
+        if question.role == QuestionRole.HEADLINE:
+            problems.append(
+                _("%(question)s is the survey's score and stays.") % {"question": label}
+            )
+        elif pk in answered:
+            problems.append(
+                _("%(question)s has answers and cannot be removed. %(hint)s")
+                % {"question": label, "hint": COPY_HINT}
+            )
+    if kind_of(kind) and QuestionRole.HEADLINE not in seen_roles and not problems:
+        problems.append(_("A survey of this kind keeps its score question."))
+    if not result:
+        problems.append(_("Ask at least one question."))
+    if problems:
+        raise ValidationError({"questions": problems})
+    return result
+
+
+def _check_answered_kept(question: Question, clean: dict) -> None:
+    """Raises ValidationError if `clean` would lose or re-type `question`'s answers."""
+    if clean["type"] != question.type:
+        raise ValidationError(
+            {
+                "type": _("This question has answers: its type stays. %(hint)s")
+                % {"hint": COPY_HINT}
+            }
+        )
+    if (clean.get("scale_low"), clean.get("scale_high")) != (
+        question.scale_low,
+        question.scale_high,
+    ):
+        raise ValidationError(
+            {
+                "scale_low": _("This question has answers: its scale stays. %(hint)s")
+                % {"hint": COPY_HINT}
+            }
+        )
+    kept = {c["value"] for c in clean["choices"]}
+    lost = [c["value"] for c in question.choices if c["value"] not in kept]
+    if lost:
+        raise ValidationError(
+            {
+                "choices": _(
+                    "This question has answers: the choice %(value)r stays. %(hint)s"
+                )
+                % {"value": lost[0], "hint": COPY_HINT}
+            }
+        )
+
+
+def _questions_write(*, survey: Survey, checked: list) -> None:
+    """Writes the checked questions in order (positions 1, 2 …), removing the rest."""
+    keep = [current.pk for current, _clean in checked if current]
+    survey.questions.exclude(pk__in=keep).delete()
+    # Out of the way first: a swap must not collide on (survey, position).
+    survey.questions.update(position=F("position") + 1000)
+    new = []
+    for position, (current, clean) in enumerate(checked, start=1):
+        fields = {"position": position, "role": clean["role"]}
+        fields.update({name: clean.get(name) for name in QUESTION_FIELDS})
+        if current is None:
+            new.append(Question(survey=survey, **fields))
+        else:
+            Question.objects.filter(pk=current.pk).update(**fields)
+    Question.objects.bulk_create(new)
+
+
+def survey_create(
+    *, name: str, kind: str = SurveyKind.NPS, questions: list | None = None
+) -> Survey:
+    """
+    Creates a survey. NPS, CSAT and CES start with their standard score question and
+    "why?" question (give one with "role" to reword it); `questions` adds to them.
+    """
+    if kind not in SurveyKind.values:
+        raise ValidationError({"kind": _("Choose NPS, CSAT, CES or custom.")})
+    name = (name or "").strip()
+    if not name:
+        raise ValidationError({"name": _("Name the survey.")})
+    questions = list(questions or [])
+    if not isinstance(questions, list):
+        raise ValidationError({"questions": _("Give the questions as a list.")})
+    given_roles = {q.get("role") for q in questions if isinstance(q, dict)}
+    standard = [q for q in _standard_questions(kind) if q["role"] not in given_roles]
+    specs = sorted(
+        [*standard, *questions],
+        # The score first, its "why?" next, then the rest as given.
+        key=lambda q: {"headline": 0, "reason": 1}.get(
+            q.get("role") if isinstance(q, dict) else None, 2
+        ),
+    )
+    checked = survey_questions_check(survey=None, kind=kind, questions=specs)
     with transaction.atomic():
         survey = Survey.objects.create(name=name, kind=kind)
-        survey_add_standard_questions(survey=survey)
+        _questions_write(survey=survey, checked=checked)
     return survey
 
 
-def survey_add_standard_questions(*, survey: Survey) -> None:
-    """Gives a survey without questions the score question and the open comment."""
-    if survey.questions.exists():
-        return
-    Question.objects.bulk_create(
-        [
-            Question(survey=survey, position=1, kind=QuestionKind.SCORE, required=True),
-            Question(survey=survey, position=2, kind=QuestionKind.COMMENT),
-        ]
-    )
+def survey_update(
+    *, survey: Survey, name: str | None = None, questions: list | None = None
+) -> Survey:
+    """
+    Renames a survey and/or replaces its list of questions (existing ones named by
+    "id"); the builder's rules hold (survey_questions_check). The kind never changes.
+    """
+    with transaction.atomic():
+        survey = Survey.objects.select_for_update().get(pk=survey.pk)
+        if name is not None:
+            name = name.strip()
+            if not name:
+                raise ValidationError({"name": _("Name the survey.")})
+            survey.name = name
+            survey.save(update_fields=["name"])
+        if questions is not None:
+            checked = survey_questions_check(
+                survey=survey, kind=survey.kind, questions=questions
+            )
+            _questions_write(survey=survey, checked=checked)
+    return survey
+
+
+def survey_copy(*, survey: Survey, name: str = "") -> Survey:
+    """Creates a new survey with the same kind and questions, and no answers."""
+    specs = [
+        {"role": q.role, **{f: getattr(q, f) for f in QUESTION_FIELDS}}
+        for q in survey.questions.all()
+    ]
+    copy_name = name or _("Copy of %(name)s") % {"name": survey.name}
+    return survey_create(name=copy_name[:200], kind=survey.kind, questions=specs)
+
+
+def survey_from_template(*, template: str, name: str = "") -> Survey:
+    """Creates a survey from one of SURVEY_TEMPLATES."""
+    if template not in SURVEY_TEMPLATES:
+        raise ValidationError(
+            {
+                "template": _("Choose one of: %(names)s.")
+                % {"names": ", ".join(SURVEY_TEMPLATES)}
+            }
+        )
+    title, kind, text_en, text_ko = SURVEY_TEMPLATES[template]
+    headline = {
+        "role": QuestionRole.HEADLINE,
+        "type": QuestionType.SCORE,
+        "text_en": text_en,
+        "text_ko": text_ko,
+    }
+    return survey_create(name=name or str(title), kind=kind, questions=[headline])
 
 
 def campaign_audience(*, campaign: Campaign):
@@ -201,26 +566,32 @@ def _invitations_claim(*, invitation_ids: list[int], now) -> list[int]:
 def invitation_message(*, invitation: Invitation):
     """Returns the invitation email for one customer, in the customer's language."""
     survey = invitation.campaign.survey
-    low, high = survey.score_range
+    headline = next(
+        (q for q in survey.questions.all() if q.role == QuestionRole.HEADLINE), None
+    )
     unsubscribe = settings.SITE_URL + reverse(
         "surveys:unsubscribe", args=[invitation.token]
     )
     link = invitation.link  # one reverse() per email, not one per score link
+    language = invitation.customer.locale
+    context = {
+        "invitation": invitation,
+        "customer": invitation.customer,
+        "link": link,
+        "unsubscribe_url": unsubscribe,
+    }
+    if headline is not None:
+        low, high = headline.scale
+        context.update(
+            question=headline.display_text(language),
+            labels=headline.scale_labels(language),
+            score_links=[(n, f"{link}?score={n}") for n in range(low, high + 1)],
+        )
     return emails.build(
         "invitation",
         to=[invitation.customer.email],
-        language=invitation.customer.locale,
-        context={
-            "invitation": invitation,
-            "customer": invitation.customer,
-            "question": next(
-                (q for q in survey.questions.all() if q.kind == QuestionKind.SCORE),
-                None,
-            ),
-            "link": link,
-            "score_links": [(n, f"{link}?score={n}") for n in range(low, high + 1)],
-            "unsubscribe_url": unsubscribe,
-        },
+        language=language,
+        context=context,
         headers={
             "List-Unsubscribe": f"<{unsubscribe}>",
             "X-Cxm-Invitation": str(invitation.pk),
@@ -323,39 +694,200 @@ def _campaigns_finish(*, campaign_ids) -> None:
     ).update(status=CampaignStatus.SENT)
 
 
+def _answer_clean(question: Question, raw) -> dict | None:
+    """
+    Returns the columns of an Answer to `question` ({"number": 7} …), None for no
+    answer, or raises ValidationError saying what is wrong with `raw`.
+    """
+    qtype = question.type
+    if raw is None or raw == "" or raw == []:
+        return None
+    if qtype == QuestionType.SCORE:
+        low, high = question.scale
+        if isinstance(raw, bool) or not isinstance(raw, int) or not low <= raw <= high:
+            raise ValidationError(
+                _("Choose a score from %(low)d to %(high)d.")
+                % {"low": low, "high": high}
+            )
+        return {"number": raw}
+    if qtype in CHOICE_TYPES:
+        values = [c["value"] for c in question.choices]
+        picked = raw if isinstance(raw, list) else [raw]
+        if (
+            not all(isinstance(v, str) and v in values for v in picked)
+            or qtype == QuestionType.SINGLE_CHOICE
+            and len(picked) != 1
+        ):
+            raise ValidationError(_("Choose one of the options shown."))
+        return {"choices": [v for v in values if v in picked]}
+    if not isinstance(raw, str):
+        raise ValidationError(_("Write your answer as text."))
+    text = raw.strip()
+    if not text:
+        return None
+    limit = TEXT_LIMITS[qtype]
+    if len(text) > limit:
+        raise ValidationError(
+            _("Please keep it under %(limit)d characters.") % {"limit": limit}
+        )
+    if json_problem(text):
+        raise ValidationError(_("This text holds characters we cannot store."))
+    return {"text": text}
+
+
+def _answer_columns(answer: Answer) -> dict:
+    if answer.number is not None:
+        return {"number": answer.number}
+    if answer.choices:
+        return {"choices": answer.choices}
+    return {"text": answer.text}
+
+
 def response_record(
-    *, invitation: Invitation, score: int, comment: str = ""
+    *,
+    invitation: Invitation,
+    answers: dict | None = None,
+    score=None,
+    comment=None,
 ) -> Response:
     """
-    Records a customer's answer, or updates their earlier one; returns the response.
+    Records a customer's answers, or changes their earlier ones; returns the response.
 
-    The response, the invitation's answered state and whatever the receivers of
-    response_recorded write (a follow-up) commit together.
+    `answers` maps a question's field_name ("score", "comment", "q<id>") to its
+    value: an int for a score, a choice value (a list of them for multiple choice),
+    text; None or "" clears an earlier answer. `score` and `comment` are short for
+    the headline and the reason. Questions left out keep their earlier answers, so a
+    score can be saved first and the rest sent next. A new response needs the
+    headline score (or, in a custom survey, any answer).
+
+    The response, its answers, the invitation's answered state and whatever the
+    receivers of response_recorded write (a follow-up) commit together. Sending the
+    same answers again changes and records nothing.
     """
-    low, high = invitation.campaign.survey.score_range
-    if (
-        isinstance(score, bool)
-        or not isinstance(score, int)
-        or not low <= score <= high
-    ):
-        raise ValidationError(
-            {
-                "score": _("Choose a score from %(low)d to %(high)d.")
-                % {"low": low, "high": high}
-            }
-        )
+    given = dict(answers or {})
+    if score is not None:
+        given["score"] = score
+    if comment is not None:
+        given["comment"] = comment
+    survey = invitation.campaign.survey
+    questions = {q.field_name: q for q in survey.questions.all()}
+    errors = {}
+    cleaned = {}
+    for name, raw in given.items():
+        question = questions.get(name)
+        if question is None:
+            errors[name] = [_("This survey has no such question.")]
+            continue
+        try:
+            cleaned[question] = _answer_clean(question, raw)
+        except ValidationError as e:
+            errors[name] = e.messages
+            continue
+        if cleaned[question] is None and question.required:
+            errors[name] = [
+                _("Please choose a score.")
+                if question.type == QuestionType.SCORE
+                else _("Please answer this question.")
+            ]
+    if errors:
+        raise ValidationError(errors)
     if invitation.campaign.is_expired:
         raise ValidationError(_("This survey is closed."))
-    comment = (comment or "").strip()
+
     now = timezone.now()
     with transaction.atomic():
-        # One writer per invitation at a time: a double-click waits, then updates.
-        Invitation.objects.select_for_update().filter(pk=invitation.pk).first()
-        response, created = Response.objects.update_or_create(
-            invitation=invitation, defaults={"score": score, "comment": comment}
-        )
+        # Takes the invitation's row lock, so one writer per invitation at a time (a
+        # double-click waits, then finds the first click's response below).
         Invitation.objects.filter(pk=invitation.pk).update(
             status=InvitationStatus.ANSWERED, answered_at=Coalesce("answered_at", now)
         )
-        response_recorded.send(sender=Response, response=response, created=created)
+        response = Response.objects.filter(invitation=invitation).first()
+        if response is None:
+            response = _response_create(
+                invitation=invitation, survey=survey, cleaned=cleaned, now=now
+            )
+            changed = {q.field_name for q, value in cleaned.items() if value}
+            created = True
+        else:
+            response.survey = survey
+            changed = _response_change(response=response, cleaned=cleaned, now=now)
+            if not changed:
+                return response
+            created = False
+        response_recorded.send(
+            sender=Response, response=response, created=created, changed=changed
+        )
     return response
+
+
+def _headline(survey: Survey, cleaned: dict, role: str):
+    for question, value in cleaned.items():
+        if question.role == role:
+            return question, value
+    return None, None
+
+
+def _response_create(*, invitation, survey, cleaned: dict, now) -> Response:
+    answered = {q: v for q, v in cleaned.items() if v is not None}
+    headline, score = _headline(survey, answered, QuestionRole.HEADLINE)
+    if survey.has_headline and headline is None:
+        raise ValidationError({"score": _("Please choose a score.")})
+    if not answered:
+        raise ValidationError(_("Please answer at least one question."))
+    _reason, comment = _headline(survey, answered, QuestionRole.REASON)
+    response = Response.objects.create(
+        invitation=invitation,
+        campaign=invitation.campaign,
+        survey=survey,
+        customer_id=invitation.customer_id,
+        score=score["number"] if score else None,
+        comment=comment["text"] if comment else "",
+        created_at=now,
+        updated_at=now,
+    )
+    Answer.objects.bulk_create(
+        [Answer(response=response, question=q, **v) for q, v in answered.items()]
+    )
+    return response
+
+
+def _response_change(*, response: Response, cleaned: dict, now) -> set[str]:
+    """Applies changed answers to an existing response, keeping the earlier
+    version; returns the field names that changed (none: nothing written)."""
+    current = {a.question_id: a for a in response.answers.all()}
+    changed = {
+        question: value
+        for question, value in cleaned.items()
+        if value
+        != (_answer_columns(current[question.pk]) if question.pk in current else None)
+    }
+    if not changed:
+        return set()
+    ResponseRevision.objects.create(
+        response=response,
+        score=response.score,
+        comment=response.comment,
+        answers={str(pk): a.value for pk, a in current.items()},
+        answered_at=response.updated_at,
+        replaced_at=now,
+    )
+    gone = [
+        current[q.pk].pk for q, v in changed.items() if v is None and q.pk in current
+    ]
+    Answer.objects.filter(pk__in=gone).delete()
+    for question, value in changed.items():
+        if value is None:
+            continue
+        columns = {"number": None, "text": "", "choices": [], **value}
+        if question.pk in current:
+            Answer.objects.filter(pk=current[question.pk].pk).update(**columns)
+        else:
+            Answer.objects.create(response=response, question=question, **columns)
+    for question, value in changed.items():
+        if question.role == QuestionRole.HEADLINE:
+            response.score = value["number"]  # required: never None
+        elif question.role == QuestionRole.REASON:
+            response.comment = value["text"] if value else ""
+    response.updated_at = now
+    response.save(update_fields=["score", "comment", "updated_at"])
+    return {q.field_name for q in changed}

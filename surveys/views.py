@@ -1,3 +1,8 @@
+import re
+from dataclasses import dataclass
+from dataclasses import field as dataclass_field
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils import translation
@@ -8,10 +13,12 @@ from cxm.access import cx_staff_required
 from cxm.customers.services import customer_unsubscribe
 
 from . import metrics
-from .forms import AnswerForm
-from .models import QuestionKind
+from .kinds import kind_of, score_bucket
+from .models import Question, QuestionRole, QuestionType
 from .selectors import invitation_open
 from .services import response_record
+
+SCORE_TEXT = re.compile(r"[0-9]{1,2}")
 
 
 def _page(request, template: str, context: dict, *, status: int = 200, language=None):
@@ -29,76 +36,197 @@ def _unknown(request):
     return _page(request, "surveys/unknown.html", {}, status=404)
 
 
-def _questions(invitation) -> dict:
-    by_kind = {q.kind: q for q in invitation.campaign.survey.questions.all()}
-    return {
-        "score_question": by_kind.get(QuestionKind.SCORE),
-        "comment_question": by_kind.get(QuestionKind.COMMENT),
-    }
+@dataclass
+class Field:
+    """One question as the answer page draws it, with what was answered or typed."""
+
+    question: Question
+    value: object = None
+    errors: list = dataclass_field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.question.field_name
+
+    @property
+    def text(self) -> str:
+        return self.question.display_text()
+
+    @property
+    def labels(self) -> tuple[str, str]:
+        return self.question.scale_labels()
+
+    @property
+    def options(self) -> list[dict]:
+        """The buttons of a score or the options of a choice: value, label, checked,
+        and for the headline score the tone of its bucket (a colour cue)."""
+        question = self.question
+        if question.type == QuestionType.SCORE:
+            low, high = question.scale
+            kind = (
+                question.survey.kind if question.role == QuestionRole.HEADLINE else ""
+            )
+            chosen = str(self.value) if self.value is not None else ""
+            return [
+                {
+                    "value": str(n),
+                    "label": str(n),
+                    "checked": str(n) == chosen,
+                    "tone": score_bucket(kind, n).tone if kind else "",
+                }
+                for n in range(low, high + 1)
+            ]
+        picked = self.value if isinstance(self.value, list) else [self.value]
+        return [
+            {"value": value, "label": label, "checked": value in picked}
+            for value, label in question.choice_labels()
+        ]
+
+    @property
+    def two_rows(self) -> bool:
+        """A scale of more than seven scores wraps to two rows on a phone."""
+        scale = self.question.scale
+        return scale is not None and scale[1] - scale[0] + 1 > 7
 
 
-@require_http_methods(["GET", "HEAD", "POST"])
-def answer(request, token: str):
+def _form_value(question: Question, data):
     """
-    The answer page of a personal link. GET shows the question (with ?score=
-    preselected) and never records anything; POST records the answer.
+    Returns what the form sent for `question` as response_record takes it: an int
+    score (or the text as sent, which it refuses), a choice, a list, text.
     """
+    if question.type == QuestionType.MULTIPLE_CHOICE:
+        return data.getlist(question.field_name)
+    raw = data.get(question.field_name, "")
+    if question.type == QuestionType.SCORE:
+        raw = raw.strip()
+        # Only ASCII digits: "²".isdigit() is true, int("²") fails.
+        return int(raw) if SCORE_TEXT.fullmatch(raw) else raw
+    return raw
+
+
+def _earlier_values(invitation) -> dict:
+    """The earlier answers of this invitation's customer, by question id."""
+    response = getattr(invitation, "response", None)
+    if response is None:
+        return {}
+    return {a.question_id: a.value for a in response.answers.all()}
+
+
+def _steps(survey) -> tuple[list[Question], list[Question]]:
+    """
+    The questions of the first page and of the second: with a headline score, the
+    score alone first (saved with one tap from the email's link), then the rest;
+    a custom survey asks everything on one page.
+    """
+    questions = list(survey.questions.all())
+    headline = [q for q in questions if q.role == QuestionRole.HEADLINE]
+    if not headline:
+        return questions, []
+    return headline, [q for q in questions if q.role != QuestionRole.HEADLINE]
+
+
+def _answer_step(request, token: str, *, step: int):
     invitation = invitation_open(token=token)
     if invitation is None:
         return _unknown(request)
     language = invitation.customer.locale
     if invitation.campaign.is_expired:
         return _page(request, "surveys/closed.html", {}, status=410, language=language)
-
     survey = invitation.campaign.survey
-    scores = [str(n) for n in range(survey.score_range[0], survey.score_range[1] + 1)]
+    first, rest = _steps(survey)
+    if step == 2 and not (rest and hasattr(invitation, "response")):
+        # Nothing more to ask, or the score is not saved yet: start at the start.
+        return redirect("surveys:answer", token=token)
+    questions = first if step == 1 else rest
+    status = 200
     with translation.override(language):
         if request.method == "POST":
-            form = AnswerForm(request.POST, score_range=survey.score_range)
-            if form.is_valid():
-                try:
-                    response_record(
-                        invitation=invitation,
-                        score=form.cleaned_data["score"],
-                        comment=form.cleaned_data["comment"],
-                    )
-                except ValidationError as e:
-                    form.add_error(None, e)
-                else:
-                    return redirect("surveys:thanks", token=token)
-            status = 400
+            # The page's questions, and any other the form sent (a page that asks
+            # everything at once).
+            sent = [
+                q
+                for q in survey.questions.all()
+                if q in questions or q.field_name in request.POST
+            ]
+            values = {q.field_name: _form_value(q, request.POST) for q in sent}
+            fields = [Field(q, values.get(q.field_name)) for q in sent]
+            try:
+                response_record(invitation=invitation, answers=values)
+            except ValidationError as e:
+                errors = e.message_dict if hasattr(e, "error_dict") else {}
+                for field in fields:
+                    field.errors = errors.get(field.name, [])
+                page_errors = [] if errors else e.messages
+                status = 400
+            else:
+                more = rest and not any(q in rest for q in sent)
+                return redirect(
+                    "surveys:more" if step == 1 and more else "surveys:thanks",
+                    token=token,
+                )
         else:
-            previous = getattr(invitation, "response", None)
-            initial = {}
-            if previous is not None:
-                initial = {"score": previous.score, "comment": previous.comment}
-            # Only a score the page shows: "²".isdigit() is true, int("²") fails.
-            if (score := request.GET.get("score", "")) in scores:
-                initial["score"] = int(score)
-            form = AnswerForm(initial=initial, score_range=survey.score_range)
-            status = 200
-    selected = form.data.get("score") if form.is_bound else form.initial.get("score")
+            earlier = _earlier_values(invitation)
+            fields = [Field(q, earlier.get(q.pk)) for q in questions]
+            # The score clicked in the email, if it is one the page shows.
+            if step == 1 and (score := request.GET.get("score", "")) and fields:
+                field = fields[0]
+                if field.question.role == QuestionRole.HEADLINE and any(
+                    o["value"] == score for o in field.options
+                ):
+                    field.value = int(score)
+            page_errors = []
+    response = getattr(invitation, "response", None)
     context = {
         "invitation": invitation,
-        "form": form,
-        "selected": str(selected) if selected is not None else "",
-        "scores": scores,
-        "answered_before": hasattr(invitation, "response"),
-        **_questions(invitation),
+        "survey": survey,
+        "fields": fields,
+        "page_errors": page_errors,
+        "step": step,
+        "one_tap": step == 1 and bool(rest),
+        "answered_before": response,
     }
     return _page(
         request, "surveys/answer.html", context, status=status, language=language
     )
 
 
+@require_http_methods(["GET", "HEAD", "POST"])
+def answer(request, token: str):
+    """
+    The page of a personal link: the score (preselected from the email's ?score=),
+    saved with one tap; a custom survey's questions all at once. GET never records
+    anything (mail scanners open every link); POST does, before the page answers.
+    """
+    return _answer_step(request, token, step=1)
+
+
+@require_http_methods(["GET", "HEAD", "POST"])
+def more(request, token: str):
+    """The questions after the score, for a customer whose score is saved."""
+    return _answer_step(request, token, step=2)
+
+
 def thanks(request, token: str):
     invitation = invitation_open(token=token)
     if invitation is None or not hasattr(invitation, "response"):
         return _unknown(request)
+    response = invitation.response
+    survey = invitation.campaign.survey
+    tone = (
+        score_bucket(survey.kind, response.score).tone
+        if response.score is not None and kind_of(survey.kind)
+        else ""
+    )
     return _page(
         request,
         "surveys/thanks.html",
-        {"invitation": invitation, "response": invitation.response},
+        {
+            "invitation": invitation,
+            "response": response,
+            "tone": tone,
+            "more": _steps(survey)[1],
+            "promoter_link": settings.PROMOTER_LINK_URL if tone == "positive" else "",
+        },
         language=invitation.customer.locale,
     )
 
@@ -141,10 +269,12 @@ def csrf_failure(request, reason=""):
 
 @cx_staff_required
 def dashboard(request):
-    campaigns = metrics.campaigns_with_nps().order_by("-created_at")[:50]
-    rows = [(c, metrics.nps_from_row(c)) for c in campaigns]
+    campaigns = metrics.campaigns_with_counts().order_by("-created_at", "-pk")[:50]
     return render(
         request,
         "surveys/dashboard.html",
-        {"overall": metrics.nps(), "rows": rows},
+        {
+            "overall": metrics.metrics_by_kind(),
+            "rows": [(c, metrics.campaign_metric(c)) for c in campaigns],
+        },
     )

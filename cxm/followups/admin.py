@@ -81,8 +81,8 @@ class FollowUpAdmin(admin.ModelAdmin):
         "due_at",
     ]
     list_filter = ["status", OverdueFilter, "priority", "owner", "root_cause"]
-    search_fields = ["response__invitation__customer__email", "response__comment"]
-    list_select_related = ["owner", "response__invitation__customer"]
+    search_fields = ["response__customer__email", "response__comment"]
+    list_select_related = ["owner", "response__customer"]
     raw_id_fields = ["response"]
     # Status and resolution change through the follow-up pages (or the API), which
     # record the timeline; the admin changes owner and priority.

@@ -43,9 +43,7 @@ class FollowUpSerializer(serializers.ModelSerializer):
     # One shape for list and detail, timeline included: a second shape would give
     # the schema two components sharing the status enum.
     customer = FollowUpCustomerSerializer(read_only=True)
-    campaign = serializers.IntegerField(
-        source="response.invitation.campaign_id", read_only=True
-    )
+    campaign = serializers.IntegerField(source="response.campaign_id", read_only=True)
     score = serializers.IntegerField(source="response.score", read_only=True)
     comment = serializers.CharField(source="response.comment", read_only=True)
     owner_username = serializers.CharField(

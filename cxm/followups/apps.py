@@ -16,3 +16,13 @@ class FollowupsConfig(AppConfig):
         response_recorded.connect(
             on_response_recorded, sender=Response, dispatch_uid="followups.open"
         )
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import m2m_changed
+
+        from .services import on_groups_changed
+
+        m2m_changed.connect(
+            on_groups_changed,
+            sender=get_user_model().groups.through,
+            dispatch_uid="followups.agent_turns",
+        )

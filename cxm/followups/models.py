@@ -113,7 +113,7 @@ class FollowUp(models.Model):
 
     @property
     def customer(self):
-        return self.response.invitation.customer
+        return self.response.customer
 
     @property
     def is_overdue(self) -> bool:
@@ -127,6 +127,7 @@ class EventKind(models.TextChoices):
     OWNER_NOTIFIED = "owner_notified", _("Owner notified")
     NOTE = "note", _("Note")
     ANSWER_CHANGED = "answer_changed", _("Customer changed the answer")
+    COMMENTED = "commented", _("Customer added to the answer")
     OVERDUE = "overdue", _("Overdue")
     ESCALATED = "escalated", _("Escalated")
     RESOLVED = "resolved", _("Resolved")
@@ -179,3 +180,29 @@ class FollowUpEvent(models.Model):
         return self.text
 
     description.short_description = _("what happened")
+
+
+class AgentTurn(models.Model):
+    """
+    An agent's place in the round robin: when they were last given a follow-up.
+    Choosing the next owner locks one of these rows (SKIP LOCKED), not every
+    follow-up, so detractors answering at once do not wait on each other.
+    """
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="agent_turn",
+        verbose_name=_("agent"),
+    )
+    last_assigned_at = models.DateTimeField(
+        _("last assigned at"), null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("agent turn")
+        verbose_name_plural = _("agent turns")
+
+    def __str__(self):
+        return str(self.user)

@@ -12,8 +12,9 @@ def followups_visible_to(user) -> QuerySet:
     return FollowUp.objects.select_related(
         "owner",
         "resolved_by",
-        "response__invitation__customer",
-        "response__invitation__campaign",
+        "response__customer",
+        "response__campaign",
+        "response__survey",
     )
 
 

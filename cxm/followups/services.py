@@ -4,17 +4,20 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
-from django.db.models import F, Max
+from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cxm import emails
 from cxm.access import is_cx_staff
-from surveys.models import NpsBucket, Response, nps_bucket
+from surveys.kinds import SurveyKind, is_negative
+from surveys.models import Response
 
 from .models import (
+    AgentTurn,
     EventKind,
     FollowUp,
     FollowUpEvent,
@@ -30,8 +33,6 @@ User = get_user_model()
 SWEEP_BATCH = 500
 # An owner email not sent this long after assignment lost its message: resend.
 NOTIFY_GRACE = timedelta(minutes=2)
-# Key of the PostgreSQL advisory lock that makes round-robin choices one at a time.
-ROUND_ROBIN_LOCK = 0x6378_6D01
 
 
 def followup_due_at(opened_at: datetime) -> datetime:
@@ -39,9 +40,13 @@ def followup_due_at(opened_at: datetime) -> datetime:
     return opened_at + timedelta(hours=settings.FOLLOWUP_SLA_HOURS)
 
 
-def followup_priority(score: int) -> str:
-    """Returns the priority of a detractor's follow-up: the angrier, the higher."""
-    return Priority.HIGH if score <= 3 else Priority.NORMAL
+# The scores of each kind that make a follow-up urgent: the angrier, the higher.
+HIGH_PRIORITY_MAX = {SurveyKind.NPS: 3, SurveyKind.CSAT: 1, SurveyKind.CES: 1}
+
+
+def followup_priority(kind: str, score: int) -> str:
+    """Returns the priority of a follow-up opened by a `kind` score."""
+    return Priority.HIGH if score <= HIGH_PRIORITY_MAX[kind] else Priority.NORMAL
 
 
 def _event(
@@ -69,74 +74,143 @@ def agents():
     )
 
 
-def followup_owner_next():
-    """Returns the CX agent assigned least recently (round-robin), or None."""
-    if connection.vendor == "postgresql":
-        # Two detractors answering at once must not both pick the same agent.
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [ROUND_ROBIN_LOCK])
+def agent_turns_ensure(*, user_ids) -> None:
+    """Gives these users a place in the round robin (agents joining the group)."""
+    AgentTurn.objects.bulk_create(
+        [AgentTurn(user_id=pk) for pk in user_ids], ignore_conflicts=True
+    )
+
+
+def on_groups_changed(sender, *, instance, action, reverse, pk_set, **kwargs) -> None:
+    """Gives users added to the CX agents group their place in the round robin."""
+    if action != "post_add" or not pk_set:
+        return
+    if reverse:  # group.user_set.add(...): instance is the group
+        if instance.name == settings.FOLLOWUP_AGENTS_GROUP:
+            agent_turns_ensure(user_ids=pk_set)
+    elif Group.objects.filter(
+        pk__in=pk_set, name=settings.FOLLOWUP_AGENTS_GROUP
+    ).exists():
+        agent_turns_ensure(user_ids=[instance.pk])
+
+
+def _agent_turn_take(*, skip_locked: bool) -> AgentTurn | None:
     return (
-        agents()
-        .annotate(last_assigned=Max("followups__assigned_at"))
-        .order_by(F("last_assigned").asc(nulls_first=True), "pk")
+        AgentTurn.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+        .select_related("user")
+        .filter(user__is_active=True, user__groups__name=settings.FOLLOWUP_AGENTS_GROUP)
+        .order_by(F("last_assigned_at").asc(nulls_first=True), "user_id")
         .first()
     )
 
 
+def followup_owner_next(*, now):
+    """
+    Returns the CX agent assigned least recently (round robin), or None, and marks
+    them assigned at `now`. Call inside the transaction that assigns.
+
+    It locks that agent's turn, skipping turns other transactions hold, so two
+    detractors answering at once get two agents without waiting; with every turn
+    held it waits for the least recent one.
+    """
+    turn = _agent_turn_take(skip_locked=True)
+    if turn is None:
+        if not agents().exists():
+            return None
+        # Every agent is being assigned right now, or some joined without a turn.
+        agent_turns_ensure(user_ids=agents().values_list("pk", flat=True))
+        turn = _agent_turn_take(skip_locked=False)
+        if turn is None:
+            return None
+    AgentTurn.objects.filter(pk=turn.pk).update(last_assigned_at=now)
+    return turn.user
+
+
+def _agent_turn_mark(*, owner, now) -> None:
+    """A follow-up given by hand counts as the owner's turn too."""
+    AgentTurn.objects.filter(user=owner).update(last_assigned_at=now)
+
+
 def followup_open(*, response: Response) -> FollowUp | None:
     """
-    Opens the follow-up of a detractor's response, once; returns it, or None for a
-    passive or promoter. Call inside the transaction that records the response.
+    Opens the follow-up of an unhappy customer's response (NPS ≤ 6, CSAT ≤ 2,
+    CES ≤ 3), once; returns it, or None for a happier one. Call inside the
+    transaction that records the response.
     """
-    if nps_bucket(response.score) != NpsBucket.DETRACTOR:
+    kind = response.survey.kind
+    if not is_negative(kind, response.score):
         return None
-    if existing := FollowUp.objects.filter(response=response).first():
-        return existing
     now = timezone.now()
     with transaction.atomic():
-        owner = followup_owner_next()
+        owner = followup_owner_next(now=now)
         followup = FollowUp.objects.create(
             response=response,
             owner=owner,
-            priority=followup_priority(response.score),
+            priority=followup_priority(kind, response.score),
             due_at=followup_due_at(now),
             created_at=now,
             assigned_at=now if owner else None,
         )
-        _event(
-            followup,
-            EventKind.OPENED,
-            now=now,
-            data={"score": response.score},
-        )
+        events = [
+            FollowUpEvent(
+                followup=followup,
+                kind=EventKind.OPENED,
+                text=response.comment,
+                data={"score": response.score},
+                created_at=now,
+            )
+        ]
         if owner:
-            _event(followup, EventKind.ASSIGNED, now=now, text=owner.get_username())
+            events.append(
+                FollowUpEvent(
+                    followup=followup,
+                    kind=EventKind.ASSIGNED,
+                    text=owner.get_username(),
+                    created_at=now,
+                )
+            )
             _notify_owner_on_commit(followup)
+        FollowUpEvent.objects.bulk_create(events)
     return followup
 
 
 def on_response_recorded(
-    sender, *, response: Response, created: bool, **kwargs
+    sender, *, response: Response, created: bool, changed: set, **kwargs
 ) -> None:
-    """Opens a follow-up for a detractor; notes a changed answer on an open one."""
+    """
+    Opens a follow-up for an unhappy answer; on an open one, notes a changed score
+    or a comment the customer added, and raises the priority of an angrier score.
+    """
+    if created:
+        followup_open(response=response)
+        return
+    if not {"score", "comment"} & changed:
+        return
     followup = FollowUp.objects.filter(response=response).first()
     if followup is None:
-        followup_open(response=response)
-    elif not created:
+        if "score" in changed:
+            followup_open(response=response)
+        return
+    if "score" in changed:
         _event(
             followup,
             EventKind.ANSWER_CHANGED,
             text=response.comment,
             data={"score": response.score},
         )
-        # An angrier second answer raises the priority; a kinder one never lowers it.
-        if followup_priority(response.score) == Priority.HIGH:
-            try:
-                followup_set_priority(
-                    followup=followup, priority=Priority.HIGH, actor=None
-                )
-            except ValidationError:
-                pass  # resolved: its priority is history, the answer still counts
+    else:
+        _event(followup, EventKind.COMMENTED, text=response.comment)
+    # An angrier second answer raises the priority; a kinder one never lowers it.
+    kind = response.survey.kind
+    if (
+        "score" in changed
+        and is_negative(kind, response.score)
+        and followup_priority(kind, response.score) == Priority.HIGH
+    ):
+        try:
+            followup_set_priority(followup=followup, priority=Priority.HIGH, actor=None)
+        except ValidationError:
+            pass  # resolved: its priority is history, the answer still counts
 
 
 def _notify_owner_on_commit(followup: FollowUp) -> None:
@@ -171,6 +245,8 @@ def followup_assign(*, followup: FollowUp, owner, actor) -> FollowUp:
         followup.assigned_at = now if owner else None
         followup.owner_notified_at = now if owner == actor else None
         followup.save(update_fields=["owner", "assigned_at", "owner_notified_at"])
+        if owner:
+            _agent_turn_mark(owner=owner, now=now)
         _event(
             followup,
             EventKind.ASSIGNED,
@@ -248,7 +324,7 @@ def _claim(pk: int, **conditions) -> FollowUp | None:
     """Locks and returns the follow-up if it still meets the conditions, else None."""
     return (
         FollowUp.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("owner", "response__invitation__customer")
+        .select_related("owner", "response__customer")
         .filter(pk=pk, **conditions)
         .first()
     )

@@ -65,14 +65,14 @@ def test_it_opens_the_followup_in_the_transaction_of_the_answer(monkeypatch):
 
     agent()
     invitation = InvitationFactory()
-    write_event = services._event
 
-    def fail_after_the_followup_row(followup, kind, **kwargs):
+    def fail_after_the_followup_row(followup):
         assert FollowUp.objects.filter(pk=followup.pk).exists()
-        write_event(followup, kind, **kwargs)
         raise RuntimeError("the database went away")
 
-    monkeypatch.setattr(services, "_event", fail_after_the_followup_row)
+    monkeypatch.setattr(
+        services, "_notify_owner_on_commit", fail_after_the_followup_row
+    )
     with pytest.raises(RuntimeError):
         answer(2, invitation=invitation)
 
