@@ -307,8 +307,8 @@ def _of_campaign(model, aggregate, **match):
 def campaigns_with_counts(campaigns: QuerySet | None = None) -> QuerySet:
     """
     Returns campaigns with their survey, annotated with `invited` (invitations),
-    `responded` (responses) and what campaign_metric() reads: a subquery each, on one table
-    through its campaign index, run only for the rows fetched.
+    `responded` (responses) and what campaign_metric() reads: a subquery each, on
+    one table through its campaign index, run only for the rows fetched.
     """
     qs = Campaign.objects.all() if campaigns is None else campaigns
     return qs.select_related("survey").annotate(
