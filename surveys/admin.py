@@ -1,32 +1,564 @@
+"""
+The surveys admin: the survey builder (questions inline, a preview of the answer
+page in each language, ready templates, copies), campaigns with their headline
+metric, and the history of invitations and responses, read-only.
+
+Every write calls a service; a form only checks what the service would refuse, so
+the refusal shows on the form rather than as an error page.
+"""
+
+from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
-from django.core.exceptions import ValidationError
+from django.contrib.admin.utils import construct_change_message, unquote
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Count
+from django.http import Http404, HttpResponseRedirect
+from django.shortcuts import redirect, render
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone, translation
+from django.utils.formats import date_format
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator, capfirst, slugify
+from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import ngettext
 
 from . import metrics
-from .models import Campaign, CampaignStatus, Invitation, Question, Response, Survey
-from .services import campaign_send
+from .kinds import KINDS, Bucket, SurveyKind
+from .models import (
+    CHOICE_VALUE,
+    Campaign,
+    CampaignStatus,
+    Invitation,
+    Question,
+    QuestionRole,
+    QuestionType,
+    Response,
+    Survey,
+)
+from .services import (
+    QUESTION_FIELDS,
+    SURVEY_TEMPLATES,
+    campaign_send,
+    survey_copy,
+    survey_create,
+    survey_from_template,
+    survey_questions_check,
+    survey_questions_planned,
+    survey_update,
+)
+from .views import Field
 
 
-class QuestionInline(admin.TabularInline):
-    """A survey's questions come with its kind; staff may reword them."""
+def _choice_line(choice: dict) -> str:
+    return " | ".join([choice["value"], choice["en"], choice.get("ko", "")]).rstrip()
 
+
+class ChoicesField(forms.CharField):
+    """
+    A choice question's options as staff type them, one a line:
+    `value | English label | Korean label`. A new line may leave the value out
+    (`English | Korean`, or only the English label): it is made from the English
+    label. Cleans to the list Question.choices holds.
+    """
+
+    widget = forms.Textarea(attrs={"rows": 4, "cols": 70})
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("required", False)
+        super().__init__(**kwargs)
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(_choice_line(choice) for choice in value)
+        return value
+
+    def to_python(self, value):
+        if isinstance(value, list):  # the initial value, of a disabled field
+            return value
+        lines, errors = [], []
+        for number, line in enumerate((value or "").splitlines(), start=1):
+            if not line.strip():
+                continue
+            parts = [part.strip() for part in line.split("|")]
+            if len(parts) > 3:
+                errors.append(
+                    _(
+                        "Line %(line)d: write value | English label | Korean label, "
+                        "with no other “|”."
+                    )
+                    % {"line": number}
+                )
+                continue
+            key, english, korean = parts if len(parts) == 3 else ["", *parts, ""][:3]
+            if not english:
+                errors.append(
+                    _("Line %(line)d: give the English label.") % {"line": number}
+                )
+            elif key and not CHOICE_VALUE.fullmatch(key):
+                errors.append(
+                    _(
+                        "Line %(line)d: “%(value)s” is not a value: use lower-case "
+                        "letters, digits, - and _, up to 50."
+                    )
+                    % {"line": number, "value": key}
+                )
+            else:
+                lines.append((number, {"value": key, "en": english, "ko": korean}))
+        # Values given first, so that none made from a label takes one of theirs.
+        taken = {choice["value"] for _number, choice in lines if choice["value"]}
+        for number, choice in lines:
+            if choice["value"]:
+                continue
+            base = slugify(choice["en"])[:50].strip("-_")
+            if not base:
+                errors.append(
+                    _(
+                        "Line %(line)d: no value can be made from “%(label)s”; "
+                        "write one first: value | English label | Korean label."
+                    )
+                    % {"line": number, "label": choice["en"]}
+                )
+                continue
+            key, n = base, 2
+            while key in taken:
+                suffix = f"-{n}"
+                key, n = base[: 50 - len(suffix)] + suffix, n + 1
+            choice["value"] = key
+            taken.add(key)
+        if errors:
+            raise ValidationError(errors)
+        return [choice for _number, choice in lines]
+
+
+class QuestionForm(forms.ModelForm):
+    position = forms.IntegerField(
+        label=capfirst(Question._meta.get_field("position").verbose_name),
+        required=False,
+        min_value=0,
+        max_value=32767,
+        help_text=_("Lower first. Empty: after the others."),
+    )
+    choices = ChoicesField(
+        label=capfirst(Question._meta.get_field("choices").verbose_name),
+        help_text=_(
+            "One choice a line: value | English label | Korean label. A new line "
+            "may leave out the value, which is then made from the English label. "
+            "Once answered, a choice keeps its value."
+        ),
+    )
+
+    class Meta:
+        model = Question
+        fields = ["position", *QUESTION_FIELDS]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        role = self.instance.role if self.instance.pk else QuestionRole.EXTRA
+        if role:
+            # A standard question keeps its type, the score its kind's scale; the
+            # service would refuse a change, so the form offers none.
+            fixed = ["type", "scale_low", "scale_high", "choices"]
+            if role == QuestionRole.HEADLINE:
+                fixed.append("required")
+            else:
+                fixed += [name for name in self.fields if name.startswith("label_")]
+            for name in fixed:
+                if name in self.fields:
+                    self.fields[name].disabled = True
+
+    def _post_clean(self):
+        # The model's own checks stop here: the formset's clean() asks the service,
+        # which checks the same and names the field, and nothing is saved from the
+        # form (on the unique position, a reordering would clash with the rows
+        # as they are).
+        pass
+
+    def spec(self) -> dict:
+        """The question as survey_create and survey_update take it."""
+        spec = {
+            name: self.cleaned_data.get(name)
+            for name in QUESTION_FIELDS
+            if name in self.fields
+        }
+        if self.instance.pk:
+            spec["id"] = self.instance.pk
+        return spec
+
+
+class QuestionFormSet(forms.BaseInlineFormSet):
+    """
+    Checks the survey's new list of questions with the service's rules
+    (survey_questions_check) and puts each refusal on the question it is about.
+    """
+
+    specs: list[dict] | None = None
+
+    def question_forms(self) -> list[QuestionForm]:
+        """The forms of the questions to keep, by position (empty last), then as
+        listed; blank new forms left out."""
+        kept = [
+            form
+            for form in self.forms
+            if (form.instance.pk or form.has_changed())
+            and not form.cleaned_data.get("DELETE")
+        ]
+        return sorted(
+            kept,
+            key=lambda form: (
+                form.cleaned_data.get("position") is None,
+                form.cleaned_data.get("position") or 0,
+            ),
+        )
+
+    def clean(self):
+        if any(self.errors):
+            return
+        forms_ = self.question_forms()
+        specs = [form.spec() for form in forms_]
+        survey = self.instance if self.instance.pk else None
+        kind = self.instance.kind
+        # A new survey also gets its kind's standard questions.
+        planned = (
+            specs if survey else survey_questions_planned(kind=kind, questions=specs)
+        )
+        try:
+            survey_questions_check(survey=survey, kind=kind, questions=planned)
+        except ValidationError as e:
+            per_question = getattr(e, "per_question", None)
+            if per_question is None:
+                raise ValidationError(e.messages)
+            form_of = {id(spec): form for spec, form in zip(specs, forms_, strict=True)}
+            elsewhere = []
+            for spec, errors in zip(planned, per_question, strict=True):
+                form = form_of.get(id(spec))
+                for name, field_messages in errors.items():
+                    if form is None:
+                        elsewhere += field_messages
+                        continue
+                    for message in field_messages:
+                        form.add_error(name if name in form.fields else None, message)
+            if elsewhere:
+                raise ValidationError(elsewhere)
+            return
+        self.specs = specs
+
+
+class QuestionInline(admin.StackedInline):
     model = Question
+    form = QuestionForm
+    formset = QuestionFormSet
     extra = 0
-    fields = ["position", "type", "text_en", "text_ko", "required"]
-    readonly_fields = ["position", "type", "required"]
-    can_delete = False
+    readonly_fields = ["role"]
+    fieldsets = [
+        (None, {"fields": [("position", "type", "required"), "role"]}),
+        (_("Wording"), {"fields": ["text_en", "text_ko"]}),
+        (
+            _("Scale of a score question"),
+            {
+                "fields": [
+                    ("scale_low", "scale_high"),
+                    ("label_low_en", "label_high_en"),
+                    ("label_low_ko", "label_high_ko"),
+                ],
+                "description": _(
+                    "The score of an NPS, CSAT or CES survey has its kind's scale; "
+                    "an extra score question runs from 0 to 10 at most."
+                ),
+            },
+        ),
+        (_("Choices of a choice question"), {"fields": ["choices"]}),
+    ]
 
-    def has_add_permission(self, request, obj=None):
-        return False
+    def get_queryset(self, request):
+        # A question's title names it in its survey's words (display_text).
+        return super().get_queryset(request).select_related("survey")
+
+
+class _Refused(Exception):
+    """The service refused what the form had checked (answers arrived meanwhile)."""
+
+    def __init__(self, error: ValidationError):
+        super().__init__(error)
+        self.error = error
+
+
+class TemplateStartForm(forms.Form):
+    template = forms.ChoiceField(choices=[(key, key) for key in SURVEY_TEMPLATES])
+    name = forms.CharField(
+        label=_("name"),
+        max_length=Survey._meta.get_field("name").max_length,
+        required=False,
+    )
 
 
 @admin.register(Survey)
 class SurveyAdmin(admin.ModelAdmin):
-    list_display = ["name", "kind", "created_at"]
+    list_display = ["name", "kind", "question_count", "created_at"]
     list_filter = ["kind"]
     search_fields = ["name"]
     inlines = [QuestionInline]
+    actions = ["copy"]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(question_count=Count("questions"))
+
+    def get_fields(self, request, obj=None):
+        return ["name", "kind"] if obj is None else ["name", "kind", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # The kind is chosen once: the headline's scale and every metric follow it.
+        return [] if obj is None else ["kind", "created_at"]
+
+    @admin.display(description=_("questions"), ordering="question_count")
+    def question_count(self, obj):
+        return obj.question_count
+
+    def save_model(self, request, obj, form, change):
+        # Nothing yet: save_related writes the survey with its questions, in one
+        # service call.
+        pass
+
+    def save_related(self, request, form, formsets, change):
+        questions = next(
+            (fs for fs in formsets if isinstance(fs, QuestionFormSet)), None
+        )
+        specs = questions.specs if questions is not None else None
+        survey = form.instance
+        try:
+            if change:
+                survey_update(
+                    survey=survey,
+                    name=survey.name,
+                    questions=specs if questions and questions.has_changed() else None,
+                )
+            else:
+                created = survey_create(
+                    name=survey.name, kind=survey.kind, questions=specs
+                )
+                # The admin goes on with the object its form built: make it this one.
+                survey.pk, survey.created_at = created.pk, created.created_at
+                survey._state.adding = False
+                survey._state.db = created._state.db
+        except ValidationError as e:
+            raise _Refused(e)
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except _Refused as refused:
+            # Rolled back with the admin's transaction; the form checked the same
+            # rules a moment before, so this is a change that came in between.
+            self.message_user(request, " ".join(refused.error.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        message = construct_change_message(form, [], add)
+        if not add and any(formset.has_changed() for formset in formsets):
+            with translation.override(None):
+                message.append(
+                    {"changed": {"fields": [str(Question._meta.verbose_name_plural)]}}
+                )
+        return message
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path(
+                "templates/",
+                self.admin_site.admin_view(self.templates_view),
+                name=f"{prefix}_templates",
+            ),
+            path(
+                "<path:object_id>/preview/",
+                self.admin_site.admin_view(self.preview_view),
+                name=f"{prefix}_preview",
+            ),
+            *super().get_urls(),
+        ]
+
+    def change_view(self, request, object_id, form_url="", extra_context=None):
+        extra_context = {
+            **(extra_context or {}),
+            "preview_links": self._preview_links(object_id),
+        }
+        return super().change_view(request, object_id, form_url, extra_context)
+
+    def _preview_links(self, object_id, current: str = "") -> list[dict]:
+        url = reverse("admin:surveys_survey_preview", args=[object_id])
+        return [
+            {
+                "language": code,
+                "url": f"{url}?language={code}",
+                "label": gettext("Preview in %(language)s") % {"language": name},
+                "current": code == current,
+            }
+            for code, name in settings.LANGUAGES
+        ]
+
+    def preview_view(self, request, object_id):
+        """
+        The answer page as a customer in `?language=` sees it, every question on
+        one page, from the customers' own templates. Its form posts back here,
+        which records nothing.
+        """
+        survey = self.get_object(request, unquote(object_id))
+        if survey is None:
+            raise Http404
+        if not self.has_view_permission(request, survey):
+            raise PermissionDenied
+        languages = dict(settings.LANGUAGES)
+        language = request.GET.get("language", "")
+        if language not in languages:
+            language = settings.LANGUAGE_CODE
+        questions = list(survey.questions.all())
+        # In the staff's language, before the page switches to the customer's.
+        preview = {
+            "language": translation.get_language(),
+            "note": gettext(
+                "Preview of “%(survey)s” as a customer reading %(language)s sees it. "
+                "Customers answer the score alone first, then the rest; nothing "
+                "sent from this page is recorded."
+            )
+            % {"survey": survey, "language": languages[language]},
+            "sent": request.method == "POST",
+            "sent_note": gettext("Nothing was recorded: this is a preview."),
+            "links": self._preview_links(survey.pk, current=language),
+            "back_url": reverse("admin:surveys_survey_change", args=[survey.pk]),
+            "back": gettext("Back to the survey"),
+        }
+        with translation.override(language):
+            response = render(
+                request,
+                "admin/surveys/survey/preview.html",
+                {
+                    "survey": survey,
+                    "fields": [Field(question) for question in questions],
+                    "page_errors": [],
+                    "step": 1,
+                    "one_tap": False,
+                    "answered_before": None,
+                    "language": language,
+                    "preview": preview,
+                },
+            )
+        response["Content-Language"] = language
+        return response
+
+    def templates_view(self, request):
+        """The ready surveys to start from; POST creates one and opens it."""
+        if not self.has_add_permission(request):
+            raise PermissionDenied
+        form = TemplateStartForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                survey = survey_from_template(
+                    template=form.cleaned_data["template"],
+                    name=form.cleaned_data["name"],
+                )
+            except ValidationError as e:
+                form.add_error(None, e.messages)
+            else:
+                self.log_addition(request, survey, [{"added": {}}])
+                self.message_user(
+                    request,
+                    gettext(
+                        "The survey “%(name)s” was created from the template: reword "
+                        "its questions or add some below."
+                    )
+                    % {"name": survey.name},
+                    messages.SUCCESS,
+                )
+                return redirect("admin:surveys_survey_change", survey.pk)
+        templates = []
+        for key, (title, kind, text_en, text_ko) in SURVEY_TEMPLATES.items():
+            # Unsaved, to read the wording as the survey will show it.
+            headline = Question(
+                survey=Survey(kind=kind),
+                type=QuestionType.SCORE,
+                role=QuestionRole.HEADLINE,
+                text_en=text_en,
+                text_ko=text_ko,
+            )
+            reason = Question(
+                survey=headline.survey,
+                type=QuestionType.LONG_TEXT,
+                role=QuestionRole.REASON,
+            )
+            low, high = headline.scale
+            templates.append(
+                {
+                    "key": key,
+                    "title": title,
+                    "kind": SurveyKind(kind).label,
+                    "questions": [
+                        f"{headline.display_text()} ({low}–{high})",
+                        reason.display_text(),
+                    ],
+                }
+            )
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": gettext("Start from a template"),
+            "templates": templates,
+            "form": form,
+        }
+        return TemplateResponse(request, "admin/surveys/survey/templates.html", context)
+
+    @admin.action(description=_("Copy the selected surveys"), permissions=["add"])
+    def copy(self, request, queryset):
+        copies = []
+        for survey in queryset.prefetch_related("questions"):
+            copy = survey_copy(survey=survey)
+            self.log_addition(request, copy, [{"added": {}}])
+            copies.append(copy)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d survey copied: %(names)s.",
+                "%(count)d surveys copied: %(names)s.",
+                len(copies),
+            )
+            % {"count": len(copies), "names": ", ".join(c.name for c in copies)},
+            messages.SUCCESS,
+        )
+
+
+def _bucket_counts(result: metrics.Metric) -> tuple[int, int, int]:
+    """A metric's counts of negative, neutral and positive answers."""
+    if isinstance(result, metrics.Nps):
+        return result.detractors, result.passives, result.promoters
+    if isinstance(result, metrics.Csat):
+        return result.dissatisfied, result.neutral, result.satisfied
+    return result.hard, result.neutral, result.easy
+
+
+def _scores(low: int, high: int) -> str:
+    return str(low) if low == high else f"{low}–{high}"
+
+
+# How each kind's figure reads: NPS points, CSAT a percentage, CES a mean.
+METRIC_FIGURES = {
+    SurveyKind.NPS: _("NPS %(score)s"),
+    SurveyKind.CSAT: _("CSAT %(score)s %%"),
+    SurveyKind.CES: _("CES %(score)s"),
+}
+
+
+def _metric_headline(kind: str, result: metrics.Metric) -> str:
+    """The figure with its margin of error and the count behind it."""
+    if result.score is None:
+        return gettext("No responses yet.")
+    figure = METRIC_FIGURES[kind] % {"score": result.score}
+    if result.margin_of_error is not None:
+        figure = f"{figure} ± {result.margin_of_error}"
+    return ngettext(
+        "%(figure)s from %(count)d response",
+        "%(figure)s from %(count)d responses",
+        result.responses,
+    ) % {"figure": figure, "count": result.responses}
 
 
 @admin.register(Campaign)
@@ -34,15 +566,16 @@ class CampaignAdmin(admin.ModelAdmin):
     list_display = [
         "name",
         "survey",
+        "kind",
         "status",
         "sent_at",
         "invited",
-        "responses",
-        "nps",
+        "responded",
+        "metric",
     ]
     list_filter = ["status", "survey"]
     search_fields = ["name"]
-    readonly_fields = ["status", "sent_at", "created_at", "nps_summary"]
+    readonly_fields = ["status", "sent_at", "created_at", "metric_summary"]
     actions = ["send"]
 
     def get_queryset(self, request):
@@ -55,37 +588,46 @@ class CampaignAdmin(admin.ModelAdmin):
             return [*fields, "survey", "audience"]
         return fields
 
+    @admin.display(description=_("kind"), ordering="survey__kind")
+    def kind(self, obj):
+        return obj.survey.get_kind_display()
+
     @admin.display(description=_("invited"), ordering="invited")
     def invited(self, obj):
         return obj.invited
 
-    @admin.display(description=_("responses"), ordering="responses")
-    def responses(self, obj):
-        return obj.responses
+    @admin.display(description=_("responded"), ordering="responded")
+    def responded(self, obj):
+        return obj.responded
 
-    @admin.display(description=_("NPS"))
-    def nps(self, obj):
-        value = metrics.nps_from_row(obj).nps
-        return "—" if value is None else value
+    @admin.display(description=_("headline metric"))
+    def metric(self, obj):
+        result = metrics.campaign_metric(obj)
+        return None if result is None else _metric_headline(obj.survey.kind, result)
 
-    @admin.display(description=_("NPS"))
-    def nps_summary(self, obj):
-        if obj.pk is None:
-            return "—"
-        result = metrics.nps(campaign=obj)
-        if result.nps is None:
-            return _("No responses yet.")
-        return _(
-            "%(nps)s ± %(moe)s from %(n)d responses: %(p)d promoters, "
-            "%(pa)d passives, %(d)d detractors"
-        ) % {
-            "nps": result.nps,
-            "moe": result.margin_of_error,
-            "n": result.responses,
-            "p": result.promoters,
-            "pa": result.passives,
-            "d": result.detractors,
-        }
+    @admin.display(description=_("headline metric"))
+    def metric_summary(self, obj):
+        if obj is None or obj.pk is None:
+            return None
+        kind = obj.survey.kind
+        spec = KINDS.get(kind)
+        if spec is None:
+            return gettext("A custom survey has no headline score.")
+        result = metrics.metric(kind, campaign=obj)
+        if not result.responses:
+            return _metric_headline(kind, result)
+        counts = [
+            (
+                f"{Bucket(bucket.bucket).label} ({_scores(bucket.low, bucket.high)})",
+                count,
+            )
+            for bucket, count in zip(spec.buckets, _bucket_counts(result), strict=True)
+        ]
+        return format_html(
+            "<p>{}</p><ul>{}</ul>",
+            _metric_headline(kind, result),
+            format_html_join("", "<li>{}: {}</li>", counts),
+        )
 
     @admin.action(description=_("Send the selected campaigns"))
     def send(self, request, queryset):
@@ -144,18 +686,143 @@ class InvitationAdmin(HistoryAdmin):
     ]
 
 
+def _answer_text(question: Question | None, value) -> str:
+    """An answer as staff read it: the number, the text, the choices' labels."""
+    if isinstance(value, list):
+        labels = dict(question.choice_labels()) if question is not None else {}
+        return ", ".join(labels.get(v, v) for v in value)
+    return str(value)
+
+
 @admin.register(Response)
 class ResponseAdmin(HistoryAdmin):
-    list_display = ["customer", "campaign", "score", "created_at"]
-    list_filter = ["invitation__campaign"]
-    search_fields = ["invitation__customer__email", "comment"]
-    list_select_related = ["invitation__customer", "invitation__campaign"]
-    raw_id_fields = ["invitation"]
+    list_display = [
+        "customer",
+        "campaign",
+        "kind",
+        "score",
+        "bucket",
+        "comment_short",
+        "created_at",
+    ]
+    list_filter = [
+        "survey",
+        "campaign",
+        ("survey__kind", admin.ChoicesFieldListFilter),
+        ("created_at", admin.DateFieldListFilter),
+    ]
+    search_fields = ["comment", "customer__email"]
+    # Counting a million rows once per page is enough.
+    show_full_result_count = False
+    # The response's own foreign keys: never a join through its invitation.
+    list_select_related = ["customer", "campaign", "survey"]
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "customer",
+                    "campaign",
+                    "survey",
+                    "invitation",
+                    "score",
+                    "bucket",
+                    "comment",
+                    "created_at",
+                    "updated_at",
+                ]
+            },
+        ),
+        (_("Answers"), {"fields": ["answers_list"]}),
+        (_("Earlier versions"), {"fields": ["revisions_list"]}),
+    ]
+    readonly_fields = ["bucket", "answers_list", "revisions_list"]
 
-    @admin.display(description=_("customer"))
-    def customer(self, obj):
-        return obj.invitation.customer
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("customer", "campaign", "survey")
+        )
 
-    @admin.display(description=_("campaign"))
-    def campaign(self, obj):
-        return obj.invitation.campaign
+    @admin.display(description=_("kind"), ordering="survey__kind")
+    def kind(self, obj):
+        return obj.survey.get_kind_display()
+
+    @admin.display(description=_("bucket"))
+    def bucket(self, obj):
+        return None if obj.bucket is None else Bucket(obj.bucket).label
+
+    @admin.display(description=_("comment"), ordering="comment")
+    def comment_short(self, obj):
+        return Truncator(obj.comment).chars(80)
+
+    @admin.display(description=_("answers"))
+    def answers_list(self, obj):
+        answers = obj.answers.select_related("question__survey").order_by(
+            "question__position"
+        )
+        rows = [
+            (
+                answer.question.display_text(),
+                _answer_text(answer.question, answer.value),
+            )
+            for answer in answers
+        ]
+        if not rows:
+            return None
+        return format_html(
+            "<table><tbody>{}</tbody></table>",
+            format_html_join("", '<tr><th scope="row">{}</th><td>{}</td></tr>', rows),
+        )
+
+    @admin.display(description=_("earlier versions"))
+    def revisions_list(self, obj):
+        revisions = list(obj.revisions.all())
+        if not revisions:
+            return gettext("None: the answers were never changed.")
+        questions = {str(q.pk): q for q in obj.survey.questions.all()}
+        rows = []
+        for revision in revisions:
+            # In the survey's order; a question removed since goes last.
+            kept = sorted(
+                revision.answers.items(),
+                key=lambda item: (
+                    item[0] not in questions,
+                    questions[item[0]].position if item[0] in questions else 0,
+                ),
+            )
+            answers = format_html_join(
+                "",
+                "<li>{}: {}</li>",
+                [
+                    (
+                        questions[pk].display_text()
+                        if pk in questions
+                        else gettext("Question %(id)s (removed)") % {"id": pk},
+                        _answer_text(questions.get(pk), value),
+                    )
+                    for pk, value in kept
+                ],
+            )
+            rows.append(
+                (
+                    date_format(
+                        timezone.localtime(revision.answered_at), "DATETIME_FORMAT"
+                    ),
+                    date_format(
+                        timezone.localtime(revision.replaced_at), "DATETIME_FORMAT"
+                    ),
+                    answers,
+                )
+            )
+        return format_html(
+            "<table><thead><tr><th>{}</th><th>{}</th><th>{}</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            gettext("answered at"),
+            gettext("replaced at"),
+            gettext("answers"),
+            format_html_join(
+                "", "<tr><td>{}</td><td>{}</td><td><ul>{}</ul></td></tr>", rows
+            ),
+        )
