@@ -3,10 +3,21 @@ Email as three templates per message, emails/<name>-subject.txt, -body-text.txt 
 -body-html.html, rendered in the recipient's language.
 """
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.utils import translation
+
+from cxm.context_processors import brand
+
+
+def absolute_url(url: str) -> str:
+    """Returns `url` with the site's scheme and host: mail clients need both."""
+    if not url or urlsplit(url).scheme:
+        return url
+    return settings.SITE_URL + url
 
 
 def build(
@@ -18,14 +29,17 @@ def build(
     headers: dict | None = None,
 ) -> EmailMultiAlternatives:
     """Returns the message <name> rendered for `to`, not yet sent."""
-    context = {"SITE_URL": settings.SITE_URL, **context}
+    company = brand()
+    company["COMPANY_LOGO_URL"] = absolute_url(company["COMPANY_LOGO_URL"])
+    context = {"SITE_URL": settings.SITE_URL, **company, **context}
     with translation.override(language or settings.LANGUAGE_CODE):
-        subject = render_to_string(f"emails/{name}-subject.txt", context)
+        subject = " ".join(
+            render_to_string(f"emails/{name}-subject.txt", context).split()
+        )
+        context["subject"] = subject  # the HTML part's <title>
         text = render_to_string(f"emails/{name}-body-text.txt", context)
         html = render_to_string(f"emails/{name}-body-html.html", context)
-    message = EmailMultiAlternatives(
-        " ".join(subject.split()), text, to=to, headers=headers or {}
-    )
+    message = EmailMultiAlternatives(subject, text, to=to, headers=headers or {})
     message.attach_alternative(html, "text/html")
     return message
 

@@ -1,0 +1,191 @@
+"""The invitation email: each kind's scale in both parts, the brand, the way out."""
+
+import re
+from html.parser import HTMLParser
+
+import pytest
+
+from surveys.services import invitation_message
+from tests.factories import InvitationFactory, SurveyFactory
+
+pytestmark = pytest.mark.django_db
+
+CUSTOM_QUESTIONS = [
+    {
+        "type": "score",
+        "text_en": "How was the delivery?",
+        "scale_low": 0,
+        "scale_high": 10,
+    },
+    {"type": "long_text", "text_en": "Anything else?"},
+]
+
+
+def invitation(kind="nps", **kwargs):
+    questions = CUSTOM_QUESTIONS if kind == "custom" else None
+    return InvitationFactory(
+        campaign__survey=SurveyFactory(kind=kind, questions=questions), **kwargs
+    )
+
+
+def html_of(message) -> str:
+    [(html, mimetype)] = message.alternatives
+    assert mimetype == "text/html"
+    return html
+
+
+class Links(HTMLParser):
+    """Each link of an HTML email with the attributes of the cell around it."""
+
+    def __init__(self, html):
+        super().__init__()
+        self.cells, self.links = [], []
+        self.feed(html)
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "td":
+            self.cells.append(dict(attrs))
+        elif tag == "a":
+            self.links.append((dict(attrs)["href"], self.cells[-1]))
+
+    def handle_endtag(self, tag):
+        if tag == "td":
+            self.cells.pop()
+
+
+def score_cells(html: str) -> dict[int, dict]:
+    return {
+        int(href.rsplit("?score=", 1)[1]): cell
+        for href, cell in Links(html).links
+        if "?score=" in href
+    }
+
+
+def test_it_lists_every_score_link_in_the_text_part():
+    nps = invitation()
+
+    text = invitation_message(invitation=nps).body
+
+    for n in range(11):
+        assert f"\n{n}: {nps.link}?score={n}\n" in text
+    assert text.count("?score=") == 11
+    assert "(0 = Not at all likely, 10 = Extremely likely)" in text
+    assert nps.link + "\n" in text
+
+
+@pytest.mark.parametrize(
+    ("kind", "scores"), [("csat", range(1, 6)), ("ces", range(1, 8))]
+)
+def test_it_offers_csat_and_ces_their_own_scales(kind, scores):
+    invited = invitation(kind)
+
+    message = invitation_message(invitation=invited)
+
+    assert list(score_cells(html_of(message))) == list(scores)
+    assert re.findall(r"^(\d+): \S+\?score=\1$", message.body, re.M) == [
+        str(n) for n in scores
+    ]
+
+
+def test_it_labels_the_ends_of_the_scale():
+    message = invitation_message(invitation=invitation("ces"))
+
+    assert "(1 = Strongly disagree, 7 = Strongly agree)" in message.body
+    html = html_of(message)
+    assert html.index("Strongly disagree") < html.index("Strongly agree")
+
+
+def test_it_offers_a_custom_survey_only_its_button():
+    custom = invitation("custom")
+
+    message = invitation_message(invitation=custom)
+
+    html = html_of(message)
+    assert "?score=" not in message.body and "?score=" not in html
+    assert f"Open the survey: {custom.link}\n" in message.body
+    [(href, cell)] = [(h, c) for h, c in Links(html).links if h == custom.link]
+    assert cell["bgcolor"] == "#1d4ed8"
+
+
+def test_it_draws_the_score_buttons_on_cells_with_bgcolor_and_fixed_sizes():
+    html = html_of(invitation_message(invitation=invitation()))
+
+    cells = score_cells(html)
+    assert list(cells) == list(range(11))
+    for n, cell in cells.items():
+        assert cell["bgcolor"].startswith("#"), n
+        assert cell["width"] == "40" and cell["height"] == "40"
+        assert f"background-color: {cell['bgcolor']}" in cell["style"]
+    # Red to green, but only as a cue: detractors, passives and promoters differ.
+    assert cells[0]["bgcolor"] == cells[6]["bgcolor"]
+    assert len({cells[0]["bgcolor"], cells[7]["bgcolor"], cells[10]["bgcolor"]}) == 3
+
+
+def test_it_sizes_the_buttons_of_a_row_to_fit_a_small_phone():
+    for kind, width in [("nps", "40"), ("csat", "44"), ("ces", "34")]:
+        html = html_of(invitation_message(invitation=invitation(kind)))
+        assert {c["width"] for c in score_cells(html).values()} == {width}
+
+
+def test_it_paints_the_survey_button_in_the_brand_colour(settings):
+    settings.BRAND_COLOR = "#fde047"
+    settings.BRAND_TEXT_COLOR = "#111827"
+    invited = invitation()
+
+    html = html_of(invitation_message(invitation=invited))
+
+    [cell] = [c for h, c in Links(html).links if h == invited.link]
+    assert cell["bgcolor"] == "#fde047"
+    assert "color: #111827" in html
+
+
+def test_it_shows_the_logo_at_an_absolute_address(settings):
+    settings.COMPANY_NAME = "Acme"
+    settings.COMPANY_LOGO = "cxm/logo.svg"
+
+    html = html_of(invitation_message(invitation=invitation()))
+
+    assert '<img src="http://testserver/static/cxm/logo.svg" alt="Acme"' in html
+
+
+def test_it_names_the_company_without_a_logo(settings):
+    settings.COMPANY_NAME = "Acme"
+    settings.COMPANY_LOGO = ""
+
+    message = invitation_message(invitation=invitation())
+
+    assert "<img" not in html_of(message)
+    assert ">Acme</td>" in html_of(message)
+    assert "The Acme team" in message.body
+
+
+def test_it_starts_with_a_hidden_preheader():
+    html = html_of(invitation_message(invitation=invitation()))
+
+    body = html.split("<body", 1)[1]
+    preheader = re.search(r'<div style="display: none;[^"]*">([^<]*)', body)
+    assert preheader.group(1).startswith(
+        "One click to answer: How likely are you to recommend cxm"
+    )
+
+
+def test_it_offers_the_way_out_in_both_parts():
+    invited = invitation()
+    unsubscribe = f"{invited.link}unsubscribe/"
+
+    message = invitation_message(invitation=invited)
+
+    assert f"Unsubscribe: {unsubscribe}" in message.body
+    assert f'href="{unsubscribe}"' in html_of(message)
+
+
+def test_it_writes_a_korean_email_without_particle_fill_ins(settings):
+    settings.COMPANY_NAME = "에이스"
+
+    message = invitation_message(invitation=invitation("custom", customer__locale="ko"))
+
+    html = html_of(message)
+    assert '<html lang="ko"' in html
+    assert "설문조사 열기" in html
+    for part in (message.subject, message.body, html):
+        assert not re.search(r"\((을|를|이|가|은|는|와|과|으)\)", part)
