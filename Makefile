@@ -12,7 +12,7 @@ MO := $(PO:.po=.mo)
 # makemessages and compilemessages walk the whole tree; these are not ours.
 I18N_IGNORE := --ignore=.venv --ignore=var --ignore=staticfiles --ignore=node_modules
 
-.PHONY: help venv system gettext chromium run test bench lint messages
+.PHONY: help venv system gettext chromium fonts wrk run test bench lint messages
 
 ## help: this list
 help:
@@ -27,14 +27,30 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
 	@touch $@
 
-## system: Debian packages the tests need (Chromium, gettext), if missing
-system: chromium gettext
+## system: Debian packages the tests need (Chromium, Korean fonts, gettext), if missing
+system: chromium fonts gettext
 
 chromium:
 	@test -x /usr/bin/chromium || { \
 	  echo "Installing chromium (browser tests)"; \
 	  apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# Hangul for the browser tests' screenshots (a phone has its own Korean font).
+fonts:
+	@fc-list 2>/dev/null | grep -qi nanum || { \
+	  echo "Installing fonts-nanum (Korean in screenshots)"; \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq fonts-nanum >/dev/null; }
+
+# axe-core, which the browser tests inject into pages, from the npm registry.
+node_modules/.installed: package.json package-lock.json
+	@command -v npm >/dev/null || { \
+	  echo "Installing Node.js and npm (axe-core for the browser tests)"; \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null; }
+	npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
 
 gettext:
 	@command -v msgfmt >/dev/null || { \
@@ -52,15 +68,22 @@ run: venv $(MO)
 	@scripts/run.sh
 
 ## test: the whole suite on PostgreSQL and Redis (started by you, or by .ci/run)
-test: venv system $(MO)
+test: venv system node_modules/.installed $(MO)
 	@DATABASE_URL=$(DATABASE_URL) CELERY_BROKER_URL=$(CELERY_BROKER_URL) \
 	  $(PY) scripts/services_check.py
 	DATABASE_URL=$(DATABASE_URL) CELERY_BROKER_URL=$(CELERY_BROKER_URL) \
 	  $(VENV)/bin/pytest
 
-## bench: the benchmarks in bench/, never part of `make test`
-bench: venv
+## bench: the benchmarks in bench/, never part of `make test` (sizes: bench/run.py)
+bench: venv wrk
 	$(PY) bench/run.py
+
+# The load generator of the answer throughput figure.
+wrk:
+	@test -x /usr/bin/wrk || { \
+	  echo "Installing wrk (answer throughput benchmark)"; \
+	  apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 
 ## lint: formatting and lint checks
 lint: venv

@@ -1,8 +1,12 @@
 """What every app's REST API shares: the error shape, the JSON parser and fields."""
 
+from datetime import UTC
+
 from django.core.exceptions import NON_FIELD_ERRORS
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
+from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions, parsers, serializers
 from rest_framework.fields import get_error_detail
@@ -70,6 +74,38 @@ class PrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         if not (whole or digits):
             self.fail("incorrect_type", data_type=type(data).__name__)
         return super().to_internal_value(data)
+
+
+def _in_utc(value):
+    """An aware datetime moved to UTC (PostgreSQL refuses offsets beyond ±15:59), or
+    a ValidationError for one that UTC cannot hold (year 0)."""
+    if value is None or value.tzinfo is None:
+        return value
+    try:
+        return value.astimezone(UTC)
+    except OverflowError:
+        raise DjangoValidationError(_("This date is out of range."), code="invalid")
+
+
+class DateTimeField(serializers.DateTimeField):
+    """DRF's, in UTC: any offset a client sends is one the database can store."""
+
+    def to_internal_value(self, value):
+        try:
+            return _in_utc(super().to_internal_value(value))
+        except DjangoValidationError as e:
+            raise serializers.ValidationError(e.messages)
+
+
+class IsoDateTimeFormField(IsoDateTimeField):
+    def to_python(self, value):
+        return _in_utc(super().to_python(value))
+
+
+class IsoDateTimeFilter(filters.IsoDateTimeFilter):
+    """django-filter's ISO 8601 filter, in UTC (see DateTimeField)."""
+
+    field_class = IsoDateTimeFormField
 
 
 class DetailSerializer(serializers.Serializer):

@@ -93,11 +93,15 @@ def _luminance(color: str) -> float:
 
 
 def contrast_text_color(background: str) -> str:
-    """Returns #ffffff or #111827, whichever contrasts more with `background`."""
+    """Returns white or a near-black (black if need be), whichever reads better on
+    `background`: at least 4.5:1 (WCAG AA) whenever any text colour can."""
     light = _luminance(background)
     on_white = 1.05 / (light + 0.05)
-    on_dark = (light + 0.05) / (_luminance("#111827") + 0.05)
-    return "#ffffff" if on_white >= on_dark else "#111827"
+    on_black = (light + 0.05) / 0.05
+    if on_white >= on_black:
+        return "#ffffff"
+    ink = (light + 0.05) / (_luminance("#111827") + 0.05)
+    return "#111827" if ink >= 4.5 else "#000000"
 
 
 def _secret_key() -> str:
@@ -279,7 +283,8 @@ CSRF_FAILURE_VIEW = "surveys.views.csrf_failure"
 # The company the surveys ask about: "How likely are you to recommend {company}…",
 # with its logo (a static file path) and colour on the customer pages and emails.
 COMPANY_NAME = envstr("COMPANY_NAME", "cxm")
-COMPANY_LOGO = envstr("COMPANY_LOGO", "cxm/logo.svg" if COMPANY_NAME == "cxm" else "")
+# PNG rather than SVG: Gmail and Outlook show no SVG in an email.
+COMPANY_LOGO = envstr("COMPANY_LOGO", "cxm/logo.png" if COMPANY_NAME == "cxm" else "")
 BRAND_COLOR = envcolor("BRAND_COLOR", "#1d4ed8")
 # Black or white, whichever reads better on the brand colour (WCAG contrast).
 BRAND_TEXT_COLOR = contrast_text_color(BRAND_COLOR)
@@ -437,6 +442,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    "ENUM_NAME_OVERRIDES": {
+        "SurveyKindEnum": "surveys.kinds.SurveyKind.choices",
+        "BucketEnum": "surveys.kinds.Bucket.choices",
+        "FollowUpEventKindEnum": "cxm.followups.models.EventKind.choices",
+    },
 }
 
 if not DEBUG:

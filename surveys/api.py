@@ -16,7 +16,9 @@ from rest_framework.views import APIView
 
 from cxm.api import (
     PARSER_CLASSES,
+    DateTimeField,
     DetailSerializer,
+    IsoDateTimeFilter,
     JSONObjectField,
     PrimaryKeyRelatedField,
 )
@@ -497,10 +499,10 @@ class ResponseSerializer(serializers.ModelSerializer):
 
 class ResponseFilter(filters.FilterSet):
     campaign = campaign_filter()
-    since = filters.IsoDateTimeFilter(
+    since = IsoDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="Answered at or after."
     )
-    until = filters.IsoDateTimeFilter(
+    until = IsoDateTimeFilter(
         field_name="created_at", lookup_expr="lt", help_text="Answered before."
     )
 
@@ -522,8 +524,8 @@ class ResponseViewSet(viewsets.ReadOnlyModelViewSet):
 class MetricQuerySerializer(serializers.Serializer):
     campaign = serializers.IntegerField(required=False)
     survey = serializers.IntegerField(required=False)
-    since = serializers.DateTimeField(required=False)
-    until = serializers.DateTimeField(required=False)
+    since = DateTimeField(required=False)
+    until = DateTimeField(required=False)
 
 
 class NpsSerializer(serializers.Serializer):
@@ -591,37 +593,46 @@ class MetricView(APIView):
 
 
 def _metric_view(kind: str, serializer, description: str):
-    parameters = [
-        OpenApiParameter(
-            "campaign", OpenApiTypes.INT, description=f"A {kind.upper()} campaign id."
-        ),
-        OpenApiParameter(
-            "survey", OpenApiTypes.INT, description=f"A {kind.upper()} survey id."
-        ),
-        OpenApiParameter(
-            "since", OpenApiTypes.DATETIME, description="Answered at or after."
-        ),
-        OpenApiParameter(
-            "until", OpenApiTypes.DATETIME, description="Answered before."
-        ),
-    ]
-    view = type(
-        f"{kind.title()}View",
-        (MetricView,),
-        {"kind": kind, "serializer_class": serializer, "__doc__": description},
-    )
-    view.get = extend_schema(
+    """A MetricView subclass for `kind`, with its own schema."""
+    label = kind.upper()
+
+    @extend_schema(
         operation_id=f"metrics_{kind}",
-        parameters=parameters,
+        parameters=[
+            OpenApiParameter(
+                "campaign", OpenApiTypes.INT, description=f"A {label} campaign id."
+            ),
+            OpenApiParameter(
+                "survey", OpenApiTypes.INT, description=f"A {label} survey id."
+            ),
+            OpenApiParameter(
+                "since", OpenApiTypes.DATETIME, description="Answered at or after."
+            ),
+            OpenApiParameter(
+                "until", OpenApiTypes.DATETIME, description="Answered before."
+            ),
+        ],
         responses={
             200: serializer,
             400: OpenApiResponse(
-                description="A bad filter, or a survey of another kind."
+                description="A bad filter, or a campaign or survey of another kind."
             ),
             404: OpenApiResponse(description="No such campaign or survey."),
         },
-    )(view.get)
-    return view
+    )
+    def get(self, request):
+        return MetricView.get(self, request)
+
+    return type(
+        f"{kind.title()}View",
+        (MetricView,),
+        {
+            "kind": kind,
+            "serializer_class": serializer,
+            "get": get,
+            "__doc__": description,
+        },
+    )
 
 
 NpsView = _metric_view(

@@ -553,6 +553,13 @@ class Answer(models.Model):
     def __str__(self):
         return str(self.value)
 
+    def display_value(self, language: str | None = None) -> str:
+        """The answer as a person reads it: choices by their labels."""
+        if self.choices:
+            labels = dict(self.question.choice_labels(language))
+            return ", ".join(labels.get(v, v) for v in self.choices)
+        return str(self.value)
+
     @property
     def value(self):
         """The number, the text or the list of choice values."""

@@ -11,7 +11,7 @@ from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy as _lazy
+from django.utils.translation import gettext_lazy
 
 from cxm import emails
 from cxm.customers.models import Customer
@@ -19,7 +19,7 @@ from cxm.customers.services import customer_mark_bounced
 from cxm.jsonvalues import json_problem
 from cxm.utils import batched
 
-from .kinds import SCORE_MAX, SCORE_MIN, SurveyKind, kind_of
+from .kinds import SCORE_MAX, SCORE_MIN, SurveyKind, kind_of, score_bucket
 from .models import (
     CHOICE_TYPES,
     TEXT_LIMITS,
@@ -59,19 +59,19 @@ MAX_ATTEMPTS = 5
 # and Korean). Each comes with the "why?" question of its kind.
 SURVEY_TEMPLATES = {
     "relationship_nps": (
-        _lazy("Relationship NPS"),
+        gettext_lazy("Relationship NPS"),
         SurveyKind.NPS,
         "",
         "",
     ),
     "post_purchase_csat": (
-        _lazy("Post-purchase CSAT"),
+        gettext_lazy("Post-purchase CSAT"),
         SurveyKind.CSAT,
         "How satisfied were you with your recent purchase from {company}?",
         "최근 {company}에서 구매하신 경험에 얼마나 만족하셨습니까?",
     ),
     "post_support_ces": (
-        _lazy("Post-support CES"),
+        gettext_lazy("Post-support CES"),
         SurveyKind.CES,
         "How much do you agree with this statement: “{company} made it easy for me "
         "to handle my issue.”",
@@ -103,7 +103,9 @@ TEXT_FIELDS = (
     "label_high_ko",
 )
 MAX_QUESTIONS = 50
-COPY_HINT = _lazy("Copy the survey to ask something else; wording can still change.")
+COPY_HINT = gettext_lazy(
+    "Copy the survey to ask something else; wording can still change."
+)
 
 
 def _standard_questions(kind: str) -> list[dict]:
@@ -230,7 +232,8 @@ def survey_questions_check(*, survey: Survey | None, kind: str, questions) -> li
     """
     Returns [(question or None, clean spec)] for a survey's new list of questions,
     in order, or raises ValidationError: {"questions": [errors of each question]},
-    or a message about the list.
+    or a message about the list. Errors of single questions also come as the
+    error's `per_question`: one {field: [messages]} for each question, in order.
 
     The builder's rules: a question with answers can be reworded but not removed
     or re-typed (nor its scale changed, nor a choice taken away); the standard
@@ -273,7 +276,16 @@ def survey_questions_check(*, survey: Survey | None, kind: str, questions) -> li
         errors.append({})
         result.append((current, clean))
     if any(errors):
-        raise ValidationError({"questions": errors})
+        flat = [
+            _("Question %(n)d: %(message)s") % {"n": n, "message": message}
+            for n, problems in enumerate(errors, start=1)
+            for messages in problems.values()
+            for message in messages
+        ]
+        error = ValidationError({"questions": flat})
+        # The same, as {field: [messages]} for each question in order, for forms.
+        error.per_question = errors
+        raise error
 
     problems = []
     for pk in sorted(set(existing) - kept):
@@ -349,6 +361,37 @@ def _questions_write(*, survey: Survey, checked: list) -> None:
     Question.objects.bulk_create(new)
 
 
+def survey_questions_planned(*, kind: str, questions: list | None) -> list:
+    """
+    Returns the question specs survey_create checks and writes for a new survey:
+    the kind's standard questions not given (by "role"), the score first, its "why?"
+    next, then `questions` as given (the same dicts, so a caller can match them).
+    """
+    questions = list(questions or [])
+    given_roles = {q.get("role") for q in questions if isinstance(q, dict)}
+    standard = [q for q in _standard_questions(kind) if q["role"] not in given_roles]
+    return sorted(
+        [*standard, *questions],
+        # The score first, its "why?" next, then the rest as given.
+        key=lambda q: {"headline": 0, "reason": 1}.get(
+            q.get("role") if isinstance(q, dict) else None, 2
+        ),
+    )
+
+
+def _survey_name(name) -> str:
+    """Returns the name stripped, or raises ValidationError if it is not one."""
+    name = name.strip() if isinstance(name, str) else ""
+    if not name:
+        raise ValidationError({"name": _("Name the survey.")})
+    limit = Survey._meta.get_field("name").max_length
+    if len(name) > limit:
+        raise ValidationError(
+            {"name": _("Keep it under %(limit)d characters.") % {"limit": limit}}
+        )
+    return name
+
+
 def survey_create(
     *, name: str, kind: str = SurveyKind.NPS, questions: list | None = None
 ) -> Survey:
@@ -358,21 +401,8 @@ def survey_create(
     """
     if kind not in SurveyKind.values:
         raise ValidationError({"kind": _("Choose NPS, CSAT, CES or custom.")})
-    name = (name or "").strip()
-    if not name:
-        raise ValidationError({"name": _("Name the survey.")})
-    questions = list(questions or [])
-    if not isinstance(questions, list):
-        raise ValidationError({"questions": _("Give the questions as a list.")})
-    given_roles = {q.get("role") for q in questions if isinstance(q, dict)}
-    standard = [q for q in _standard_questions(kind) if q["role"] not in given_roles]
-    specs = sorted(
-        [*standard, *questions],
-        # The score first, its "why?" next, then the rest as given.
-        key=lambda q: {"headline": 0, "reason": 1}.get(
-            q.get("role") if isinstance(q, dict) else None, 2
-        ),
-    )
+    name = _survey_name(name)
+    specs = survey_questions_planned(kind=kind, questions=questions)
     checked = survey_questions_check(survey=None, kind=kind, questions=specs)
     with transaction.atomic():
         survey = Survey.objects.create(name=name, kind=kind)
@@ -390,10 +420,7 @@ def survey_update(
     with transaction.atomic():
         survey = Survey.objects.select_for_update().get(pk=survey.pk)
         if name is not None:
-            name = name.strip()
-            if not name:
-                raise ValidationError({"name": _("Name the survey.")})
-            survey.name = name
+            survey.name = _survey_name(name)
             survey.save(update_fields=["name"])
         if questions is not None:
             checked = survey_questions_check(
@@ -563,6 +590,47 @@ def _invitations_claim(*, invitation_ids: list[int], now) -> list[int]:
     return claimed
 
 
+# The invitation email's score buttons fit a 320 px phone even where the mail
+# client drops <style>: 264 px is what the email's margins (8 + 1 + 18 px a side)
+# leave of 320, with 2 px to spare.
+EMAIL_SCALE_WIDTH = 264
+EMAIL_BUTTON_GAP = 4
+EMAIL_BUTTON_WIDTH_MAX = 44
+
+
+def _email_score_rows(
+    *, kind: str, link: str, low: int, high: int, labels: tuple[str, str]
+) -> list[dict]:
+    """
+    Returns the invitation email's rows of score buttons: one row of up to seven
+    scores, or two (NPS: 0–5 and 6–10) that sit side by side where there is room.
+    Each row has its scores ({n, url, tone}), the widths of a button, of the gap
+    between buttons and of the row, and the end label under its first button (the
+    low end) or its last (the high end).
+    """
+    scores = [
+        {"n": n, "url": f"{link}?score={n}", "tone": score_bucket(kind, n).tone}
+        for n in range(low, high + 1)
+    ]
+    per_row = len(scores) if len(scores) <= 7 else -(-len(scores) // 2)
+    button = min(
+        EMAIL_BUTTON_WIDTH_MAX,
+        (EMAIL_SCALE_WIDTH - EMAIL_BUTTON_GAP * (per_row - 1)) // per_row,
+    )
+    chunks = [scores[i : i + per_row] for i in range(0, len(scores), per_row)]
+    return [
+        {
+            "scores": chunk,
+            "button_width": button,
+            "gap": EMAIL_BUTTON_GAP,
+            "width": len(chunk) * button + EMAIL_BUTTON_GAP * (len(chunk) - 1),
+            "label_low": labels[0] if i == 0 else "",
+            "label_high": labels[1] if i == len(chunks) - 1 else "",
+        }
+        for i, chunk in enumerate(chunks)
+    ]
+
+
 def invitation_message(*, invitation: Invitation):
     """Returns the invitation email for one customer, in the customer's language."""
     survey = invitation.campaign.survey
@@ -582,10 +650,17 @@ def invitation_message(*, invitation: Invitation):
     }
     if headline is not None:
         low, high = headline.scale
+        labels = headline.scale_labels(language)
+        rows = _email_score_rows(
+            kind=survey.kind, link=link, low=low, high=high, labels=labels
+        )
         context.update(
             question=headline.display_text(language),
-            labels=headline.scale_labels(language),
-            score_links=[(n, f"{link}?score={n}") for n in range(low, high + 1)],
+            labels=labels,
+            score_low=low,
+            score_high=high,
+            score_links=[(s["n"], s["url"]) for row in rows for s in row["scores"]],
+            score_rows=rows,
         )
     return emails.build(
         "invitation",

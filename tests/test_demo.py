@@ -13,14 +13,14 @@ from cxm.customers.models import Customer
 from cxm.followups.models import FollowUp, FollowUpEvent, FollowUpStatus
 from cxm.outbox.models import OutboxEmail
 from journeys.models import Journey, Stage, Touchpoint
+from surveys.kinds import Tone, is_negative, score_bucket
 from surveys.models import (
+    Answer,
     Campaign,
     CampaignStatus,
     Invitation,
     InvitationStatus,
-    NpsBucket,
     Response,
-    nps_bucket,
 )
 
 pytestmark = pytest.mark.django_db
@@ -70,7 +70,7 @@ def test_it_loads_customers_in_both_languages_with_properties(loaded):
 
 
 def test_it_sends_a_campaign_whose_emails_are_in_the_outbox(loaded):
-    sent = Campaign.objects.get(status=CampaignStatus.SENT)
+    sent = Campaign.objects.get(status=CampaignStatus.SENT, survey__kind="nps")
     invitations = sent.invitations.all()
 
     assert invitations.count() > 200
@@ -81,28 +81,34 @@ def test_it_sends_a_campaign_whose_emails_are_in_the_outbox(loaded):
     assert OutboxEmail.objects.filter(body_text__contains=f"/s/{token}/").exists()
 
 
-def test_it_records_answers_of_every_nps_bucket(loaded):
-    responses = Response.objects.all()
+def test_it_records_answers_of_every_kind_and_tone(loaded):
+    responses = Response.objects.select_related("survey")
     invited = Invitation.objects.count()
 
     assert 0.3 * invited <= responses.count() <= 0.5 * invited
-    buckets = {nps_bucket(score) for score in responses.values_list("score", flat=True)}
-    assert buckets == {NpsBucket.PROMOTER, NpsBucket.PASSIVE, NpsBucket.DETRACTOR}
+    tones = {
+        (r.survey.kind, score_bucket(r.survey.kind, r.score).tone) for r in responses
+    }
+    assert tones == {(kind, tone) for kind in ("nps", "csat", "ces") for tone in Tone}
     assert responses.exclude(comment="").exists()
+    assert Answer.objects.filter(question__type="single_choice").exists()
     assert Invitation.objects.filter(status=InvitationStatus.ANSWERED).count() == (
         responses.count()
     )
 
 
 def test_it_opens_followups_open_overdue_and_resolved(loaded):
-    detractors = [
-        r for r in Response.objects.all() if nps_bucket(r.score) == NpsBucket.DETRACTOR
+    unhappy = [
+        r
+        for r in Response.objects.select_related("survey")
+        if is_negative(r.survey.kind, r.score)
     ]
     by_status = dict(
         FollowUp.objects.values_list("status").annotate(n=Count("pk")).order_by()
     )
 
-    assert FollowUp.objects.count() == len(detractors)
+    assert FollowUp.objects.count() == len(unhappy)
+    assert {r.survey.kind for r in unhappy} == {"nps", "csat", "ces"}
     assert set(by_status) == set(FollowUpStatus.values)
     assert all(n > 0 for n in by_status.values())
     assert not FollowUp.objects.filter(owner__isnull=True).exists()

@@ -1,3 +1,4 @@
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,23 @@ def test_it_translates_every_korean_entry():
     untranslated = [e.msgid for e in po.untranslated_entries()]
     fuzzy = [e.msgid for e in po.fuzzy_entries()]
     assert untranslated == [] and fuzzy == []
+
+
+def test_it_words_korean_without_particle_fill_ins():
+    """No "을(를)", "이(가)", "(으)로" …: a sentence is worded so no particle follows a
+    name we fill in, or the particle fits the word before it."""
+    po = polib.pofile(str(PO))
+    fill_ins = re.compile(
+        r"\((을|를|이|가|은|는|으|와|과)\)|[을은이과와]\([를는가와과]\)"
+    )
+    found = [
+        text
+        for e in po
+        if not e.obsolete
+        for text in [e.msgstr, *e.msgstr_plural.values()]
+        if fill_ins.search(text)
+    ]
+    assert found == []
 
 
 def test_it_ships_the_compiled_catalog_of_the_current_po():
@@ -58,7 +76,7 @@ def test_it_writes_the_invitation_in_korean_for_a_korean_customer(settings):
     html = message.alternatives[0][0]
     assert message.subject == "고객님의 경험에 대해 간단히 여쭙니다"
     assert "김민준님, 안녕하세요." in message.body
-    assert "한빛상사을(를) 친구나 동료에게 추천할 가능성" in html
+    assert "친구나 동료에게 한빛상사 서비스를 추천하실 가능성" in html
     assert "수신 거부" in html
 
 

@@ -51,6 +51,12 @@ def followup_detail(request, pk: int):
 
 def _detail(request, followup, *, note_form=None, resolve_form=None, status=200):
     events = followup.events.select_related("actor")
+    # What else the customer answered, beyond the score and its reason.
+    extra_answers = [
+        a
+        for a in followup.response.answers.select_related("question__survey")
+        if not a.question.role
+    ]
     return render(
         request,
         "followups/detail.html",
@@ -58,6 +64,7 @@ def _detail(request, followup, *, note_form=None, resolve_form=None, status=200)
             "followup": followup,
             "customer": followup.customer,
             "response": followup.response,
+            "extra_answers": extra_answers,
             "events": events,
             "note_form": note_form or NoteForm(),
             "resolve_form": resolve_form or ResolveForm(),

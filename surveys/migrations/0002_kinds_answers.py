@@ -59,6 +59,10 @@ def responses_filled(apps, schema_editor):
                 """,
                 [role],
             )
+        if schema_editor.connection.vendor == "postgresql":
+            # Check the new foreign keys now: the ALTER TABLEs that follow in this
+            # transaction refuse to run with their checks still pending.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
 
 
 class Migration(migrations.Migration):

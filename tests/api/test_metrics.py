@@ -72,3 +72,79 @@ def test_it_answers_404_to_an_unknown_campaign(api, value):
     r = api.get(f"/api/metrics/nps/?campaign={value}")
 
     assert r.status_code == 404
+
+
+# CSAT and CES
+
+
+def test_it_computes_a_csat_campaigns_csat(api):
+    campaign = CampaignFactory(survey__kind="csat")
+    for score in (5, 4, 4, 3, 1, 5, 2, 4):
+        answer(score, campaign=campaign)
+
+    r = api.get(f"/api/metrics/csat/?campaign={campaign.pk}")
+
+    assert r.status_code == 200
+    assert r.json() == {
+        "csat": 62.5,
+        "satisfied": 5,
+        "neutral": 1,
+        "dissatisfied": 2,
+        "responses": 8,
+        "margin_of_error": 33.5,
+    }
+
+
+def test_it_computes_a_surveys_ces(api):
+    campaign = CampaignFactory(survey__kind="ces")
+    for score in (7, 6, 5, 5, 4, 3, 2, 6, 7, 5):
+        answer(score, campaign=campaign)
+
+    r = api.get(f"/api/metrics/ces/?survey={campaign.survey_id}")
+
+    assert r.status_code == 200
+    assert r.json() == {
+        "ces": 5.0,
+        "easy_share": 70.0,
+        "easy": 7,
+        "neutral": 1,
+        "hard": 2,
+        "responses": 10,
+        "margin_of_error": 1.01,
+        "easy_share_margin_of_error": 28.4,
+    }
+
+
+def test_it_counts_a_period(api):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from surveys.models import Response
+
+    old = answer(0)
+    answer(10)
+    Response.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(days=9)
+    )
+    since = (timezone.now() - timedelta(days=1)).isoformat()
+
+    assert api.get("/api/metrics/nps/", {"since": since}).json()["nps"] == 100.0
+    assert api.get("/api/metrics/nps/", {"until": since}).json()["nps"] == -100.0
+    r = api.get("/api/metrics/nps/", {"since": "last week"})
+    assert r.status_code == 400
+    assert list(r.json()) == ["since"]
+
+
+def test_it_answers_400_to_a_campaign_of_another_kind(api):
+    campaign = CampaignFactory(survey__kind="csat")
+
+    r = api.get(f"/api/metrics/nps/?campaign={campaign.pk}")
+
+    assert r.status_code == 400
+    assert "CSAT" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("kind", ["csat", "ces"])
+def test_it_answers_404_to_an_unknown_survey(api, kind):
+    assert api.get(f"/api/metrics/{kind}/?survey=999999").status_code == 404

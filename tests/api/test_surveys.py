@@ -11,7 +11,6 @@ from surveys.models import (
     CampaignStatus,
     Invitation,
     InvitationStatus,
-    QuestionKind,
     Survey,
 )
 from surveys.services import campaign_send
@@ -35,13 +34,12 @@ def test_it_creates_a_survey_with_its_two_standard_questions(api):
     assert r.status_code == 201, r.content
     survey = Survey.objects.get()
     assert survey.name == "Onboarding"
-    kinds = list(survey.questions.order_by("position").values_list("kind", flat=True))
-    assert kinds == [QuestionKind.SCORE, QuestionKind.COMMENT]
     questions = r.json()["questions"]
-    assert [(q["position"], q["kind"]) for q in questions] == [
-        (1, "score"),
-        (2, "comment"),
+    assert [(q["position"], q["type"], q["role"]) for q in questions] == [
+        (1, "score", "headline"),
+        (2, "long_text", "reason"),
     ]
+    assert questions[0]["scale"] == [0, 10]
     assert "recommend" in questions[0]["display_text"]
 
 
@@ -53,15 +51,142 @@ def test_it_refuses_an_unknown_survey_kind(api):
     assert not Survey.objects.exists()
 
 
-def test_it_does_not_let_questions_be_written_through_the_survey(api):
+@pytest.mark.parametrize("kind, scale", [("csat", [1, 5]), ("ces", [1, 7])])
+def test_it_creates_csat_and_ces_surveys_with_their_scales(api, kind, scale):
+    r = api.post("/api/surveys/", {"name": kind, "kind": kind}, format="json")
+
+    assert r.status_code == 201, r.content
+    assert r.json()["kind"] == kind
+    assert r.json()["questions"][0]["scale"] == scale
+
+
+def test_it_creates_a_custom_survey_with_its_questions(api):
     r = api.post(
         "/api/surveys/",
-        {"name": "X", "kind": "nps", "questions": [{"position": 9, "kind": "score"}]},
+        {
+            "name": "Onboarding",
+            "kind": "custom",
+            "questions": [
+                {"type": "score", "text_en": "Setup?", "scale_low": 1, "scale_high": 4},
+                {
+                    "type": "single_choice",
+                    "text_en": "Plan?",
+                    "text_ko": "요금제?",
+                    "choices": [
+                        {"value": "free", "en": "Free", "ko": "무료"},
+                        {"value": "pro", "en": "Pro"},
+                    ],
+                    "required": True,
+                },
+            ],
+        },
         format="json",
     )
 
+    assert r.status_code == 201, r.content
+    score, choice = r.json()["questions"]
+    assert (score["type"], score["scale"], score["role"]) == ("score", [1, 4], "")
+    assert choice["choices"][0] == {"value": "free", "en": "Free", "ko": "무료"}
+    assert choice["required"] is True
+
+
+def test_it_names_the_bad_question_of_a_new_survey(api):
+    r = api.post(
+        "/api/surveys/",
+        {
+            "name": "X",
+            "kind": "custom",
+            "questions": [
+                {"type": "long_text", "text_en": "Fine"},
+                {"type": "single_choice", "text_en": "Q", "choices": []},
+            ],
+        },
+        format="json",
+    )
+
+    assert r.status_code == 400
+    assert r.json() == {"questions": [{}, {"choices": ["Offer at least two choices."]}]}
+    assert not Survey.objects.exists()
+
+
+def test_it_refuses_a_custom_survey_without_questions(api):
+    r = api.post("/api/surveys/", {"name": "X", "kind": "custom"}, format="json")
+
+    assert r.status_code == 400
+    assert r.json() == {"questions": ["Ask at least one question."]}
+
+
+def test_it_rewords_and_adds_questions_with_patch_but_keeps_answered_ones(api):
+    survey = SurveyFactory()
+    headline, reason = survey.questions.all()
+    answer(9, campaign__survey=survey, comment="good")
+
+    r = api.patch(
+        f"/api/surveys/{survey.pk}/",
+        {
+            "name": "Renamed",
+            "questions": [
+                {"id": headline.pk, "text_en": "Recommend {company}?"},
+                {"id": reason.pk},
+                {"type": "short_text", "text_en": "Your role?"},
+            ],
+        },
+        format="json",
+    )
+    assert r.status_code == 200, r.content
+    assert r.json()["name"] == "Renamed"
+    assert [q["display_text"] for q in r.json()["questions"]][0] == "Recommend cxm?"
+    assert len(r.json()["questions"]) == 3
+
+    r = api.patch(
+        f"/api/surveys/{survey.pk}/",
+        {"questions": [{"id": headline.pk}]},
+        format="json",
+    )
+    assert r.status_code == 400
+    assert "has answers and cannot be removed" in r.json()["questions"][0]
+    assert survey.questions.count() == 3
+
+
+def test_it_keeps_a_surveys_kind(api):
+    survey = SurveyFactory()
+
+    r = api.patch(f"/api/surveys/{survey.pk}/", {"kind": "csat"}, format="json")
+
+    assert r.status_code == 400
+    assert list(r.json()) == ["kind"]
+
+
+def test_it_lists_and_starts_from_templates_and_copies(api):
+    templates = api.get("/api/surveys/templates/").json()
+    assert [t["template"] for t in templates] == [
+        "relationship_nps",
+        "post_purchase_csat",
+        "post_support_ces",
+    ]
+
+    r = api.post(
+        "/api/surveys/from-template/",
+        {"template": "post_support_ces"},
+        format="json",
+    )
+    assert r.status_code == 201, r.content
+    assert (r.json()["name"], r.json()["kind"]) == ("Post-support CES", "ces")
+
+    r = api.post(f"/api/surveys/{r.json()['id']}/copy/", {}, format="json")
     assert r.status_code == 201
-    assert sorted(q["position"] for q in r.json()["questions"]) == [1, 2]
+    assert r.json()["name"] == "Copy of Post-support CES"
+    assert len(r.json()["questions"]) == 2
+
+    r = api.post("/api/surveys/from-template/", {"template": "x"}, format="json")
+    assert r.status_code == 400
+    assert list(r.json()) == ["template"]
+
+
+def test_it_lets_agents_read_surveys_but_not_write_them(agent_api):
+    assert agent_api.get("/api/surveys/").status_code == 200
+    r = agent_api.post("/api/surveys/", {"name": "X", "kind": "nps"}, format="json")
+    assert r.status_code == 403
 
 
 def test_it_retrieves_a_survey_with_its_questions(api):
@@ -206,6 +331,17 @@ def test_it_refuses_to_change_a_sent_campaign(api):
     assert campaign.name == "Old"
 
 
+def test_it_shows_a_csat_campaigns_score(api):
+    campaign = CampaignFactory(survey__kind="csat")
+    for score in (5, 4, 1, 3):
+        answer(score, campaign=campaign)
+
+    body = api.get(f"/api/campaigns/{campaign.pk}/").json()
+
+    assert (body["kind"], body["score"], body["nps"]) == ("csat", 50.0, None)
+    assert body["responses"] == 4
+
+
 def test_it_shows_a_campaigns_counts_and_nps(api):
     campaign = CampaignFactory()
     for score in (10, 9, 7, 3):
@@ -282,16 +418,49 @@ def test_it_filters_responses_by_campaign(api):
     assert len(page_ids(api.get("/api/responses/"))) == 3
 
 
-def test_it_shows_a_response_with_its_customer_and_bucket(api):
+def test_it_shows_a_response_with_its_customer_bucket_and_answers(api):
     response = answer(3, comment="Too slow")
+    headline, reason = response.survey.questions.all()
 
     body = api.get(f"/api/responses/{response.pk}/").json()
 
     assert body["score"] == 3
     assert body["comment"] == "Too slow"
-    assert body["nps_bucket"] == "detractor"
-    assert body["campaign"] == response.invitation.campaign_id
-    assert body["customer_email"] == response.invitation.customer.email
+    assert (body["kind"], body["bucket"]) == ("nps", "detractor")
+    assert body["campaign"] == response.campaign_id
+    assert body["survey"] == response.survey_id
+    assert body["customer_email"] == response.customer.email
+    assert body["answers"] == [
+        {"question": headline.pk, "value": 3},
+        {"question": reason.pk, "value": "Too slow"},
+    ]
+
+
+def test_it_gives_the_bucket_of_each_kind(api):
+    csat = answer(4, campaign__survey__kind="csat")
+    ces = answer(2, campaign__survey__kind="ces")
+
+    assert api.get(f"/api/responses/{csat.pk}/").json()["bucket"] == "satisfied"
+    assert api.get(f"/api/responses/{ces.pk}/").json()["bucket"] == "hard"
+
+
+def test_it_filters_responses_by_survey_and_period(api):
+    old = answer(9)
+    new = answer(3, campaign__survey=old.survey)
+    from surveys.models import Response
+
+    Response.objects.filter(pk=old.pk).update(
+        created_at=timezone.now() - timedelta(days=10)
+    )
+    since = (timezone.now() - timedelta(days=1)).isoformat()
+
+    assert page_ids(api.get(f"/api/responses/?survey={old.survey_id}")) == [
+        new.pk,
+        old.pk,
+    ]
+    assert page_ids(api.get("/api/responses/", {"since": since})) == [new.pk]
+    assert page_ids(api.get("/api/responses/", {"until": since})) == [old.pk]
+    assert api.get("/api/responses/?since=yesterday").status_code == 400
 
 
 @pytest.mark.parametrize("resource", ["invitations", "responses"])
@@ -309,7 +478,9 @@ def test_it_lists_invitations_and_responses_in_a_constant_number_of_queries(
 ):
     for score in (9, 3):
         answer(score)
-    with django_assert_num_queries(3) as few:  # token, count, rows
+    # token, count, rows (and the responses' answers)
+    expected = {"invitations": 3, "responses": 4}[resource]
+    with django_assert_num_queries(expected) as few:
         assert len(page_ids(api.get(f"/api/{resource}/"))) == 2
 
     for score in (10, 9, 8, 7, 6, 5, 4, 3):

@@ -29,6 +29,11 @@ def browser():
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+    # Connections opened while Playwright's loop ran would keep the test database
+    # from being dropped at the end.
+    from django.db import connections
+
+    connections.close_all()
 
 
 @pytest.fixture
@@ -45,6 +50,18 @@ def phone(browser):
 @pytest.fixture
 def desktop(browser):
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    yield page
+    context.close()
+
+
+@pytest.fixture
+def small_phone(browser):
+    """A 360 × 640 phone, the narrowest the pages are drawn for."""
+    context = browser.new_context(
+        viewport={"width": 360, "height": 640}, is_mobile=True, has_touch=True
+    )
     page = context.new_page()
     page.set_default_timeout(10_000)
     yield page

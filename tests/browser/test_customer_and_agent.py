@@ -18,6 +18,8 @@ def test_it_lets_a_customer_answer_on_a_phone(live_server, phone):
 
     phone.tap("label[for=score-1]")
     assert phone.locator("#score-1").is_checked()
+    phone.click("button[type=submit]")
+    phone.wait_for_url(f"**/s/{invitation.token}/more/")
     phone.fill("#id_comment", "The courier never came.")
     phone.click("button[type=submit]")
 
@@ -30,13 +32,12 @@ def test_it_lets_a_customer_answer_on_a_phone(live_server, phone):
     assert phone.evaluate("document.documentElement.scrollWidth") <= 390
 
 
-def test_it_shows_the_error_and_keeps_the_comment_without_a_score(live_server, phone):
+def test_it_says_to_choose_a_score_and_saves_nothing_without_one(live_server, phone):
     invitation = InvitationFactory()
     phone.goto(f"{live_server.url}/s/{invitation.token}/")
-    phone.fill("#id_comment", "forgot the score")
     phone.click("button[type=submit]")
     assert "Please choose a score." in phone.content()
-    assert phone.input_value("#id_comment") == "forgot the score"
+    assert phone.locator("#score-0").get_attribute("aria-invalid") == "true"
     assert not Response.objects.exists()
 
 
@@ -44,10 +45,11 @@ def test_it_asks_a_korean_customer_in_korean(live_server, phone):
     invitation = InvitationFactory(customer__locale="ko")
     phone.goto(f"{live_server.url}/s/{invitation.token}/?score=10")
     assert (
-        phone.locator("legend.question")
-        .inner_text()
-        .endswith("친구나 동료에게 추천할 가능성은 얼마나 되십니까?")
+        phone.locator("h1.question-text").inner_text()
+        == "친구나 동료에게 cxm 서비스를 추천하실 가능성은 얼마나 되십니까?"
     )
+    phone.click("button[type=submit]")
+    phone.wait_for_url("**/more/")
     phone.click("button[type=submit]")
     phone.wait_for_url("**/thanks/")
     assert "소중한 의견 감사합니다!" in phone.content()

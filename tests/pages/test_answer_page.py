@@ -48,7 +48,7 @@ def test_it_records_the_answer_on_post_before_thanking(client, invitation):
 def test_it_updates_the_same_response_when_answering_again(client, invitation):
     client.post(answer_url(invitation), {"score": "9"})
     page = client.get(answer_url(invitation)).content.decode()
-    assert "You have answered already" in page
+    assert "You answered on " in page
     assert 'value="9" checked' in page
     client.post(answer_url(invitation), {"score": "4", "comment": "changed my mind"})
     assert Response.objects.filter(invitation=invitation).count() == 1
@@ -62,7 +62,8 @@ def test_it_shows_the_form_again_for_a_bad_score_and_saves_nothing(
     r = client.post(answer_url(invitation), {"score": score, "comment": "kept?"})
     assert r.status_code == 400
     html = r.content.decode()
-    assert 'class="errorlist' in html
+    assert 'class="field-error" id="score-error"' in html
+    assert 'aria-invalid="true" aria-describedby="score-error"' in html
     assert "kept?" in html  # the comment is not lost from the form
     assert not Response.objects.exists()
 

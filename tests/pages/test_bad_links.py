@@ -39,7 +39,7 @@ def test_it_treats_a_score_of_other_digits_like_any_bad_score(
     r = client.post(answer_url(invitation), {"score": score, "comment": "kept?"})
     assert r.status_code == 400
     html = r.content.decode()
-    assert 'class="errorlist' in html
+    assert 'class="field-error"' in html
     assert "kept?" in html
     assert not Response.objects.exists()
 

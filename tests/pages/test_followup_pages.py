@@ -177,6 +177,36 @@ def test_it_shows_the_customer_answer_and_timeline(agent_client, followup, owner
     assert "Opened" in html and "Assigned" in html
 
 
+def test_it_shows_the_kind_and_the_other_answers_of_a_csat_followup(agent_client):
+    from surveys.services import survey_create
+
+    survey = survey_create(
+        name="After purchase",
+        kind="csat",
+        questions=[
+            {
+                "type": "multiple_choice",
+                "text_en": "What went wrong?",
+                "choices": [
+                    {"value": "late", "en": "Late delivery"},
+                    {"value": "broken", "en": "Broken item"},
+                ],
+            }
+        ],
+    )
+    extra = survey.questions.get(role="")
+    response = response_record(
+        invitation=InvitationFactory(campaign__survey=survey),
+        answers={"score": 1, "comment": "Box crushed", extra.field_name: ["broken"]},
+    )
+
+    html = agent_client.get(response.followup.get_absolute_url()).content.decode()
+
+    assert 'id="score">1<' in html
+    assert 'id="kind">CSAT (1–5)<' in html
+    assert "<dt>What went wrong?</dt><dd>Broken item</dd>" in html
+
+
 def test_it_shows_everything_that_happened_on_the_timeline_in_order(
     agent_client, followup, owner, mailoutbox
 ):
@@ -259,11 +289,34 @@ def test_it_refuses_to_resolve_without_a_root_cause_or_resolution(
     assert followup.status == FollowUpStatus.OPEN
 
 
-def test_it_shows_the_nps_on_the_dashboard(agent_client):
+def test_it_shows_each_kind_with_answers_on_the_dashboard(agent_client):
     for score in [10, 9, 8, 2]:
         response_record(invitation=InvitationFactory(), score=score)
+    for score in [5, 4, 1]:
+        response_record(
+            invitation=InvitationFactory(campaign__survey__kind="csat"), score=score
+        )
     html = agent_client.get("/dashboard/").content.decode()
-    assert 'id="nps-overall">25.0<' in html
+    nps = html[html.index('id="nps-overall"') :]
+    assert '<div class="figure">25.0</div>' in nps
+    csat = html[html.index('id="csat-overall"') :]
+    assert '<div class="figure">66.7 %</div>' in csat
+    assert "2 satisfied · 0 neutral · 1 dissatisfied" in csat
+    assert 'id="ces-overall"' not in html  # no CES answers yet
+
+
+def test_it_renders_the_dashboard_in_constant_queries(
+    agent_client, django_assert_num_queries
+):
+    response_record(invitation=InvitationFactory(), score=3)
+    with django_assert_num_queries(5) as few:
+        agent_client.get("/dashboard/")
+    for kind in ("csat", "ces", "nps"):
+        response_record(
+            invitation=InvitationFactory(campaign__survey__kind=kind), score=3
+        )
+    with django_assert_num_queries(len(few.captured_queries)):
+        agent_client.get("/dashboard/")
 
 
 def test_it_lists_and_shows_outbox_emails_with_clickable_links(client, settings):

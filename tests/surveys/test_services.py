@@ -16,7 +16,8 @@ from surveys.models import (
     CampaignStatus,
     Invitation,
     InvitationStatus,
-    QuestionKind,
+    QuestionRole,
+    QuestionType,
     Response,
     validate_audience,
 )
@@ -39,23 +40,27 @@ def test_it_gives_an_nps_survey_a_required_score_question_first():
     survey = survey_create(name="Relationship NPS")
 
     score = survey.questions.get(position=1)
-    assert score.kind == QuestionKind.SCORE
+    assert (score.type, score.role) == (QuestionType.SCORE, QuestionRole.HEADLINE)
     assert score.required is True
+    assert score.scale == (0, 10)
 
 
 def test_it_gives_an_nps_survey_a_comment_question():
     survey = survey_create(name="Relationship NPS")
 
-    kinds = list(survey.questions.order_by("position").values_list("kind", flat=True))
-    assert kinds == [QuestionKind.SCORE, QuestionKind.COMMENT]
-    assert survey.questions.get(kind=QuestionKind.COMMENT).required is False
+    questions = survey.questions.order_by("position").values_list("type", "role")
+    assert list(questions) == [
+        (QuestionType.SCORE, QuestionRole.HEADLINE),
+        (QuestionType.LONG_TEXT, QuestionRole.REASON),
+    ]
+    assert survey.questions.get(role=QuestionRole.REASON).required is False
 
 
 def test_it_asks_the_score_question_about_the_company(settings):
     settings.COMPANY_NAME = "Acme Widgets"
     survey = survey_create(name="Relationship NPS")
 
-    score = survey.questions.get(kind=QuestionKind.SCORE)
+    score = survey.questions.get(role=QuestionRole.HEADLINE)
 
     assert score.display_text() == (
         "How likely are you to recommend Acme Widgets to a friend or colleague?"
@@ -277,7 +282,13 @@ def test_it_refuses_a_second_response_row_for_an_invitation_in_the_database():
     response_record(invitation=invitation, score=8)
 
     with pytest.raises(IntegrityError), transaction.atomic():
-        Response.objects.create(invitation=invitation, score=3)
+        Response.objects.create(
+            invitation=invitation,
+            campaign=invitation.campaign,
+            survey=invitation.campaign.survey,
+            customer=invitation.customer,
+            score=3,
+        )
 
     assert Response.objects.count() == 1
 

@@ -1,7 +1,8 @@
 """
-Loads demo data once: customers, an NPS campaign that was sent and answered, the
-follow-ups its detractors opened (open, overdue and resolved), a draft campaign and a
-journey map.
+Loads demo data once: customers; a relationship NPS campaign to all, a post-purchase
+CSAT campaign (with an extra choice question) to pro customers and a post-support
+CES campaign to enterprise customers, sent and answered; the follow-ups their unhappy
+answers opened (open, overdue and resolved); a draft campaign and a journey map.
 
 Everything goes through the real services, so the outbox holds the emails the app
 really writes. Deterministic (seeded), done in one transaction, and a second run
@@ -30,13 +31,15 @@ from cxm.followups.services import (
 from cxm.outbox.models import OutboxEmail
 from cxm.utils import batched
 from journeys.models import Channel, Journey, Stage, Touchpoint
+from surveys.kinds import score_bucket
 from surveys.models import Campaign, Invitation, InvitationStatus, Response
 from surveys.services import (
     DELIVERY_BATCH,
     campaign_send,
     invitations_deliver,
     response_record,
-    survey_create,
+    survey_from_template,
+    survey_update,
 )
 
 SEED = 2026
@@ -127,7 +130,27 @@ EN_LAST = [
     "Hall",
 ]
 
-# Comments by locale and NPS bucket: what customers of a subscription product say.
+# How customers score, per kind: (score, weight).
+SCORES = {
+    "nps": [(0, 1), (1, 1), (2, 2), (3, 3), (4, 3), (5, 4), (6, 5), (7, 12), (8, 15)]
+    + [(9, 22), (10, 23)],
+    "csat": [(1, 6), (2, 8), (3, 16), (4, 38), (5, 32)],
+    "ces": [(1, 4), (2, 6), (3, 10), (4, 14), (5, 22), (6, 26), (7, 18)],
+}
+# The post-purchase survey's extra question.
+IMPROVE = {
+    "type": "single_choice",
+    "text_en": "What should we improve first?",
+    "text_ko": "가장 먼저 개선해야 할 점은 무엇인가요?",
+    "choices": [
+        {"value": "delivery", "en": "Delivery", "ko": "배송"},
+        {"value": "price", "en": "Price", "ko": "가격"},
+        {"value": "quality", "en": "Product quality", "ko": "제품 품질"},
+        {"value": "support", "en": "Support", "ko": "고객 지원"},
+    ],
+}
+# Comments by locale and the tone of the score (negative, neutral, positive), as
+# NPS names them: what customers of a subscription product say.
 COMMENTS = {
     "en": {
         "promoter": [
@@ -176,6 +199,7 @@ COMMENTS = {
         ],
     },
 }
+TONE_COMMENTS = {"negative": "detractor", "neutral": "passive", "positive": "promoter"}
 # (root cause, resolution) as agents write them when they close the loop.
 RESOLUTIONS = [
     (
@@ -248,19 +272,31 @@ class Command(BaseCommand):
         with transaction.atomic():
             staff = self.load_staff()
             self.load_customers()
-            survey = survey_create(name="Relationship NPS")
-            campaign = self.send_campaign(survey)
-            responses = self.answer(campaign)
+            nps = survey_from_template(template="relationship_nps")
+            csat = survey_from_template(template="post_purchase_csat")
+            survey_update(
+                survey=csat,
+                questions=[{"id": q.pk} for q in csat.questions.all()] + [IMPROVE],
+            )
+            ces = survey_from_template(template="post_support_ces")
+            responses = []
+            for name, survey, audience in [
+                ("Customer NPS, all customers", nps, {}),
+                ("After purchase, pro plan", csat, {"plan": "pro"}),
+                ("After support, enterprise plan", ces, {"plan": "enterprise"}),
+            ]:
+                campaign = self.send_campaign(name, survey, audience)
+                responses += self.answer(campaign)
             self.close_the_loop(responses, staff)
             swept = followups_sweep(now=self.now)
             Campaign.objects.create(
-                name="Pro plan check-in", survey=survey, audience={"plan": "pro"}
+                name="Pro plan check-in", survey=nps, audience={"plan": "pro"}
             )
             self.load_journey()
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo data loaded: {CUSTOMERS} customers, "
-                f"{campaign.invitations.count()} invitations, "
+                f"{Invitation.objects.count()} invitations, "
                 f"{len(responses)} responses, "
                 f"{FollowUp.objects.count()} follow-ups "
                 f"({swept['overdue']} overdue), "
@@ -325,11 +361,9 @@ class Command(BaseCommand):
             customer.bounced_at = self.sent_at - timedelta(days=20)
         Customer.objects.bulk_create(customers)
 
-    def send_campaign(self, survey) -> Campaign:
-        """Sends a campaign to all and delivers its emails here, not in a worker."""
-        campaign = Campaign.objects.create(
-            name="Customer NPS, all customers", survey=survey
-        )
+    def send_campaign(self, name, survey, audience) -> Campaign:
+        """Sends a campaign and delivers its emails here, not in a worker."""
+        campaign = Campaign.objects.create(name=name, survey=survey, audience=audience)
         last_email = last_outbox_pk()
         campaign_send(campaign=campaign)
         ids = campaign.invitations.order_by("pk").values_list("pk", flat=True)
@@ -352,24 +386,19 @@ class Command(BaseCommand):
             .order_by("pk")
         )
         chosen = rng.sample(invitations, round(len(invitations) * RESPONSE_RATE))
+        kind = campaign.survey.kind
+        extra = campaign.survey.questions.filter(role="").first()
         responses = []
         for invitation in sorted(chosen, key=lambda i: i.pk):
-            bucket = weighted(
-                rng, [("promoter", 45), ("passive", 27), ("detractor", 28)]
-            )
-            score = {
-                "promoter": lambda: rng.choice([9, 10]),
-                "passive": lambda: rng.choice([7, 8]),
-                "detractor": lambda: weighted(
-                    rng, [(0, 1), (1, 1), (2, 2), (3, 3), (4, 3), (5, 4), (6, 5)]
-                ),
-            }[bucket]()
-            comment = ""
+            score = weighted(rng, SCORES[kind])
+            tone = score_bucket(kind, score).tone
+            answers = {"score": score}
             if rng.random() < 0.8:
-                comment = rng.choice(COMMENTS[invitation.customer.locale][bucket])
-            responses.append(
-                response_record(invitation=invitation, score=score, comment=comment)
-            )
+                comments = COMMENTS[invitation.customer.locale]
+                answers["comment"] = rng.choice(comments[TONE_COMMENTS[tone]])
+            if extra and rng.random() < 0.7:
+                answers[extra.field_name] = rng.choice(extra.choices)["value"]
+            responses.append(response_record(invitation=invitation, answers=answers))
         return responses
 
     def close_the_loop(self, responses: list[Response], staff: dict) -> None:

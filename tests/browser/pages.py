@@ -1,0 +1,76 @@
+"""What the browser tests check on every page: accessibility, width, Hangul, looks."""
+
+from pathlib import Path
+
+from django.conf import settings
+
+AXE = Path(settings.BASE_DIR) / "node_modules/axe-core/axe.min.js"
+SCREENSHOTS = Path(settings.BASE_DIR) / "var/screenshots"
+
+# Where a line wraps between two letters of one word: "감사합니/다".
+BROKEN_WORDS_JS = r"""
+() => {
+  const broken = [];
+  const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+  const letter = /[\p{L}\p{N}]/u;
+  let node;
+  while ((node = walker.nextNode())) {
+    const text = node.textContent;
+    let lastTop = null;
+    for (let i = 0; i < text.length; i++) {
+      if (/\s/.test(text[i])) continue;
+      const range = document.createRange();
+      range.setStart(node, i);
+      range.setEnd(node, i + 1);
+      const rect = range.getClientRects()[0];
+      if (!rect || rect.width === 0) continue;
+      if (lastTop !== null && rect.top > lastTop + 2 && i > 0
+          && letter.test(text[i - 1]) && letter.test(text[i])) {
+        broken.push(text.slice(Math.max(0, i - 8), i) + "/" + text.slice(i, i + 8));
+      }
+      lastTop = rect.top;
+    }
+  }
+  return broken;
+}
+"""
+
+
+def axe_violations(page) -> list[str]:
+    """Runs axe-core (from the npm registry, see package.json) on the page."""
+    if not AXE.exists():
+        raise AssertionError(f"{AXE} is missing: run `make test`, which installs it")
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate(
+        "async () => (await axe.run(document, {resultTypes: ['violations']}))"
+        ".violations.map(v => v.id + ': ' + v.help + ' at '"
+        " + v.nodes.map(n => n.target.join(' ')).join(', '))"
+    )
+    return violations
+
+
+def sideways_scroll(page) -> int:
+    """How many pixels the page is wider than the viewport (0: none)."""
+    return page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+
+
+def broken_words(page) -> list[str]:
+    return page.evaluate(BROKEN_WORDS_JS)
+
+
+def screenshot(page, name: str) -> Path:
+    """Writes var/screenshots/<name>.png, the whole page, for a reviewer."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def check_page(page, name: str) -> None:
+    """Screenshot, then: no axe violation, no sideways scroll, no broken word."""
+    screenshot(page, name)
+    assert axe_violations(page) == [], name
+    assert sideways_scroll(page) <= 0, name
+    assert broken_words(page) == [], name

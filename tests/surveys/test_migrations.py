@@ -1,0 +1,77 @@
+"""Migration 0002 moves the responses of before survey kinds to the new model."""
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+from django.utils import timezone
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+BEFORE = [("surveys", "0001_initial")]
+AFTER = [("surveys", "0002_kinds_answers")]
+
+
+def migrate(targets):
+    executor = MigrationExecutor(connection)
+    executor.loader.build_graph()
+    executor.migrate(targets)
+    return executor.loader.project_state(targets).apps
+
+
+@pytest.fixture
+def old_apps():
+    apps = migrate(BEFORE)
+    yield apps
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_it_gives_old_responses_their_fact_columns_and_answers(old_apps):
+    Customer = old_apps.get_model("customers", "Customer")
+    Survey = old_apps.get_model("surveys", "Survey")
+    Question = old_apps.get_model("surveys", "Question")
+    Campaign = old_apps.get_model("surveys", "Campaign")
+    Invitation = old_apps.get_model("surveys", "Invitation")
+    Response = old_apps.get_model("surveys", "Response")
+    survey = Survey.objects.create(name="NPS", kind="nps")
+    Question.objects.create(
+        survey=survey, position=1, kind="score", required=True, text="Recommend?"
+    )
+    Question.objects.create(survey=survey, position=2, kind="comment")
+    campaign = Campaign.objects.create(name="Spring", survey=survey)
+    rows = []
+    for n, (score, comment) in enumerate([(3, "Too slow"), (10, "")]):
+        customer = Customer.objects.create(email=f"c{n}@example.com")
+        invitation = Invitation.objects.create(
+            campaign=campaign, customer=customer, token=f"token{n}"
+        )
+        rows.append(
+            Response.objects.create(invitation=invitation, score=score, comment=comment)
+        )
+
+    new_apps = migrate(AFTER)
+
+    Response = new_apps.get_model("surveys", "Response")
+    Question = new_apps.get_model("surveys", "Question")
+    headline = Question.objects.get(survey_id=survey.pk, position=1)
+    reason = Question.objects.get(survey_id=survey.pk, position=2)
+    assert (headline.type, headline.role, headline.text_en) == (
+        "score",
+        "headline",
+        "Recommend?",
+    )
+    assert (reason.type, reason.role, reason.text_en) == ("long_text", "reason", "")
+    detractor = Response.objects.get(pk=rows[0].pk)
+    assert (detractor.campaign_id, detractor.survey_id, detractor.score) == (
+        campaign.pk,
+        survey.pk,
+        3,
+    )
+    assert detractor.customer_id == rows[0].invitation.customer_id
+    assert detractor.created_at <= timezone.now()
+    answers = {(a.question_id, a.number, a.text) for a in detractor.answers.all()}
+    assert answers == {(headline.pk, 3, ""), (reason.pk, None, "Too slow")}
+    promoter = Response.objects.get(pk=rows[1].pk)
+    # No comment, no answer row for it.
+    assert [(a.question_id, a.number) for a in promoter.answers.all()] == [
+        (headline.pk, 10)
+    ]
