@@ -205,3 +205,105 @@ def test_it_closes_the_loop_for_a_detractor(
     assert nps["promoters"] == 0 and nps["passives"] == 0
 
     assert time.monotonic() - started < 120
+
+
+def test_it_closes_the_loop_for_an_unhappy_csat_customer(
+    short_sla, people, live_server, smtp_server, celery_processes, http
+):
+    """A post-purchase CSAT campaign from its template: one tap sends the score from
+    the email, the reason follows, and a CSAT of 2 opens a follow-up; a 5 does not."""
+    site = live_server.url
+    api = http()
+    api.headers["Authorization"] = f"Token {people['token']}"
+
+    def call(method: str, path: str, expected: int, **kwargs) -> dict:
+        r = api.request(method, site + path, timeout=HTTP_TIMEOUT, **kwargs)
+        assert r.status_code == expected, f"{method} {path}: {r.status_code} {r.text}"
+        return r.json()
+
+    for email, locale in [("dee@example.com", "en"), ("eun@example.com", "ko")]:
+        call("POST", "/api/customers/", 201, json={"email": email, "locale": locale})
+    survey = call(
+        "POST",
+        "/api/surveys/from-template/",
+        201,
+        json={"template": "post_purchase_csat"},
+    )
+    assert survey["kind"] == "csat"
+    campaign = call(
+        "POST",
+        "/api/campaigns/",
+        201,
+        json={"name": "After checkout", "survey": survey["id"]},
+    )
+    assert call("POST", f"/api/campaigns/{campaign['id']}/send/", 202) == {
+        "invitations": 2
+    }
+
+    smtp_server.wait_for_messages(2, timeout=60)
+
+    def score_links(to: str) -> dict[int, str]:
+        message = smtp_server.to(to)[0].message
+        html = message.get_body(preferencelist=("html",)).get_content()
+        found = re.findall(
+            r'href="(' + re.escape(site) + r'/s/[^/"]+/\?score=(\d+))"', html
+        )
+        return {int(score): url for url, score in found}
+
+    def answer_with_one_tap(url: str) -> tuple:
+        customer = http()
+        page = customer.get(url, timeout=HTTP_TIMEOUT)
+        assert page.status_code == 200
+        fields = {i.get("name"): i for i in inputs_of(page.text)}
+        assert [i["value"] for i in inputs_of(page.text) if "checked" in i] == [
+            url.rsplit("=", 1)[1]
+        ]
+        # The page sends what the browser would: the checked score, the CSRF token.
+        sent = customer.post(
+            url.split("?")[0],
+            data={
+                "csrfmiddlewaretoken": fields["csrfmiddlewaretoken"]["value"],
+                "score": url.rsplit("=", 1)[1],
+            },
+            timeout=HTTP_TIMEOUT,
+        )
+        return customer, sent
+
+    dee = score_links("dee@example.com")
+    assert sorted(dee) == [1, 2, 3, 4, 5]
+    eun = score_links("eun@example.com")
+    assert sorted(eun) == [1, 2, 3, 4, 5]
+
+    customer, more = answer_with_one_tap(dee[2])
+    assert more.status_code == 200 and more.url.endswith("/more/")
+    # The score is saved by that one tap, before anything else is asked.
+    responses = call("GET", f"/api/responses/?campaign={campaign['id']}", 200)
+    assert [(r["score"], r["bucket"]) for r in responses["results"]] == [
+        (2, "dissatisfied")
+    ]
+    csrf = next(
+        i["value"]
+        for i in inputs_of(more.text)
+        if i.get("name") == "csrfmiddlewaretoken"
+    )
+    thanks = customer.post(
+        more.url,
+        data={"csrfmiddlewaretoken": csrf, "comment": "The box arrived crushed."},
+        timeout=HTTP_TIMEOUT,
+    )
+    assert thanks.url.endswith("/thanks/")
+
+    _customer, happy = answer_with_one_tap(eun[5])
+    assert "감사합니다" in happy.text
+
+    followups = call("GET", "/api/followups/", 200)["results"]
+    assert len(followups) == 1
+    assert (followups[0]["score"], followups[0]["comment"]) == (
+        2,
+        "The box arrived crushed.",
+    )
+    assert followups[0]["owner"] == people["agent"].pk
+    smtp_server.wait_for_messages(1, to=people["agent"].email, timeout=30)
+
+    csat = call("GET", f"/api/metrics/csat/?campaign={campaign['id']}", 200)
+    assert (csat["csat"], csat["satisfied"], csat["dissatisfied"]) == (50.0, 1, 1)
