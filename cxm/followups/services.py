@@ -141,7 +141,8 @@ def followup_open(*, response: Response) -> FollowUp | None:
     if not is_negative(kind, response.score):
         return None
     now = timezone.now()
-    with transaction.atomic():
+    # No savepoint: the answer's transaction commits or rolls back the follow-up.
+    with transaction.atomic(savepoint=False):
         owner = followup_owner_next(now=now)
         followup = FollowUp.objects.create(
             response=response,

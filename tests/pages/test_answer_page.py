@@ -117,3 +117,16 @@ def test_it_renders_the_answer_page_in_constant_queries(
     with django_assert_max_num_queries(4):
         client.get(answer_url(invitation))
     assert Invitation.objects.count() == 1
+
+
+def test_it_records_a_detractors_answer_and_follow_up_in_few_statements(
+    client, invitation, django_assert_num_queries
+):
+    """The invitation and its questions; in one transaction (a savepoint here): the
+    invitation's lock, the response, its answers, an agent's turn, the follow-up
+    and its timeline. 21 statements before survey kinds."""
+    agent()
+    with django_assert_num_queries(12):
+        r = client.post(answer_url(invitation), {"score": "2", "comment": "late"})
+    assert r.status_code == 302
+    assert Response.objects.get().followup.owner is not None
