@@ -58,9 +58,9 @@ def _choice_line(choice: dict) -> str:
 class ChoicesField(forms.CharField):
     """
     A choice question's options as staff type them, one a line:
-    `value | English label | Korean label`. A new line may leave the value out
-    (`English | Korean`, or only the English label): it is made from the English
-    label. Cleans to the list Question.choices holds.
+    `value | English label | Korean label`, or `value | English label`. A new line
+    may leave the value out (`| English | Korean`, or only the English label): it is
+    made from the English label. Cleans to the list Question.choices holds.
     """
 
     widget = forms.Textarea(attrs={"rows": 4, "cols": 70})
@@ -91,7 +91,10 @@ class ChoicesField(forms.CharField):
                     % {"line": number}
                 )
                 continue
-            key, english, korean = parts if len(parts) == 3 else ["", *parts, ""][:3]
+            # One part: the English label; two: value and English; three: all.
+            key, english, korean = (
+                ["", parts[0], ""] if len(parts) == 1 else [*parts, ""][:3]
+            )
             if not english:
                 errors.append(
                     _("Line %(line)d: give the English label.") % {"line": number}
@@ -127,6 +130,14 @@ class ChoicesField(forms.CharField):
                 key, n = base[: 50 - len(suffix)] + suffix, n + 1
             choice["value"] = key
             taken.add(key)
+        seen = set()
+        for number, choice in lines:
+            if choice["en"].casefold() in seen:
+                errors.append(
+                    _("Line %(line)d: “%(label)s” is there twice.")
+                    % {"line": number, "label": choice["en"]}
+                )
+            seen.add(choice["en"].casefold())
         if errors:
             raise ValidationError(errors)
         return [choice for _number, choice in lines]
@@ -143,9 +154,10 @@ class QuestionForm(forms.ModelForm):
     choices = ChoicesField(
         label=capfirst(Question._meta.get_field("choices").verbose_name),
         help_text=_(
-            "One choice a line: value | English label | Korean label. A new line "
-            "may leave out the value, which is then made from the English label. "
-            "Once answered, a choice keeps its value."
+            "One choice a line: value | English label | Korean label (the Korean "
+            "label may be left out). A new line may leave out the value, "
+            "“| English | Korean” or the English label alone, and gets one made "
+            "from the English label. Once answered, a choice keeps its value."
         ),
     )
 
@@ -303,6 +315,17 @@ class SurveyAdmin(admin.ModelAdmin):
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(question_count=Count("questions"))
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        # A survey with campaigns is history (and protected by them).
+        if obj is not None and obj.campaigns.exists():
+            return False
+        return super().has_delete_permission(request, obj)
 
     def get_fields(self, request, obj=None):
         return ["name", "kind"] if obj is None else ["name", "kind", "created_at"]
@@ -581,6 +604,18 @@ class CampaignAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         return metrics.campaigns_with_counts(super().get_queryset(request))
 
+    def get_actions(self, request):
+        # Deleting many at once would list every invitation and answer first.
+        actions = super().get_actions(request)
+        actions.pop("delete_selected", None)
+        return actions
+
+    def has_delete_permission(self, request, obj=None):
+        # A sent campaign is history: its invitations, answers and follow-ups.
+        if obj is not None and obj.status != CampaignStatus.DRAFT:
+            return False
+        return super().has_delete_permission(request, obj)
+
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
         if obj is not None and obj.status != CampaignStatus.DRAFT:
@@ -596,9 +631,9 @@ class CampaignAdmin(admin.ModelAdmin):
     def invited(self, obj):
         return obj.invited
 
-    @admin.display(description=_("responded"), ordering="responded")
+    @admin.display(description=_("responded"), ordering="response_counts__responses")
     def responded(self, obj):
-        return obj.responded
+        return metrics.campaign_responded(obj)
 
     @admin.display(description=_("headline metric"))
     def metric(self, obj):

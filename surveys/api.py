@@ -280,7 +280,7 @@ class CampaignSerializer(serializers.ModelSerializer):
     invited = serializers.IntegerField(
         read_only=True, help_text="Invitations created when it was sent."
     )
-    responses = serializers.IntegerField(source="responded", read_only=True)
+    responses = serializers.SerializerMethodField()
     kind = serializers.CharField(source="survey.kind", read_only=True)
     score = serializers.SerializerMethodField(
         help_text=(
@@ -314,6 +314,9 @@ class CampaignSerializer(serializers.ModelSerializer):
             "margin_of_error",
         ]
         read_only_fields = ["status", "created_at", "sent_at"]
+
+    def get_responses(self, campaign) -> int:
+        return metrics.campaign_responded(campaign)
 
     def get_score(self, campaign) -> float | None:
         metric = metrics.campaign_metric(campaign)

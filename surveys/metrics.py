@@ -27,7 +27,7 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.functions import Coalesce
+from django.db.models.functions import Coalesce, JSONObject
 from django.utils.translation import gettext as _
 
 from .kinds import KINDS, SurveyKind
@@ -212,14 +212,14 @@ def responses_for(
     hold `properties`. Only the response table is read unless properties are given.
     """
     qs = Response.objects.all()
-    named = campaign.survey if campaign is not None else survey
-    if named is not None:
-        if named.kind != kind:
+    named = [s for s in (campaign and campaign.survey, survey) if s is not None]
+    for one in named:
+        if one.kind != kind:
             raise ValidationError(
-                _("%(name)s is a %(kind)s survey.")
-                % {"name": named, "kind": named.get_kind_display()}
+                _("“%(name)s” is a survey of another kind: %(kind)s.")
+                % {"name": one, "kind": one.get_kind_display()}
             )
-    else:
+    if not named:
         qs = qs.filter(survey__in=Survey.objects.filter(kind=kind).values("pk"))
     if campaign is not None:
         qs = qs.filter(campaign=campaign)
@@ -306,27 +306,34 @@ def _of_campaign(model, aggregate, **match):
 
 def campaigns_with_counts(campaigns: QuerySet | None = None) -> QuerySet:
     """
-    Returns campaigns with their survey, annotated with `invited` (invitations),
-    `responded` (responses) and what campaign_metric() reads: a subquery each, on
-    one table through its campaign index, run only for the rows fetched.
+    Returns campaigns with their survey, annotated with `invited` (invitations) and
+    `response_counts`, what campaign_metric() reads: one subquery on each table
+    through its campaign index (the responses read once for all their counts), run
+    only for the rows fetched.
     """
     qs = Campaign.objects.all() if campaigns is None else campaigns
+    negative_high = OuterRef("negative_high")
+    positive_low = OuterRef("positive_low")
     return qs.select_related("survey").annotate(
         negative_high=_bound("negative", "survey__kind"),
         positive_low=_bound("positive", "survey__kind"),
         invited=Coalesce(_of_campaign(Invitation, Count("pk")), 0),
-        responded=Coalesce(_of_campaign(Response, Count("pk")), 0),
-        negative=Coalesce(
-            _of_campaign(Response, Count("pk"), score__lte=OuterRef("negative_high")),
-            0,
+        response_counts=_of_campaign(
+            Response,
+            JSONObject(
+                responses=Count("pk"),
+                negative=Count("pk", filter=Q(score__lte=negative_high)),
+                positive=Count("pk", filter=Q(score__gte=positive_low)),
+                mean=Avg("score"),
+                stddev=StdDev("score", sample=True),
+            ),
         ),
-        positive=Coalesce(
-            _of_campaign(Response, Count("pk"), score__gte=OuterRef("positive_low")),
-            0,
-        ),
-        mean=_of_campaign(Response, Avg("score")),
-        stddev=_of_campaign(Response, StdDev("score", sample=True)),
     )
+
+
+def campaign_responded(campaign) -> int:
+    """How many responses a campaign from campaigns_with_counts() has."""
+    return (campaign.response_counts or {}).get("responses", 0)
 
 
 def campaign_metric(campaign) -> Metric | None:
@@ -335,8 +342,14 @@ def campaign_metric(campaign) -> Metric | None:
     kind = campaign.survey.kind
     if kind not in KINDS:
         return None
-    row = {
-        "responses": campaign.responded,
-        **{k: getattr(campaign, k) for k in ("negative", "positive", "mean", "stddev")},
-    }
-    return metric_from_row(kind, row)
+    row = campaign.response_counts or {}
+    return metric_from_row(
+        kind,
+        {
+            "responses": row.get("responses", 0),
+            "negative": row.get("negative", 0),
+            "positive": row.get("positive", 0),
+            "mean": row.get("mean"),
+            "stddev": row.get("stddev"),
+        },
+    )

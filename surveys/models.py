@@ -71,6 +71,7 @@ CHOICE_TYPES = (QuestionType.SINGLE_CHOICE, QuestionType.MULTIPLE_CHOICE)
 TEXT_LIMITS = {QuestionType.SHORT_TEXT: 200, QuestionType.LONG_TEXT: 5000}
 CHOICE_VALUE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,49}$")
 MAX_CHOICES = 30
+CHOICE_LABEL_MAX = 200
 
 
 def validate_choices(value) -> None:
@@ -115,6 +116,11 @@ def validate_choices(value) -> None:
             raise ValidationError(
                 _("The Korean label of %(value)r must be text."),
                 params={"value": key},
+            )
+        if max(len(english), len(choice.get("ko", ""))) > CHOICE_LABEL_MAX:
+            raise ValidationError(
+                _("The labels of %(value)r are longer than %(limit)d characters."),
+                params={"value": key, "limit": CHOICE_LABEL_MAX},
             )
     if problem := json_problem(value):
         raise ValidationError(problem, code="not_storable")

@@ -5,7 +5,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.urls import reverse
@@ -108,6 +108,10 @@ COPY_HINT = gettext_lazy(
 )
 
 
+# Where the standard questions stand, whatever order a list gives them in.
+ROLE_ORDER = {QuestionRole.HEADLINE: 0, QuestionRole.REASON: 1}
+
+
 def _standard_questions(kind: str) -> list[dict]:
     """The questions a survey of `kind` starts with: the score, then "why?"."""
     if kind_of(kind) is None:
@@ -144,6 +148,14 @@ def _spec_clean(spec, *, kind: str, current: Question | None) -> dict:
         QuestionRole.REASON: QuestionType.LONG_TEXT,
     }
     base = {name: getattr(current, name) for name in QUESTION_FIELDS} if current else {}
+    new_type = spec.get("type", current.type) if current else None
+    if current and new_type != current.type:
+        # A new type keeps only what it has: choices, or a scale and end labels.
+        if new_type not in CHOICE_TYPES:
+            base.pop("choices", None)
+        if new_type != QuestionType.SCORE:
+            for name in ("scale_low", "scale_high", *TEXT_FIELDS[2:]):
+                base.pop(name, None)
     clean = {**base, **{k: v for k, v in spec.items() if k in QUESTION_FIELDS}}
     clean["role"] = role
     qtype = standard.get(role) or clean.get("type")
@@ -165,7 +177,7 @@ def _spec_clean(spec, *, kind: str, current: Question | None) -> dict:
         value = value.strip()
         if len(value) > limit:
             raise ValidationError(
-                {name: _("Keep it under %(limit)d characters.") % {"limit": limit}}
+                {name: _("Keep it to %(limit)d characters at most.") % {"limit": limit}}
             )
         if problem := json_problem(value):
             raise ValidationError({name: problem})
@@ -244,7 +256,10 @@ def survey_questions_check(*, survey: Survey | None, kind: str, questions) -> li
     if len(questions) > MAX_QUESTIONS:
         raise ValidationError(
             {
-                "questions": _("A survey asks at most %(limit)d questions.")
+                "questions": _(
+                    "A survey asks at most %(limit)d questions, its standard ones "
+                    "included."
+                )
                 % {"limit": MAX_QUESTIONS}
             }
         )
@@ -256,7 +271,12 @@ def survey_questions_check(*, survey: Survey | None, kind: str, questions) -> li
         if isinstance(spec, dict) and spec.get("id") is not None:
             current = existing.get(spec["id"]) if isinstance(spec["id"], int) else None
             if current is None or current.pk in kept:
-                errors.append({"id": [_("This survey has no such question.")]})
+                message = (
+                    _("This question is in the list twice.")
+                    if current
+                    else _("This survey has no such question.")
+                )
+                errors.append({"id": [message]})
                 result.append(None)
                 continue
             kept.add(current.pk)
@@ -286,6 +306,8 @@ def survey_questions_check(*, survey: Survey | None, kind: str, questions) -> li
         # The same, as {field: [messages]} for each question in order, for forms.
         error.per_question = errors
         raise error
+    # The score first, its "why?" next, the rest in the order given (a stable sort).
+    result.sort(key=lambda item: ROLE_ORDER.get(item[1]["role"], 2))
 
     problems = []
     for pk in sorted(set(existing) - kept):
@@ -372,10 +394,7 @@ def survey_questions_planned(*, kind: str, questions: list | None) -> list:
     standard = [q for q in _standard_questions(kind) if q["role"] not in given_roles]
     return sorted(
         [*standard, *questions],
-        # The score first, its "why?" next, then the rest as given.
-        key=lambda q: {"headline": 0, "reason": 1}.get(
-            q.get("role") if isinstance(q, dict) else None, 2
-        ),
+        key=lambda q: ROLE_ORDER.get(q.get("role") if isinstance(q, dict) else None, 2),
     )
 
 
@@ -387,7 +406,7 @@ def _survey_name(name) -> str:
     limit = Survey._meta.get_field("name").max_length
     if len(name) > limit:
         raise ValidationError(
-            {"name": _("Keep it under %(limit)d characters.") % {"limit": limit}}
+            {"name": _("Keep it to %(limit)d characters at most.") % {"limit": limit}}
         )
     return name
 
@@ -403,7 +422,16 @@ def survey_create(
         raise ValidationError({"kind": _("Choose NPS, CSAT, CES or custom.")})
     name = _survey_name(name)
     specs = survey_questions_planned(kind=kind, questions=questions)
-    checked = survey_questions_check(survey=None, kind=kind, questions=specs)
+    try:
+        checked = survey_questions_check(survey=None, kind=kind, questions=specs)
+    except ValidationError as e:
+        if hasattr(e, "per_question"):
+            # Report by the caller's own list, not the one with the standard
+            # questions added.
+            pairs = zip(specs, e.per_question, strict=True)
+            found = {id(spec): errors for spec, errors in pairs}
+            e.per_question = [found[id(q)] for q in questions or []]
+        raise
     with transaction.atomic():
         survey = Survey.objects.create(name=name, kind=kind)
         _questions_write(survey=survey, checked=checked)
@@ -803,7 +831,7 @@ def _answer_clean(question: Question, raw) -> dict | None:
     limit = TEXT_LIMITS[qtype]
     if len(text) > limit:
         raise ValidationError(
-            _("Please keep it under %(limit)d characters.") % {"limit": limit}
+            _("Please write at most %(limit)d characters.") % {"limit": limit}
         )
     if json_problem(text):
         raise ValidationError(_("This text holds characters we cannot store."))
@@ -870,6 +898,24 @@ def response_record(
         raise ValidationError(_("This survey is closed."))
 
     now = timezone.now()
+    try:
+        response, created, changed = _response_write(
+            invitation=invitation, survey=survey, cleaned=cleaned, now=now
+        )
+    except IntegrityError:
+        # An answer to a question staff removed since the page was drawn: the
+        # deferred foreign key refuses it at commit, and nothing is saved.
+        raise ValidationError(
+            _(
+                "This survey changed while you were answering. Please check your "
+                "answers and send them again."
+            )
+        )
+    return response
+
+
+def _response_write(*, invitation, survey, cleaned: dict, now):
+    """Writes a response in one transaction; returns (response, created, changed)."""
     with transaction.atomic():
         # Takes the invitation's row lock, so one writer per invitation at a time (a
         # double-click waits, then finds the first click's response below).
@@ -887,12 +933,12 @@ def response_record(
             response.survey = survey
             changed = _response_change(response=response, cleaned=cleaned, now=now)
             if not changed:
-                return response
+                return response, False, changed
             created = False
         response_recorded.send(
             sender=Response, response=response, created=created, changed=changed
         )
-    return response
+    return response, created, changed
 
 
 def _headline(survey: Survey, cleaned: dict, role: str):
@@ -938,6 +984,11 @@ def _response_change(*, response: Response, cleaned: dict, now) -> set[str]:
     }
     if not changed:
         return set()
+    remaining = {pk for pk in current if pk not in {q.pk for q in changed}} | {
+        q.pk for q, v in changed.items() if v is not None
+    }
+    if not remaining:
+        raise ValidationError(_("Please answer at least one question."))
     ResponseRevision.objects.create(
         response=response,
         score=response.score,

@@ -83,6 +83,15 @@ class Field:
         ]
 
     @property
+    def anchor(self) -> str:
+        """The id of the question's first input, where an error summary links."""
+        question = self.question
+        if question.type in (QuestionType.SHORT_TEXT, QuestionType.LONG_TEXT):
+            return f"id_{self.name}"
+        first = self.options[0]["value"] if self.options else ""
+        return f"{self.name}-{first}"
+
+    @property
     def two_rows(self) -> bool:
         """A scale of more than seven scores wraps to two rows on a phone."""
         scale = self.question.scale
@@ -94,9 +103,11 @@ def _form_value(question: Question, data):
     Returns what the form sent for `question` as response_record takes it: an int
     score (or the text as sent, which it refuses), a choice, a list, text.
     """
-    if question.type == QuestionType.MULTIPLE_CHOICE:
-        return data.getlist(question.field_name)
-    raw = data.get(question.field_name, "")
+    values = data.getlist(question.field_name)
+    if question.type == QuestionType.MULTIPLE_CHOICE or len(values) > 1:
+        # Two scores for one question: response_record refuses the list.
+        return values
+    raw = values[0] if values else ""
     if question.type == QuestionType.SCORE:
         raw = raw.strip()
         # Only ASCII digits: "²".isdigit() is true, int("²") fails.
@@ -181,6 +192,7 @@ def _answer_step(request, token: str, *, step: int):
         "survey": survey,
         "fields": fields,
         "page_errors": page_errors,
+        "has_errors": bool(page_errors) or any(f.errors for f in fields),
         "step": step,
         "one_tap": step == 1 and bool(rest),
         "answered_before": response,
@@ -208,8 +220,10 @@ def more(request, token: str):
 
 def thanks(request, token: str):
     invitation = invitation_open(token=token)
-    if invitation is None or not hasattr(invitation, "response"):
+    if invitation is None:
         return _unknown(request)
+    if not hasattr(invitation, "response"):
+        return redirect("surveys:answer", token=token)  # nothing answered yet
     response = invitation.response
     survey = invitation.campaign.survey
     tone = (
@@ -275,6 +289,9 @@ def dashboard(request):
         "surveys/dashboard.html",
         {
             "overall": metrics.metrics_by_kind(),
-            "rows": [(c, metrics.campaign_metric(c)) for c in campaigns],
+            "rows": [
+                (c, metrics.campaign_responded(c), metrics.campaign_metric(c))
+                for c in campaigns
+            ],
         },
     )

@@ -168,7 +168,7 @@ def test_it_builds_a_survey_with_every_question_type_in_the_admin(admin_client):
             {
                 "type": "single_choice",
                 "text_en": "What brought you here?",
-                "choices": "ad | An advert | 광고\nFriend | 친구",
+                "choices": "ad | An advert | 광고\n| Friend | 친구",
             },
             {
                 "type": "multiple_choice",
@@ -303,7 +303,7 @@ def test_it_refuses_to_take_an_answered_choice_away(admin_client):
         answers={extra.field_name: ["price"]},
     )
     data = builder_data(change_page(admin_client, survey))
-    data["questions-2-choices"] = "fast | Fast delivery | 빠른 배송\nOther | 기타"
+    data["questions-2-choices"] = "fast | Fast delivery | 빠른 배송\n| Other | 기타"
 
     r = post_change(admin_client, survey, data)
 
@@ -401,7 +401,7 @@ def test_it_shows_choices_one_a_line_and_reads_them_back(admin_client):
         in r.content.decode()
     )
     data = builder_data(r)
-    data["questions-2-choices"] += "\nSupport team | 지원팀\nFast!"
+    data["questions-2-choices"] += "\n| Support team | 지원팀\nFast!\nhelp | Helpful"
 
     r = post_change(admin_client, survey, data)
 
@@ -410,6 +410,7 @@ def test_it_shows_choices_one_a_line_and_reads_them_back(admin_client):
         *CHOICES,
         {"value": "support-team", "en": "Support team", "ko": "지원팀"},
         {"value": "fast-2", "en": "Fast!", "ko": ""},
+        {"value": "help", "en": "Helpful", "ko": ""},
     ]
 
 
@@ -429,8 +430,21 @@ def test_it_shows_choices_one_a_line_and_reads_them_back(admin_client):
         ("fast |  | 빠름", "Line 1: give the English label."),
         ("fast | Fast |\nfast | Quick |", "The choice value 'fast' is there twice."),
         ("only | One choice", "Offer at least two choices."),
+        ("Fast | Quick", "Line 1: “Fast” is not a value"),
+        ("a | Same\nb | same", "Line 2: “same” is there twice."),
+        (f"a | {'x' * 201}\nb | B", "The labels of 'a' are longer than 200"),
     ],
-    ids=["four parts", "bad value", "no value to make", "no English", "twice", "one"],
+    ids=[
+        "four parts",
+        "bad value",
+        "no value to make",
+        "no English",
+        "twice",
+        "one",
+        "label where the value goes",
+        "same label twice",
+        "label too long",
+    ],
 )
 def test_it_puts_a_bad_choice_line_on_the_choices_field(admin_client, choices, message):
     r = add_survey(
@@ -533,7 +547,7 @@ def test_it_previews_the_answer_page_in_english_and_korean(admin_client):
     assert "Would you recommend cxm to a friend?" in english
     assert "Fast delivery" in english and "Why us?" in english
     assert "Would you recommend" not in korean
-    assert "친구나 동료에게 추천할 가능성은" in korean  # the standard Korean wording
+    assert "친구나 동료에게 cxm 서비스를 추천하실" in korean  # the standard wording
     assert "왜 저희를 선택하셨습니까?" in korean and "빠른 배송" in korean
     assert "Why us?" not in korean and "Fast delivery" not in korean
     for html in english, korean:
@@ -1204,3 +1218,32 @@ def test_its_follow_up_form_refuses_changes_once_the_follow_up_is_resolved():
 
     assert not form.is_valid()
     assert form.non_field_errors() == ["This follow-up was resolved meanwhile."]
+
+
+def test_it_offers_no_delete_for_a_sent_campaign_or_a_survey_in_use(admin_client):
+    """Deleting them would first list every invitation and answer: minutes on a
+    big campaign, and history lost."""
+    sent = CampaignFactory()
+    campaign_send(campaign=sent)
+    draft = CampaignFactory(survey=sent.survey)
+    unused = SurveyFactory()
+
+    assert (
+        admin_client.get(f"/admin/surveys/campaign/{sent.pk}/delete/").status_code
+        == 403
+    )
+    assert (
+        admin_client.get(f"/admin/surveys/survey/{sent.survey_id}/delete/").status_code
+        == 403
+    )
+    assert (
+        admin_client.get(f"/admin/surveys/campaign/{draft.pk}/delete/").status_code
+        == 200
+    )
+    assert (
+        admin_client.get(f"/admin/surveys/survey/{unused.pk}/delete/").status_code
+        == 200
+    )
+    for model in ("campaign", "survey"):
+        page = admin_client.get(f"/admin/surveys/{model}/").content.decode()
+        assert 'value="delete_selected"' not in page

@@ -199,7 +199,7 @@ def on_response_recorded(
             text=response.comment,
             data={"score": response.score},
         )
-    else:
+    elif response.comment:
         _event(followup, EventKind.COMMENTED, text=response.comment)
     # An angrier second answer raises the priority; a kinder one never lowers it.
     kind = response.survey.kind

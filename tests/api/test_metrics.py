@@ -148,3 +148,13 @@ def test_it_answers_400_to_a_campaign_of_another_kind(api):
 @pytest.mark.parametrize("kind", ["csat", "ces"])
 def test_it_answers_404_to_an_unknown_survey(api, kind):
     assert api.get(f"/api/metrics/{kind}/?survey=999999").status_code == 404
+
+
+def test_it_answers_400_to_a_survey_of_another_kind_beside_a_campaign(api):
+    campaign = CampaignFactory(survey__kind="csat")
+    nps = CampaignFactory().survey
+
+    r = api.get(f"/api/metrics/csat/?campaign={campaign.pk}&survey={nps.pk}")
+
+    assert r.status_code == 400
+    assert "is a survey of another kind: NPS" in r.json()["detail"]

@@ -513,3 +513,23 @@ def test_it_keeps_personal_links_from_agents(agent_api):
         assert "token" not in body and "link" not in body
         assert invitation.token not in str(body)
         assert body["customer_email"] == invitation.customer.email
+
+
+def test_it_reports_a_bad_question_at_the_index_the_client_sent_it(api):
+    r = api.post(
+        "/api/surveys/",
+        {
+            "name": "idx",
+            "kind": "nps",
+            "questions": [
+                {"type": "short_text", "text_en": "ok"},
+                {"type": "short_text"},
+            ],
+        },
+        format="json",
+    )
+
+    assert r.status_code == 400
+    assert r.json() == {
+        "questions": [{}, {"text_en": ["Word the question in English."]}]
+    }

@@ -225,3 +225,34 @@ def test_it_renders_the_next_page_in_constant_queries(
     response_record(invitation=invitation, score=5, comment="meh")
     with django_assert_max_num_queries(4):
         client.get(url(invitation, "more/"))
+
+
+def test_it_refuses_two_scores_for_one_question(client):
+    invitation = invite()
+    r = client.post(url(invitation), {"score": ["3", "9"]})
+    assert r.status_code == 400
+    assert "Choose a score from 0 to 10." in r.content.decode()
+    assert not Response.objects.exists()
+
+
+def test_it_sums_up_the_errors_at_the_top_with_links_to_the_questions(client):
+    invitation = invite(
+        questions=[{"type": "short_text", "text_en": "Your role?", "required": True}]
+    )
+    client.post(url(invitation), {"score": "9"})
+    role = invitation.campaign.survey.questions.get(role="").field_name
+
+    r = client.post(url(invitation, "more/"), {"comment": "x" * 5001, role: ""})
+
+    html = r.content.decode()
+    assert "<title>Error: Your feedback · cxm</title>" in html
+    summary = html[html.index('role="alert"') : html.index("</ul>")]
+    assert 'href="#id_comment"' in summary
+    assert f'href="#id_{role}"' in summary
+
+
+def test_it_sends_a_thank_you_link_opened_too_early_to_the_question(client):
+    invitation = invite()
+    r = client.get(url(invitation, "thanks/"))
+    assert r.status_code == 302
+    assert r["Location"] == url(invitation)

@@ -85,7 +85,7 @@ def test_it_stores_one_answer_per_question_and_the_fact_row(survey, invitation):
         ("single_choice", "gold", "Choose one of the options shown."),
         ("single_choice", ["fast", "price"], "Choose one of the options shown."),
         ("multiple_choice", ["fast", "nope"], "Choose one of the options shown."),
-        ("short_text", "x" * 201, "Please keep it under 200 characters."),
+        ("short_text", "x" * 201, "Please write at most 200 characters."),
         ("short_text", "", "Please answer this question."),
         ("short_text", "a\x00b", "This text holds characters we cannot store."),
         ("short_text", 5, "Write your answer as text."),
@@ -219,3 +219,56 @@ def test_it_notes_a_comment_added_after_the_score_on_the_followup(invitation):
     added = followup.events.get(kind=EventKind.COMMENTED)
     assert added.description() == "The courier never came."
     assert not followup.events.filter(kind=EventKind.ANSWER_CHANGED).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_says_the_survey_changed_when_a_question_went_away_meanwhile():
+    """Staff removed a question while the customer's page was open: a clear error,
+    nothing half-saved, never a 500."""
+    from surveys.selectors import invitation_open
+    from surveys.services import survey_update
+
+    survey = survey_create(
+        name="S", kind="nps", questions=[{"type": "short_text", "text_en": "Role?"}]
+    )
+    invitation = InvitationFactory(campaign__survey=survey)
+    opened = invitation_open(token=invitation.token)  # the page, with its questions
+    extra = survey.questions.get(role="")
+    survey_update(
+        survey=survey, questions=[{"id": q.pk} for q in survey.questions.all()][:2]
+    )
+
+    with pytest.raises(ValidationError) as e:
+        response_record(
+            invitation=opened, answers={"score": 4, extra.field_name: "Buyer"}
+        )
+
+    assert "This survey changed while you were answering." in e.value.messages[0]
+    assert not Response.objects.exists()
+    invitation.refresh_from_db()
+    assert invitation.status != InvitationStatus.ANSWERED
+
+
+def test_it_never_empties_a_response():
+    custom = survey_create(
+        name="C", kind="custom", questions=[{"type": "long_text", "text_en": "Hi?"}]
+    )
+    invitation = InvitationFactory(campaign__survey=custom)
+    field = custom.questions.get().field_name
+    response_record(invitation=invitation, answers={field: "Hello"})
+
+    with pytest.raises(ValidationError) as e:
+        response_record(invitation=invitation, answers={field: ""})
+
+    assert e.value.messages == ["Please answer at least one question."]
+    assert Response.objects.get().answers.get().text == "Hello"
+
+
+def test_it_notes_nothing_when_the_comment_is_cleared(invitation):
+    response_record(invitation=invitation, score=1, comment="slow")
+
+    response_record(invitation=invitation, comment="")
+
+    followup = FollowUp.objects.get()
+    assert not followup.events.filter(kind=EventKind.COMMENTED).exists()
+    assert Response.objects.get().comment == ""

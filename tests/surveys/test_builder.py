@@ -339,3 +339,44 @@ def test_it_refuses_a_survey_name_that_is_empty_or_too_long(name):
         survey_update(survey=survey, name=name or "")
     survey.refresh_from_db()
     assert survey.name == "Kept"
+
+
+def test_it_keeps_the_score_first_and_its_why_second_whatever_the_order_sent():
+    survey = survey_create(
+        name="S", kind="nps", questions=[{"type": "short_text", "text_en": "Role?"}]
+    )
+    headline, reason, role = survey.questions.all()
+
+    survey_update(
+        survey=survey,
+        questions=[{"id": role.pk}, {"id": reason.pk}, {"id": headline.pk}],
+    )
+
+    assert [q.pk for q in survey.questions.all()] == [headline.pk, reason.pk, role.pk]
+
+
+def test_it_drops_what_an_unanswered_question_no_longer_needs_when_retyped():
+    survey = survey_create(
+        name="S",
+        kind="custom",
+        questions=[{"type": "single_choice", "text_en": "Q", "choices": [FAST, PRICE]}],
+    )
+    question = survey.questions.get()
+
+    survey_update(survey=survey, questions=[{"id": question.pk, "type": "short_text"}])
+
+    question.refresh_from_db()
+    assert (question.type, question.choices) == ("short_text", [])
+
+
+def test_it_says_a_question_is_in_the_list_twice():
+    survey = survey_create(name="S", kind="nps")
+    headline, reason = survey.questions.all()
+
+    with pytest.raises(ValidationError) as e:
+        survey_update(
+            survey=survey,
+            questions=[{"id": headline.pk}, {"id": reason.pk}, {"id": reason.pk}],
+        )
+
+    assert e.value.per_question[2] == {"id": ["This question is in the list twice."]}

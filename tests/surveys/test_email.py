@@ -165,7 +165,7 @@ def test_it_starts_with_a_hidden_preheader():
     body = html.split("<body", 1)[1]
     preheader = re.search(r'<div style="display: none;[^"]*">([^<]*)', body)
     assert preheader.group(1).startswith(
-        "One click to answer: How likely are you to recommend cxm"
+        "A quick question: How likely are you to recommend cxm"
     )
 
 

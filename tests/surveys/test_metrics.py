@@ -288,7 +288,12 @@ def test_it_annotates_each_campaign_with_its_own_kinds_metric(
         4,
         1,
     ]
-    assert [rows[c.pk].responded for c in (csat_campaign, silent)] == [3, 0]
+    assert [
+        metrics.campaign_responded(rows[c.pk]) for c in (csat_campaign, silent)
+    ] == [
+        3,
+        0,
+    ]
 
 
 def test_it_gives_every_kind_with_answers_in_one_query(django_assert_num_queries):
