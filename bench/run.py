@@ -4,58 +4,106 @@ cxm benchmarks on the real components. Prints one JSON line per figure:
     {"name", "value", "unit", "reference", "reference_value", "ratio"}
 
 with ratio = value / reference_value, the reference measured in the same run on the
-same machine. Progress goes to stderr.
+same machine (some lines add "details"). Progress goes to stderr.
 
 It works in its own PostgreSQL database (BENCH_DATABASE, default cxm_bench, on the
 server of DATABASE_URL or postgres://postgres@127.0.0.1:5432), created, migrated and
-dropped here, and on Redis (BENCH_REDIS_URL) under a queue of its own.
+dropped here, and on Redis (BENCH_REDIS_URL) under a queue of its own. The answer
+throughput needs wrk (`make wrk`, Debian's package).
 
     .venv/bin/python bench/run.py
+
+Sizes (environment; the defaults are the issue's sizes):
+    BENCH_ONLY         delivery,metrics,answers (all by default)
+    BENCH_INVITATIONS  invitations delivered (5000)
+    BENCH_RESPONSES    responses of each kind's campaign (1000000)
+    BENCH_FOLLOWUPS    follow-ups already there in the second answer run (100000)
+    BENCH_DURATION     seconds of each measured wrk run (20); BENCH_WARMUP (3)
+    BENCH_CONNECTIONS  wrk's concurrent connections (50)
+    BENCH_MAX_ERRORS   non-302 answers or socket errors a run may have (5)
+    BENCH_PROFILE      answers to time and profile in-process (0: none)
 """
 
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
+import warnings
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from bench import delivery, nps, smtp_sink  # noqa: E402
+from bench import answers, data, delivery, metrics, smtp_sink  # noqa: E402
 from tests.processes import process_group_stop  # noqa: E402
+
+
+def envint(name: str, default: int, *, minimum: int = 0) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        number = int(value.replace("_", ""))
+    except ValueError:
+        sys.exit(f"bench: {name} must be a whole number, got {value!r}")
+    if number < minimum:
+        sys.exit(f"bench: {name} must be at least {minimum}, got {number}")
+    return number
+
 
 BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "cxm_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
-INVITATIONS = 5_000
-RESPONSES = 1_000_000
+PARTS = ("delivery", "metrics", "answers")
+ONLY = [p.strip() for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",")]
+INVITATIONS = envint("BENCH_INVITATIONS", 5_000, minimum=1)
+RESPONSES = envint("BENCH_RESPONSES", 1_000_000, minimum=10)
+FOLLOWUPS = envint("BENCH_FOLLOWUPS", 100_000, minimum=1)
+DURATION = envint("BENCH_DURATION", 20, minimum=1)
+WARMUP = envint("BENCH_WARMUP", 3, minimum=1)
+CONNECTIONS = envint("BENCH_CONNECTIONS", 50, minimum=1)
+MAX_ERRORS = envint("BENCH_MAX_ERRORS", 5)
+PROFILE = envint("BENCH_PROFILE", 0)
 WORKER_CONCURRENCY = 2
 WAIT_TIMEOUT = 300
+# The answer page's server: gunicorn's sync workers, one per core of the 2-core
+# machine the issue measured on; wrk runs a thread per core beside it.
+SERVER_WORKERS = 2
+WRK_THREADS = 2
+AGENTS = 5
+# A measured run with fewer 302s than this has no latency worth reporting.
+MIN_ANSWERS = 20
+# Tokens for the bare view: it needs no rows, so plenty (a spent list shows as
+# errors, never as answers).
+BARE_MAX_RATE = 6_000
+KINDS = ("nps", "csat", "ces")
+
+
+class BenchFailure(Exception):
+    """A figure was measured but does not hold (errors, rows missing)."""
 
 
 def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def report(*, name, value, unit, reference, reference_value) -> None:
-    print(
-        json.dumps(
-            {
-                "name": name,
-                "value": round(value, 6),
-                "unit": unit,
-                "reference": reference,
-                "reference_value": round(reference_value, 6),
-                "ratio": round(value / reference_value, 4),
-            },
-            ensure_ascii=False,
-        ),
-        flush=True,
-    )
+def report(*, name, value, unit, reference, reference_value, details=None) -> None:
+    line = {
+        "name": name,
+        "value": round(value, 6),
+        "unit": unit,
+        "reference": reference,
+        "reference_value": round(reference_value, 6),
+        "ratio": round(value / reference_value, 4),
+    }
+    if details:
+        line["details"] = details
+    print(json.dumps(line, ensure_ascii=False), flush=True)
 
 
 def server_url() -> str:
@@ -88,7 +136,9 @@ def redis_check() -> None:
 def redis_forget(queue: str) -> None:
     import redis
 
-    redis.Redis.from_url(REDIS_URL).delete(queue, f"_kombu.binding.{queue}")
+    redis.Redis.from_url(REDIS_URL).delete(
+        queue, f"_kombu.binding.{queue}", f"_kombu.binding_permanent.{queue}"
+    )
 
 
 class Worker:
@@ -199,35 +249,373 @@ def bench_delivery(*, smtp, env: dict, workdir: Path) -> None:
     )
 
 
-def bench_nps() -> None:
-    log(f"nps: inserting {RESPONSES:,} customers, invitations and responses in SQL")
+def bench_metrics() -> None:
+    log(
+        f"metrics: {RESPONSES:,} customers, then for each of {', '.join(KINDS)} a "
+        f"campaign with {RESPONSES:,} answered invitations, responses and answers (SQL)"
+    )
     started = time.monotonic()
-    campaign = delivery.campaign_create(name="NPS bench")
-    nps.responses_create(campaign=campaign, count=RESPONSES)
-    log(f"nps: rows ready in {time.monotonic() - started:.1f} s; timing")
-    orm_seconds, raw_seconds = nps.compare(campaign=campaign)
-    log(f"nps: metrics.nps {orm_seconds:.3f} s, raw SQL {raw_seconds:.3f} s")
+    customers = data.customers_create(count=RESPONSES, prefix="metrics-")
+    campaigns = {}
+    for number, kind in enumerate(KINDS):
+        campaign = data.campaign_create(name=f"{kind.upper()} bench", kind=kind)
+        metrics.responses_create(
+            campaign=campaign, customers=customers, seed=0.42 + number / 100
+        )
+        campaigns[kind] = campaign
+        log(f"metrics: {kind} rows in, {time.monotonic() - started:.0f} s so far")
+    data.vacuum_analyze(
+        "customers_customer", "surveys_invitation", "surveys_response", "surveys_answer"
+    )
+    log(f"metrics: rows ready and vacuumed in {time.monotonic() - started:.0f} s")
+    for kind, campaign in campaigns.items():
+        timing = metrics.compare(kind, campaign=campaign)
+        if kind == KINDS[0]:
+            log(f"metrics: the ORM's SQL ({kind}): {timing.sql}")
+        log(f"metrics: {kind} plan:\n{timing.plan}")
+        log(
+            f"metrics: {kind}: surveys.metrics {timing.orm * 1000:.1f} ms, bare SQL "
+            f"{timing.bare * 1000:.1f} ms, join {timing.join * 1000:.1f} ms"
+        )
+        title = (
+            f"{kind.upper()} of one campaign over {RESPONSES:,} responses (of "
+            f"{RESPONSES * len(KINDS):,} in the table): surveys.metrics.{kind}, "
+            "seconds per call (median of 11 after 2 warm-ups)"
+        )
+        report(
+            name=(
+                f"{title}; ratio = ORM ÷ bare SQL on the response table (target "
+                "≤ 1.2, lower is better)"
+            ),
+            value=timing.orm,
+            unit="s/call",
+            reference=(
+                "the same count(*) … FILTER aggregate"
+                + (", avg and stddev_samp" if kind == "ces" else "")
+                + " as bare SQL over surveys_response WHERE campaign_id = %s"
+            ),
+            reference_value=timing.bare,
+            details={
+                "orm_fastest_s": round(timing.orm_min, 6),
+                "bare_fastest_s": round(timing.bare_min, 6),
+                "ratio_of_fastest": round(timing.orm_min / timing.bare_min, 4),
+            },
+        )
+        report(
+            name=(
+                f"{title}; ratio = ORM ÷ the join (second reference, median of 5, "
+                "timed after the others)"
+            ),
+            value=timing.orm,
+            unit="s/call",
+            reference=(
+                "the same aggregate through surveys_invitation (JOIN on "
+                "invitation_id, WHERE i.campaign_id = %s), the query before "
+                "responses carried their campaign"
+            ),
+            reference_value=timing.join,
+        )
+
+
+def answer_checks(*, campaign, load) -> list[str]:
+    """
+    Returns what is wrong with the rows of an answer run: answers missing from the
+    database, detractors without an owned follow-up.
+    """
+    from django.db.models import Count
+
+    from cxm.followups.models import FollowUp
+    from surveys.models import Response
+
+    problems = []
+    saved = Response.objects.filter(campaign=campaign)
+    count = saved.count()
+    # wrk stops counting at the deadline with requests in flight that may land.
+    if not load.redirects <= count <= load.redirects + CONNECTIONS:
+        problems.append(f"{load.redirects} answers got a 302, {count} are saved")
+    detractors = saved.filter(score__lte=6).count()
+    followups = FollowUp.objects.filter(response__campaign=campaign)
+    opened = followups.count()
+    owners = dict(
+        followups.values_list("owner__username").annotate(n=Count("pk")).order_by()
+    )
+    log(
+        f"answers: {count} saved, {detractors} detractors "
+        f"({100 * detractors / max(count, 1):.0f} %), {opened} follow-ups opened, "
+        f"owners {owners}"
+    )
+    if opened != detractors:
+        problems.append(f"{detractors} detractors opened {opened} follow-ups")
+    if owners.get(None):
+        problems.append(f"{owners[None]} follow-ups have no owner")
+    return problems
+
+
+def bare_rows(prefix: str) -> int:
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM bench_answer WHERE token LIKE %s", [prefix + "%"]
+        )
+        return cursor.fetchone()[0]
+
+
+def answer_round(
+    *, server, csrf: str, workdir: Path, label: str, tag: str
+) -> list[str]:
+    """
+    One answer run bracketed by two bare-view runs under the same server, each after
+    a warm-up; reports answers/s and p99 against the bare view's mean. Returns the
+    problems found.
+    """
+    from cxm.followups.models import FollowUp
+
+    problems = []
+
+    def load(prefix: str, tokens: list[str], name: str, *, warm: bool = False):
+        """Runs wrk on these tokens; a warm-up's figures only count its errors."""
+        path = answers.tokens_write(workdir / f"{name}.tokens", tokens)
+        measured = answers.wrk_run(
+            port=server.port,
+            prefix=prefix,
+            tokens_file=path,
+            csrf=csrf,
+            seconds=WARMUP if warm else DURATION,
+            connections=CONNECTIONS,
+            threads=min(WRK_THREADS, CONNECTIONS),
+        )
+        # Requests in flight at wrk's deadline would slow the next run down.
+        server.drain()
+        if measured.errors > MAX_ERRORS:
+            problems.append(
+                f"{name}: {measured.errors} errors (BENCH_MAX_ERRORS={MAX_ERRORS}): "
+                f"{measured.describe()}"
+            )
+        if not warm and measured.redirects < MIN_ANSWERS:
+            problems.append(f"{name}: only {measured.redirects} requests got a 302")
+        return measured
+
+    def bare(name: str):
+        tokens = [f"{name}-{i}" for i in range(BARE_MAX_RATE * WARMUP)]
+        load(answers.BARE_PREFIX, tokens, f"{name}-warm", warm=True)
+        tokens = [f"{name}-run-{i}" for i in range(BARE_MAX_RATE * DURATION)]
+        measured = load(answers.BARE_PREFIX, tokens, name)
+        log(f"answers [{label}]: bare view {measured.describe()}")
+        saved = bare_rows(f"{name}-run-")
+        if not measured.redirects <= saved <= measured.redirects + CONNECTIONS:
+            problems.append(
+                f"bare view: {measured.redirects} got a 302, {saved} rows inserted"
+            )
+        return measured
+
+    before = bare(f"bare{tag}a")
+
+    warm = data.campaign_create(name=f"Answers warm-up {tag}")
+    campaign = data.campaign_create(name=f"Answers {tag}")
+    warm_tokens = answers.invitations_create(
+        campaign=warm,
+        count=answers.tokens_needed(before.rate, WARMUP),
+        prefix="warm",
+    )
+    tokens = answers.invitations_create(
+        campaign=campaign,
+        count=answers.tokens_needed(before.rate, DURATION),
+        prefix="answer",
+    )
+    load(answers.ANSWER_PREFIX, warm_tokens, f"answers{tag}-warm", warm=True)
+    followups_before = FollowUp.objects.count()
+    log(
+        f"answers [{label}]: {len(tokens):,} invitations to answer "
+        f"({followups_before:,} follow-ups in the table)"
+    )
+    measured = load(answers.ANSWER_PREFIX, tokens, f"answers{tag}")
+    log(f"answers [{label}]: answer page {measured.describe()}")
+    problems += [
+        f"answer page: {p}" for p in answer_checks(campaign=campaign, load=measured)
+    ]
+
+    after = bare(f"bare{tag}b")
+    reference_rate = (before.rate + after.rate) / 2
+    reference_p99 = (before.p("p99") + after.p("p99")) / 2
+    setup = (
+        f"gunicorn cxm.wsgi ({SERVER_WORKERS} sync workers, DEBUG off), wrk "
+        f"{CONNECTIONS} connections × {DURATION} s on loopback, each POST a new "
+        f"invitation with CSRF on, ≈30 % detractors; {followups_before:,} "
+        "follow-ups in the table before"
+    )
+    reference = (
+        "a bare Django view (bench/views.py: same middleware, same CSRF-protected "
+        "form, one INSERT) under the same server and database; mean of a run "
+        f"before ({before.rate:.0f}/s, p99 {before.p('p99'):.0f} ms) and after "
+        f"({after.rate:.0f}/s, p99 {after.p('p99'):.0f} ms)"
+    )
+    details = {
+        "answers": measured.redirects,
+        "errors": measured.errors,
+        "p50_ms": round(measured.p("p50"), 1),
+        "p99_ms": round(measured.p("p99"), 1),
+        "max_ms": round(measured.p("max"), 1),
+        "followups_before": followups_before,
+        "meets_targets": {
+            "≥ 0.7 of the bare view": measured.rate >= 0.7 * reference_rate,
+            "p99 < 100 ms": measured.p("p99") < 100,
+        },
+    }
     report(
         name=(
-            f"NPS of one campaign over {RESPONSES:,} responses: surveys.metrics.nps, "
-            "seconds per call (median of 7 after warm-up); ratio = ORM time ÷ raw SQL "
-            "time (1.0 = no ORM overhead, lower is better)"
+            f"answer throughput, {label}: complete NPS answers (score + comment → "
+            f"302) per second; {setup}; ratio = answers/s ÷ bare view/s (target "
+            "≥ 0.7, higher is better)"
         ),
-        value=orm_seconds,
-        unit="s/call",
-        reference="the same count … FILTER aggregate as one raw SQL query",
-        reference_value=raw_seconds,
+        value=measured.rate,
+        unit="answers/s",
+        reference=reference,
+        reference_value=reference_rate,
+        details=details,
     )
+    report(
+        name=(
+            f"answer latency p99, {label}: {setup}; ratio = p99 ÷ bare view's p99 "
+            "(target: p99 < 100 ms, lower is better)"
+        ),
+        value=measured.p("p99"),
+        unit="ms",
+        reference=reference,
+        reference_value=reference_p99,
+        details=details,
+    )
+    return problems
+
+
+def bench_answers(*, env: dict, workdir: Path) -> None:
+    from cxm.followups.models import FollowUp
+    from surveys.models import Response
+
+    if shutil.which("wrk") is None:
+        raise BenchFailure("wrk is not installed: `make wrk` (Debian's package)")
+    log(f"answers: {AGENTS} CX agents, the bare view's table, gunicorn")
+    agents = answers.agents_create(count=AGENTS)
+    answers.bare_table_create()
+    csrf = answers.csrf_secret()
+    server = answers.Server(
+        env=env,
+        port=smtp_sink.free_port(),
+        workers=SERVER_WORKERS,
+        log_path=workdir / "gunicorn.log",
+    )
+    problems = []
+    try:
+        server.wait_ready()
+        probes = data.campaign_create(name="Answer probes")
+        probe = answers.invitations_create(
+            campaign=probes, count=3 + PROFILE, prefix="probe"
+        )
+        body = answers.answer_body(0)
+        for path in (f"{answers.ANSWER_PREFIX}{probe[0]}/", f"{answers.BARE_PREFIX}x/"):
+            status = answers.csrf_refused(server, path=path, body=body)
+            if status != 403:
+                raise BenchFailure(f"POST {path} without the CSRF token: {status}")
+        status, location = answers.answer_post(
+            server, path=f"{answers.ANSWER_PREFIX}{probe[0]}/", body=body, csrf=csrf
+        )
+        if status != 302 or not location.endswith(f"/s/{probe[0]}/thanks/"):
+            raise BenchFailure(f"an answer through gunicorn: {status} → {location}")
+        log("answers: CSRF on (403 without the token), an answer → 302 thanks")
+
+        detractor = answers.statements_of(
+            path=f"{answers.ANSWER_PREFIX}{probe[1]}/",
+            body={"score": "3", "comment": "Late again."},
+            csrf=csrf,
+            then="thanks/",
+        )
+        response = Response.objects.get(invitation__token=probe[1])
+        followup = FollowUp.objects.filter(response=response).first()
+        if followup is None or followup.owner_id is None:
+            raise BenchFailure("the detractor's answer opened no owned follow-up")
+        promoter = answers.statements_of(
+            path=f"{answers.ANSWER_PREFIX}{probe[2]}/",
+            body={"score": "10", "comment": "Great."},
+            csrf=csrf,
+            then="thanks/",
+        )
+        bare = answers.statements_of(
+            path=f"{answers.BARE_PREFIX}probe/",
+            body={"score": "3", "comment": "Late again."},
+            csrf=csrf,
+            then="thanks/",
+        )
+        log(
+            f"answers: a detractor's answer issues {len(detractor)} SQL statements, "
+            f"a promoter's {len(promoter)}, the bare view's {len(bare)}:\n"
+            + "\n".join(f"  {n}. {sql[:300]}" for n, sql in enumerate(detractor.sql, 1))
+        )
+        report(
+            name=(
+                "SQL statements of one detractor's complete answer (POST score 3 + "
+                "comment → follow-up opened and assigned), as Django logs them in "
+                "this process: BEGIN, COMMIT and any SAVEPOINT included, gunicorn's "
+                "per-request connection health check (SELECT 1) not; the issue "
+                f"counted 21 before survey kinds; a promoter's costs {len(promoter)}"
+            ),
+            value=len(detractor),
+            unit="statements",
+            reference="the bare view's statements (one INSERT)",
+            reference_value=len(bare),
+        )
+        if PROFILE:
+            log("answers: " + answers.in_process(tokens=probe[3:], csrf=csrf, top=30))
+
+        problems += answer_round(
+            server=server,
+            csrf=csrf,
+            workdir=workdir,
+            label="no follow-up history",
+            tag="empty",
+        )
+        log(f"answers: inserting {FOLLOWUPS:,} follow-ups with their history (SQL)")
+        started = time.monotonic()
+        answers.followups_preload(count=FOLLOWUPS, agents=agents)
+        data.vacuum_analyze(
+            "customers_customer",
+            "surveys_invitation",
+            "surveys_response",
+            "surveys_answer",
+            "followups_followup",
+            "followups_followupevent",
+            "followups_agentturn",
+        )
+        log(f"answers: follow-ups ready in {time.monotonic() - started:.0f} s")
+        problems += answer_round(
+            server=server,
+            csrf=csrf,
+            workdir=workdir,
+            label=f"{FOLLOWUPS:,} follow-ups of history",
+            tag="full",
+        )
+    except (RuntimeError, BenchFailure):
+        log(f"answers: gunicorn log:\n{server.tail()}")
+        raise
+    finally:
+        server.stop()
+    if problems:
+        raise BenchFailure("answers: " + "; ".join(problems))
 
 
 def main() -> None:
     started = time.monotonic()
+    unknown = set(ONLY) - set(PARTS)
+    if unknown:
+        sys.exit(f"bench: BENCH_ONLY names {sorted(unknown)}; choose from {PARTS}")
+    # A SIGTERM (a CI timeout, kill) unwinds through the finally below.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     redis_check()
     queue = f"cxm-bench-{uuid.uuid4().hex}"
     database_url = f"{server_url()}/{BENCH_DATABASE}"
     log(f"database {BENCH_DATABASE}: create and migrate")
     database_reset()
     smtp = None
+    failure = None
     try:
         env = {
             # The shell's EMAIL_HOST would clash with the EMAIL_URL set below.
@@ -237,6 +625,7 @@ def main() -> None:
             "CELERY_BROKER_URL": REDIS_URL,
             "CELERY_QUEUE": queue,
             "SITE_URL": "https://cx.example.com",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DEBUG": "false",
             "LOG_LEVEL": "WARNING",
             "PYTHONUNBUFFERED": "1",
@@ -260,15 +649,25 @@ def main() -> None:
         env["EMAIL_URL"] = smtp.url
         # The worker logs its tasks at INFO; this process only reports.
         worker_env = {**env, "LOG_LEVEL": "INFO"}
-        os.environ.update(env)
+        # This process serves the bare view too (its statements are counted here).
+        os.environ.update({**env, "DJANGO_SETTINGS_MODULE": "bench.settings"})
 
         import django
 
+        # No collectstatic here: nothing this process serves is a static file.
+        warnings.filterwarnings("ignore", "No directory at", UserWarning)
         django.setup()
 
         with tempfile.TemporaryDirectory(prefix="cxm-bench-") as workdir:
-            bench_delivery(smtp=smtp, env=worker_env, workdir=Path(workdir))
-        bench_nps()
+            if "delivery" in ONLY:
+                bench_delivery(smtp=smtp, env=worker_env, workdir=Path(workdir))
+            if "metrics" in ONLY:
+                bench_metrics()
+            if "answers" in ONLY:
+                try:
+                    bench_answers(env=env, workdir=Path(workdir))
+                except BenchFailure as e:
+                    failure = e
     finally:
         if smtp is not None:
             smtp.stop()
@@ -279,6 +678,8 @@ def main() -> None:
         redis_forget(queue)
         database_reset(drop_only=True)
         log(f"done in {time.monotonic() - started:.0f} s; {BENCH_DATABASE} dropped")
+    if failure is not None:
+        sys.exit(f"bench: FAILED: {failure}")
 
 
 if __name__ == "__main__":
