@@ -36,6 +36,11 @@ class Survey(models.Model):
         ),
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # Counts every change to the questions (survey_update), so a process may keep
+    # them between requests and know from the survey row when they are stale.
+    questions_version = models.PositiveIntegerField(
+        _("questions version"), default=1, editable=False
+    )
 
     class Meta:
         verbose_name = _("survey")

@@ -1,16 +1,44 @@
 """Reads of the surveys app that pages and the API share."""
 
-from .models import TOKEN_PATTERN, Invitation
+from .models import TOKEN_PATTERN, Invitation, Question, Survey
+
+# The questions of the surveys this process answered lately, by (survey id,
+# questions_version): the version comes with the survey row every answer reads
+# anyway, so a changed survey is never served stale, and an answer costs no query
+# for its questions. Bounded; the oldest go first.
+_QUESTIONS: dict[tuple[int, int], list[Question]] = {}
+QUESTIONS_CACHED = 200
 
 
-def invitation_open(*, token: str) -> Invitation | None:
-    """Returns the invitation of a link, with what its page shows, or None."""
+def survey_questions(survey: Survey) -> list[Question]:
+    """Returns the survey's questions in order (each with .survey set)."""
+    key = (survey.pk, survey.questions_version)
+    questions = _QUESTIONS.get(key)
+    if questions is None:
+        questions = list(Question.objects.filter(survey=survey).order_by("position"))
+        if len(_QUESTIONS) >= QUESTIONS_CACHED:
+            _QUESTIONS.pop(next(iter(_QUESTIONS)))
+        _QUESTIONS[key] = questions
+    for question in questions:
+        # Kind and id are all a question reads of its survey; both never change.
+        question.survey = survey
+    return questions
+
+
+def invitation_open(*, token: str, answers: bool = False) -> Invitation | None:
+    """
+    Returns the invitation of a link, with its campaign, survey, customer and
+    response (and the response's answers if `answers`), or None.
+    """
     if not TOKEN_PATTERN.fullmatch(token):
         # Not a token we make; a NUL byte in it would even fail in PostgreSQL.
         return None
-    return (
-        Invitation.objects.select_related("campaign__survey", "customer", "response")
-        .prefetch_related("campaign__survey__questions", "response__answers")
-        .filter(token=token)
-        .first()
+    invitations = Invitation.objects.select_related(
+        "campaign__survey", "customer", "response"
     )
+    if answers:
+        invitations = invitations.prefetch_related("response__answers")
+    try:
+        return invitations.get(token=token)
+    except Invitation.DoesNotExist:
+        return None

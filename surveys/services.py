@@ -7,7 +7,6 @@ from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import Exists, F, OuterRef, Q
-from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -37,6 +36,7 @@ from .models import (
     audience_filter,
     validate_choices,
 )
+from .selectors import survey_questions
 from .signals import response_recorded
 
 logger = logging.getLogger(__name__)
@@ -367,7 +367,8 @@ def _check_answered_kept(question: Question, clean: dict) -> None:
 
 
 def _questions_write(*, survey: Survey, checked: list) -> None:
-    """Writes the checked questions in order (positions 1, 2 …), removing the rest."""
+    """Writes the checked questions in order (positions 1, 2 …), removing the rest,
+    and moves the survey's questions_version on (see selectors.survey_questions)."""
     keep = [current.pk for current, _clean in checked if current]
     survey.questions.exclude(pk__in=keep).delete()
     # Out of the way first: a swap must not collide on (survey, position).
@@ -381,6 +382,9 @@ def _questions_write(*, survey: Survey, checked: list) -> None:
         else:
             Question.objects.filter(pk=current.pk).update(**fields)
     Question.objects.bulk_create(new)
+    Survey.objects.filter(pk=survey.pk).update(
+        questions_version=F("questions_version") + 1
+    )
 
 
 def survey_questions_planned(*, kind: str, questions: list | None) -> list:
@@ -873,7 +877,7 @@ def response_record(
     if comment is not None:
         given["comment"] = comment
     survey = invitation.campaign.survey
-    questions = {q.field_name: q for q in survey.questions.all()}
+    questions = {q.field_name: q for q in survey_questions(survey)}
     errors = {}
     cleaned = {}
     for name, raw in given.items():
@@ -917,12 +921,18 @@ def response_record(
 def _response_write(*, invitation, survey, cleaned: dict, now):
     """Writes a response in one transaction; returns (response, created, changed)."""
     with transaction.atomic():
-        # Takes the invitation's row lock, so one writer per invitation at a time (a
-        # double-click waits, then finds the first click's response below).
-        Invitation.objects.filter(pk=invitation.pk).update(
-            status=InvitationStatus.ANSWERED, answered_at=Coalesce("answered_at", now)
-        )
-        response = Response.objects.filter(invitation=invitation).first()
+        # The first answer marks the invitation answered; that takes its row lock,
+        # so one writer per invitation at a time, and no response can exist yet
+        # (answered_at is set with the response). A double-click's second request
+        # waits here for the first, then finds its response below.
+        first = Invitation.objects.filter(
+            pk=invitation.pk, answered_at__isnull=True
+        ).update(status=InvitationStatus.ANSWERED, answered_at=now)
+        response = None
+        if not first:
+            locked = Invitation.objects.select_for_update().filter(pk=invitation.pk)
+            list(locked.values_list("pk", flat=True))
+            response = Response.objects.filter(invitation=invitation).first()
         if response is None:
             response = _response_create(
                 invitation=invitation, survey=survey, cleaned=cleaned, now=now

@@ -15,7 +15,7 @@ from cxm.customers.services import customer_unsubscribe
 from . import metrics
 from .kinds import kind_of, score_bucket
 from .models import Question, QuestionRole, QuestionType
-from .selectors import invitation_open
+from .selectors import invitation_open, survey_questions
 from .services import response_record
 
 SCORE_TEXT = re.compile(r"[0-9]{1,2}")
@@ -129,7 +129,7 @@ def _steps(survey) -> tuple[list[Question], list[Question]]:
     score alone first (saved with one tap from the email's link), then the rest;
     a custom survey asks everything on one page.
     """
-    questions = list(survey.questions.all())
+    questions = survey_questions(survey)
     headline = [q for q in questions if q.role == QuestionRole.HEADLINE]
     if not headline:
         return questions, []
@@ -137,7 +137,8 @@ def _steps(survey) -> tuple[list[Question], list[Question]]:
 
 
 def _answer_step(request, token: str, *, step: int):
-    invitation = invitation_open(token=token)
+    # A page shows the earlier answers; a POST does without them.
+    invitation = invitation_open(token=token, answers=request.method != "POST")
     if invitation is None:
         return _unknown(request)
     language = invitation.customer.locale
@@ -156,7 +157,7 @@ def _answer_step(request, token: str, *, step: int):
             # everything at once).
             sent = [
                 q
-                for q in survey.questions.all()
+                for q in survey_questions(survey)
                 if q in questions or q.field_name in request.POST
             ]
             values = {q.field_name: _form_value(q, request.POST) for q in sent}

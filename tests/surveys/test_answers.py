@@ -225,14 +225,16 @@ def test_it_notes_a_comment_added_after_the_score_on_the_followup(invitation):
 def test_it_says_the_survey_changed_when_a_question_went_away_meanwhile():
     """Staff removed a question while the customer's page was open: a clear error,
     nothing half-saved, never a 500."""
-    from surveys.selectors import invitation_open
+    from surveys.selectors import invitation_open, survey_questions
     from surveys.services import survey_update
 
     survey = survey_create(
         name="S", kind="nps", questions=[{"type": "short_text", "text_en": "Role?"}]
     )
     invitation = InvitationFactory(campaign__survey=survey)
-    opened = invitation_open(token=invitation.token)  # the page, with its questions
+    # The page, drawn with its questions.
+    opened = invitation_open(token=invitation.token)
+    survey_questions(opened.campaign.survey)
     extra = survey.questions.get(role="")
     survey_update(
         survey=survey, questions=[{"id": q.pk} for q in survey.questions.all()][:2]
