@@ -166,8 +166,7 @@ class QuestionForm(forms.ModelForm):
         fields = ["position", *QUESTION_FIELDS]
         # Wide enough to read a whole question while rewording it.
         widgets = {
-            name: forms.TextInput(attrs={"size": 90})
-            for name in ("text_en", "text_ko")
+            name: forms.TextInput(attrs={"size": 90}) for name in ("text_en", "text_ko")
         }
 
     def __init__(self, *args, **kwargs):

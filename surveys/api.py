@@ -60,20 +60,10 @@ class QuestionSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "position",
-            "type",
             "role",
-            "required",
-            "text_en",
-            "text_ko",
+            *services.QUESTION_FIELDS,
             "display_text",
             "scale",
-            "scale_low",
-            "scale_high",
-            "label_low_en",
-            "label_low_ko",
-            "label_high_en",
-            "label_high_ko",
-            "choices",
         ]
         read_only_fields = fields
 

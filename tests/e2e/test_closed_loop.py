@@ -65,18 +65,27 @@ def people(transactional_db):
     }
 
 
-def test_it_closes_the_loop_for_a_detractor(
-    short_sla, people, live_server, smtp_server, celery_processes, http
-):
-    started = time.monotonic()
-    site = live_server.url
+@pytest.fixture
+def staff_api(people, live_server, http):
+    """call(method, path, expected status, **requests kwargs) → the JSON body, as
+    CX staff with their API token."""
     api = http()
     api.headers["Authorization"] = f"Token {people['token']}"
 
     def call(method: str, path: str, expected: int, **kwargs) -> dict:
-        r = api.request(method, site + path, timeout=HTTP_TIMEOUT, **kwargs)
+        r = api.request(method, live_server.url + path, timeout=HTTP_TIMEOUT, **kwargs)
         assert r.status_code == expected, f"{method} {path}: {r.status_code} {r.text}"
         return r.json()
+
+    return call
+
+
+def test_it_closes_the_loop_for_a_detractor(
+    short_sla, people, live_server, smtp_server, celery_processes, http, staff_api
+):
+    started = time.monotonic()
+    site = live_server.url
+    call = staff_api
 
     # Beat took the sweeps from CELERY_BEAT_SCHEDULE into the database, at the interval.
     for name in ("invitations-sweep", "followups-sweep"):
@@ -208,18 +217,12 @@ def test_it_closes_the_loop_for_a_detractor(
 
 
 def test_it_closes_the_loop_for_an_unhappy_csat_customer(
-    short_sla, people, live_server, smtp_server, celery_processes, http
+    short_sla, people, live_server, smtp_server, celery_processes, http, staff_api
 ):
     """A post-purchase CSAT campaign from its template: one tap sends the score from
     the email, the reason follows, and a CSAT of 2 opens a follow-up; a 5 does not."""
     site = live_server.url
-    api = http()
-    api.headers["Authorization"] = f"Token {people['token']}"
-
-    def call(method: str, path: str, expected: int, **kwargs) -> dict:
-        r = api.request(method, site + path, timeout=HTTP_TIMEOUT, **kwargs)
-        assert r.status_code == expected, f"{method} {path}: {r.status_code} {r.text}"
-        return r.json()
+    call = staff_api
 
     for email, locale in [("dee@example.com", "en"), ("eun@example.com", "ko")]:
         call("POST", "/api/customers/", 201, json={"email": email, "locale": locale})
