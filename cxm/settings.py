@@ -8,11 +8,13 @@ A variable with a bad value stops start-up with ImproperlyConfigured naming it.
 import os
 import re
 import secrets
+from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
@@ -59,6 +61,19 @@ def envfloat(name: str, default: float) -> float:
     if number <= 0:
         raise ImproperlyConfigured(f"{name} must be greater than 0, got {value!r}")
     return number
+
+
+def envrate(name: str, default: str) -> str:
+    """Returns a rate such as 30/h: a count per second, minute, hour or day (s, m, h,
+    d, or the whole word), the form both DRF and django-ratelimit read."""
+    value = envstr(name, default)
+    match = re.fullmatch(r"([0-9]+) */ *(s|m|h|d|second|minute|hour|day)", value)
+    if not match or int(match[1]) < 1:
+        raise ImproperlyConfigured(
+            f"{name} must be a count per second, minute, hour or day such as 30/h "
+            f"or 100/minute, got {value!r}"
+        )
+    return f"{int(match[1])}/{match[2][0]}"
 
 
 def envurl(name: str, default: str, *, required: bool = True) -> str:
@@ -179,6 +194,63 @@ def _allowed_hosts() -> list[str]:
     return hosts or ["localhost", "127.0.0.1", "[::1]"]
 
 
+# --- HTTPS and security headers (issue 10): helpers ---
+
+
+def _origin(url: str) -> str:
+    """Returns scheme://host[:port] of a URL, as browsers send it in Origin."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _csrf_trusted_origins(site_url: str) -> list[str]:
+    """Returns CSRF_TRUSTED_ORIGINS: the comma-separated ones given, and SITE_URL's."""
+    origins = []
+    for origin in envstr("CSRF_TRUSTED_ORIGINS").split(","):
+        origin = origin.strip().rstrip("/")
+        if not origin:
+            continue
+        parts = urlsplit(origin)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or " " in origin
+        ):
+            raise ImproperlyConfigured(
+                "CSRF_TRUSTED_ORIGINS must be origins separated by commas, such as "
+                "https://cx.example.com,https://*.example.org (a scheme and a host, "
+                f"no path), got {origin!r}"
+            )
+        origins.append(origin)
+    if _origin(site_url) not in origins:
+        origins.append(_origin(site_url))
+    return origins
+
+
+def _proxy_ssl_header() -> tuple[str, str] | None:
+    """
+    Returns SECURE_PROXY_SSL_HEADER from the header a TLS-terminating proxy sets:
+    `X-Forwarded-Proto` (meaning https), or `Name: value` for another header.
+    """
+    value = envstr("SECURE_PROXY_SSL_HEADER")
+    if not value:
+        return None
+    name, _colon, expected = (part.strip() for part in value.partition(":"))
+    expected = expected or "https"
+    if not re.fullmatch(r"[A-Za-z0-9]+(-[A-Za-z0-9]+)*", name) or not re.fullmatch(
+        r"[!-~]+", expected
+    ):
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must name the header your proxy sets on HTTPS "
+            "requests, such as X-Forwarded-Proto (meaning its value is https) or "
+            f"'X-Forwarded-Ssl: on', got {value!r}"
+        )
+    return "HTTP_" + name.upper().replace("-", "_"), expected
+
+
 def _email() -> dict:
     """
     Returns the email settings from EMAIL_URL, or EMAIL_HOST/EMAIL_PORT, or the outbox.
@@ -270,13 +342,47 @@ def _broker() -> tuple[str, dict]:
     return url, {}
 
 
+def _caches(broker_url: str) -> dict:
+    """
+    Returns CACHES, where the request limits count, shared by every process: Redis
+    beside a Redis broker (the next database number, so that flushing the cache
+    never empties the queue), else the database (`manage.py createcachetable`).
+    """
+    parts = urlsplit(broker_url)
+    if parts.scheme not in ("redis", "rediss"):
+        return {
+            "default": {
+                "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+                "LOCATION": "cxm_cache",
+            }
+        }
+    number = parts.path.strip("/") or "0"
+    if not number.isdigit():
+        raise ImproperlyConfigured(
+            "CELERY_BROKER_URL must end in a Redis database number, such as "
+            f"redis://host:6379/0, got {broker_url!r}"
+        )
+    number = int(number)
+    cache_number = number + 1 if number < 15 else number - 1  # Redis has 0 to 15
+    return {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": parts._replace(path=f"/{cache_number}").geturl(),
+            "KEY_PREFIX": "cxm",
+            # A Redis that does not answer costs a request a second at most: the
+            # limits then let requests through (cxm.throttling).
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+
+
 SECRET_KEY = _secret_key()
 DEBUG = envbool("DEBUG", False)
 SITE_URL = envurl("SITE_URL", "http://127.0.0.1:8000")
 ALLOWED_HOSTS = _allowed_hosts()
 if (site_host := urlsplit(SITE_URL).hostname) and site_host not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(site_host)
-CSRF_TRUSTED_ORIGINS = [SITE_URL]
+CSRF_TRUSTED_ORIGINS = _csrf_trusted_origins(SITE_URL)
 # A customer's stale answer page gets a translated "open it again" page.
 CSRF_FAILURE_VIEW = "surveys.views.csrf_failure"
 
@@ -305,6 +411,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    # Login protection: failed logins, lockouts (see "Request limits" below).
+    "axes",
     "cxm.customers",
     "surveys",
     "cxm.followups",
@@ -316,6 +424,9 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Security headers (after WhiteNoise: static files have their own caching).
+    "csp.middleware.CSPMiddleware",
+    "cxm.middleware.SecurityHeadersMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -323,6 +434,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "cxm.urls"
@@ -429,8 +542,11 @@ REST_FRAMEWORK = {
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Documents every operation's errors (cxm/api.py).
+    "DEFAULT_SCHEMA_CLASS": "cxm.api.AutoSchema",
     "EXCEPTION_HANDLER": "cxm.api.exception_handler",
+    # Per user, at API_THROTTLE_RATE (see "Request limits" below).
+    "DEFAULT_THROTTLE_CLASSES": ["cxm.throttling.UserRateThrottle"],
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "cxm API",
@@ -438,6 +554,9 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    # JSON Schema 2020-12, which can say what OpenAPI 3.0 cannot: which property
+    # names an object takes, which fields go together, at most one such item.
+    "OAS_VERSION": "3.1.0",
     # The docs page's scripts come from drf-spectacular-sidecar's static files.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
@@ -447,11 +566,86 @@ SPECTACULAR_SETTINGS = {
         "BucketEnum": "surveys.kinds.Bucket.choices",
         "FollowUpEventKindEnum": "cxm.followups.models.EventKind.choices",
     },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        # Every operation may answer 429 (cxm.throttling).
+        "cxm.throttling.schema_document_throttling",
+    ],
 }
 
-if not DEBUG:
-    SESSION_COOKIE_SECURE = SITE_URL.startswith("https://")
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# --- Request limits and login protection (issue 10) ---
+# The counts live in CACHES, shared by every process: Redis beside a Redis broker,
+# else the database. A cache that fails lets requests through (cxm/throttling.py).
+CACHES = _caches(CELERY_BROKER_URL)
+# Whose requests are counted together: REMOTE_ADDR, or behind NUM_PROXIES reverse
+# proxies that each append to X-Forwarded-For, the address the outermost one saw.
+NUM_PROXIES = envint("NUM_PROXIES", 0)
+# Wrong tokens (survey links, API tokens) per client address; past the rate, a 429.
+# A customer's link that exists is always served, whatever the address did.
+TOKEN_MISS_RATE = envrate("TOKEN_MISS_RATE", "30/h")
+# One-click unsubscribes per link (a mail provider posts everyone's from a few
+# addresses, so not per address; guessed links count as wrong tokens above).
+UNSUBSCRIBE_RATE = envrate("UNSUBSCRIBE_RATE", "10/h")
+# API requests per user: an integrator's token, an agent's browser session.
+API_THROTTLE_RATE = envrate("API_THROTTLE_RATE", "300/m")
+RATELIMIT_FAIL_OPEN = True
+
+# django-axes: AXES_FAILURE_LIMIT failed logins to one account, or from one address,
+# lock that account, or that address, out of /accounts/login/ and /admin/login/
+# until AXES_COOLOFF_MINUTES pass without a failure. The admin's "Access attempts"
+# lists lockouts; deleting one lifts it (or `manage.py axes_reset`).
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_CLIENT_IP_CALLABLE = "cxm.throttling.client_address"
+AXES_LOCKOUT_CALLABLE = "cxm.views.login_locked_out"
+# A good password does not wipe the count: axes would wipe every failure from the
+# same address too, so one account of one's own would reset guesses at another's.
+AXES_RESET_ON_SUCCESS = False
+# Lockouts are logged as warnings; no banner at each start.
+AXES_VERBOSE = False
+
+# --- HTTPS and security headers (issue 10) ---
+# With an https:// SITE_URL the defaults are the safe ones: HTTPS only (a plain
+# http request is redirected), HSTS for a year on the host and its subdomains,
+# cookies sent over HTTPS only. With http (make run) all of them stay off.
+# Behind a proxy that ends TLS, SECURE_PROXY_SSL_HEADER names the header it sets
+# (it must overwrite any the client sent), or SECURE_SSL_REDIRECT=false leaves the
+# redirect to the proxy; otherwise every request is redirected, over and over.
+_https = SITE_URL.startswith("https://")
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", _https)
+SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if _https else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _https)
+# Only asks to be preloaded: a browser preloads a domain someone submitted at
+# hstspreload.org, and only a registrable domain (example.com) can be submitted.
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", _https)
+SESSION_COOKIE_SECURE = _https
+CSRF_COOKIE_SECURE = _https
+# The answer pages' addresses carry the customer's token: no other site sees them.
+SECURE_REFERRER_POLICY = "same-origin"
+# No inline script or style: the few staff pages that need one (the API docs,
+# django-celery-beat's task form) give it the request's nonce, {{ request.csp_nonce }};
+# a page that needs more says so with django-csp's decorators (the outbox's email
+# frame) or in cxm.middleware (DRF's browsable API).
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [NONE],
+        "script-src": [SELF, NONCE],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "manifest-src": [SELF],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "base-uri": [NONE],
+    }
+}
 
 LOG_LEVEL = envstr("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):

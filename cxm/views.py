@@ -8,6 +8,22 @@ def not_found(request, exception=None):
     return render(request, "404.html", status=404)
 
 
+def login_locked_out(request, original_response=None, credentials=None):
+    """
+    AXES_LOCKOUT_CALLABLE: the page of a login refused after too many failures (for
+    the staff login and the admin's), in the visitor's language, with a 429.
+    """
+    minutes = int(settings.AXES_COOLOFF_TIME.total_seconds() // 60)
+    response = render(
+        request,
+        "registration/locked.html",
+        {"minutes": minutes, "login_url": request.get_full_path()},
+        status=429,
+    )
+    response["Retry-After"] = str(minutes * 60)
+    return response
+
+
 @cache_control(max_age=3600, public=True)
 def brand_css(request):
     """The brand colour from settings as CSS variables: pages carry no inline style."""

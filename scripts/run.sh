@@ -14,6 +14,8 @@ RUN_ADDR=${RUN_ADDR:-127.0.0.1:8000}
 export DEBUG=${DEBUG:-1}
 
 "$PY" manage.py migrate --noinput
+# The request limits' counts, when the cache is the database (no Redis broker).
+"$PY" manage.py createcachetable
 "$PY" manage.py demo_load
 case "${DEBUG,,}" in
   1 | true | yes | on) ;;

@@ -11,6 +11,7 @@ from django.views.decorators.http import require_http_methods
 
 from cxm.access import cx_staff_required
 from cxm.customers.services import customer_unsubscribe
+from cxm.throttling import token_miss, unsubscribe_count
 
 from . import metrics
 from .kinds import kind_of, score_bucket
@@ -32,7 +33,22 @@ def _page(request, template: str, context: dict, *, status: int = 200, language=
     return response
 
 
+def _too_many(request, *, limit: str, wait: int, language=None):
+    """The 429 page of a limit ("token-miss" or "unsubscribe") an address went over."""
+    response = _page(
+        request, "429.html", {"limit": limit}, status=429, language=language
+    )
+    response["Retry-After"] = str(wait)
+    return response
+
+
 def _unknown(request):
+    """
+    The page of a link we do not know; a 429 once the address has missed too often.
+    Only misses count: a link that exists is served from any address.
+    """
+    if (wait := token_miss(request)) is not None:
+        return _too_many(request, limit="token-miss", wait=wait)
     return _page(request, "surveys/unknown.html", {}, status=404)
 
 
@@ -254,6 +270,13 @@ def unsubscribe(request, token: str):
         return _unknown(request)
     done = False
     if request.method == "POST":
+        if (wait := unsubscribe_count(request, token=invitation.token)) is not None:
+            return _too_many(
+                request,
+                limit="unsubscribe",
+                wait=wait,
+                language=invitation.customer.locale,
+            )
         customer_unsubscribe(customer=invitation.customer)
         done = True
     return _page(

@@ -1,4 +1,5 @@
 from contextlib import contextmanager
+from uuid import uuid4
 
 import kombu.pools
 import pytest
@@ -32,6 +33,23 @@ def _test_settings(settings):
     settings.FOLLOWUP_SLA_HOURS = 48.0
     # Tests create many users; the production hasher spends ~0.5 s on each.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
+def _fresh_limits(settings):
+    """
+    Each test starts with nothing counted against a request limit: it counts under
+    a cache key prefix of its own (the cache, Redis in `make test`, outlives a test
+    and the run; its keys expire with their window). Failed logins are rows in the
+    test database, gone with the test.
+
+    The suite's personas open wrong links and call the API far more often than
+    anyone would; tests/test_protection.py sets these low again to trip them.
+    """
+    default = settings.CACHES["default"]
+    settings.CACHES = {"default": {**default, "KEY_PREFIX": f"test-{uuid4().hex}"}}
+    settings.TOKEN_MISS_RATE = "100000/h"
+    settings.API_THROTTLE_RATE = "100000/m"
 
 
 def _forget_broker_connections():
