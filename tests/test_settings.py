@@ -21,6 +21,7 @@ VARIABLES = [
     "CELERY_BROKER_URL",
     "CELERY_QUEUE",
     "COMPANY_NAME",
+    "CSRF_TRUSTED_ORIGINS",
     "DATABASE_URL",
     "DEBUG",
     "DEFAULT_FROM_EMAIL",
@@ -34,6 +35,11 @@ VARIABLES = [
     "FOLLOWUP_SLA_HOURS",
     "LOG_LEVEL",
     "SECRET_KEY",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_PROXY_SSL_HEADER",
+    "SECURE_SSL_REDIRECT",
     "SITE_URL",
     "SWEEP_INTERVAL",
     "TIME_ZONE",
@@ -59,6 +65,14 @@ SHOWN = [
     "DEFAULT_FROM_EMAIL",
     "SECRET_KEY",
     "LOG_LEVEL",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_PROXY_SSL_HEADER",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SESSION_COOKIE_SECURE",
+    "CSRF_COOKIE_SECURE",
+    "CSRF_TRUSTED_ORIGINS",
 ]
 PRINT_SETTINGS = f"""
 import json, django
@@ -127,6 +141,24 @@ def loaded(start):
         ({"ALLOWED_HOSTS": "https://cx.example.com"}, "ALLOWED_HOSTS"),
         ({"EMAIL_PORT": "587"}, "EMAIL_PORT"),
         ({"EMAIL_URL": "smtp://mail.example.com", "EMAIL_HOST": "x"}, "EMAIL_HOST"),
+        ({"SECURE_SSL_REDIRECT": "sometimes"}, "SECURE_SSL_REDIRECT"),
+        ({"SECURE_HSTS_SECONDS": "a year"}, "SECURE_HSTS_SECONDS"),
+        ({"SECURE_HSTS_SECONDS": "-1"}, "SECURE_HSTS_SECONDS"),
+        ({"SECURE_HSTS_INCLUDE_SUBDOMAINS": "all"}, "SECURE_HSTS_INCLUDE_SUBDOMAINS"),
+        ({"SECURE_HSTS_PRELOAD": "please"}, "SECURE_HSTS_PRELOAD"),
+        (
+            {"SECURE_PROXY_SSL_HEADER": "HTTP_X_FORWARDED_PROTO"},
+            "SECURE_PROXY_SSL_HEADER",
+        ),
+        (
+            {"SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto https"},
+            "SECURE_PROXY_SSL_HEADER",
+        ),
+        ({"CSRF_TRUSTED_ORIGINS": "cx.example.com"}, "CSRF_TRUSTED_ORIGINS"),
+        (
+            {"CSRF_TRUSTED_ORIGINS": "https://cx.example.com/admin"},
+            "CSRF_TRUSTED_ORIGINS",
+        ),
     ],
 )
 def test_it_stops_start_up_naming_the_variable_with_a_bad_value(start, env, variable):
@@ -251,3 +283,113 @@ def test_it_waits_for_the_write_lock_of_any_sqlite_file(loaded, tmp_path):
     assert s["DATABASE_OPTIONS"] == {**waits, "timeout": 60}
     s = loaded(DATABASE_URL="postgres://cx:pw@db.internal:5433/cxm")
     assert s["DATABASE_OPTIONS"] == {}
+
+
+def test_it_is_https_only_with_an_https_site_url(loaded):
+    s = loaded(SITE_URL="https://cx.example.com")
+
+    assert s["SECURE_SSL_REDIRECT"] is True
+    assert s["SECURE_HSTS_SECONDS"] == 365 * 24 * 3600
+    assert s["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is True
+    assert s["SECURE_HSTS_PRELOAD"] is True
+    assert s["SESSION_COOKIE_SECURE"] is True
+    assert s["CSRF_COOKIE_SECURE"] is True
+    assert s["SECURE_PROXY_SSL_HEADER"] is None
+    assert s["CSRF_TRUSTED_ORIGINS"] == ["https://cx.example.com"]
+
+
+def test_it_keeps_plain_http_on_an_http_site_url(loaded):
+    s = loaded()
+
+    assert s["SECURE_SSL_REDIRECT"] is False
+    assert s["SECURE_HSTS_SECONDS"] == 0
+    assert s["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is False
+    assert s["SECURE_HSTS_PRELOAD"] is False
+    assert s["SESSION_COOKIE_SECURE"] is False
+    assert s["CSRF_COOKIE_SECURE"] is False
+    assert s["CSRF_TRUSTED_ORIGINS"] == ["http://127.0.0.1:8000"]
+
+
+def test_it_reads_the_https_settings_behind_a_proxy(loaded):
+    s = loaded(
+        SITE_URL="https://cx.example.com/cx/",
+        SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto",
+        SECURE_HSTS_SECONDS="3600",
+        SECURE_HSTS_INCLUDE_SUBDOMAINS="no",
+        SECURE_HSTS_PRELOAD="off",
+        CSRF_TRUSTED_ORIGINS="https://admin.example.com, https://*.example.org/",
+    )
+
+    assert s["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_PROTO", "https"]
+    assert s["SECURE_SSL_REDIRECT"] is True
+    assert s["SECURE_HSTS_SECONDS"] == 3600
+    assert s["SECURE_HSTS_INCLUDE_SUBDOMAINS"] is False
+    assert s["SECURE_HSTS_PRELOAD"] is False
+    # Origins as browsers send them: SITE_URL's path is no part of its origin.
+    assert s["CSRF_TRUSTED_ORIGINS"] == [
+        "https://admin.example.com",
+        "https://*.example.org",
+        "https://cx.example.com",
+    ]
+    s = loaded(
+        SITE_URL="https://cx.example.com",
+        SECURE_PROXY_SSL_HEADER="X-Forwarded-Ssl: on",
+        SECURE_SSL_REDIRECT="false",
+    )
+    assert s["SECURE_PROXY_SSL_HEADER"] == ["HTTP_X_FORWARDED_SSL", "on"]
+    assert s["SECURE_SSL_REDIRECT"] is False
+
+
+PRODUCTION = {
+    "SITE_URL": "https://cx.example.com",
+    "SECRET_KEY": "q7Vx2mRk9LpZt4Wc8NbHs3Jd6Fg1Ya5Ue0Oi-Tr_Kw2Xq9Mv7Pn4Bz8Lc3Gh6Dj1",
+    "DEBUG": "false",
+    "ALLOWED_HOSTS": "cx.example.com",
+}
+
+
+@pytest.fixture
+def deploy_check(tmp_path):
+    """Returns a function that runs `check --deploy`, failing on warnings, with env."""
+
+    def deploy_check(**env) -> subprocess.CompletedProcess:
+        # The browser tests set DJANGO_ALLOW_ASYNC_UNSAFE in this process, which
+        # no deployment sets (the check says so).
+        unset = [*VARIABLES, "DJANGO_ALLOW_ASYNC_UNSAFE"]
+        base = {k: v for k, v in os.environ.items() if k not in unset}
+        base.update(
+            DJANGO_SETTINGS_MODULE="cxm.settings", CXM_VAR_DIR=str(tmp_path / "var")
+        )
+        command = ["manage.py", "check", "--deploy", "--fail-level", "WARNING"]
+        return subprocess.run(
+            [sys.executable, *command],
+            env={**base, **env},
+            cwd=django_settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+
+    return deploy_check
+
+
+def test_it_passes_the_deploy_check_with_production_settings(deploy_check):
+    process = deploy_check(**PRODUCTION)
+
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert "no issues" in process.stdout
+
+
+def test_it_passes_the_deploy_check_behind_a_proxy(deploy_check):
+    process = deploy_check(**PRODUCTION, SECURE_PROXY_SSL_HEADER="X-Forwarded-Proto")
+
+    assert process.returncode == 0, process.stdout + process.stderr
+
+
+def test_it_fails_the_deploy_check_on_plain_http(deploy_check):
+    """The check above would catch a setting gone missing: here, four are."""
+    process = deploy_check(**{**PRODUCTION, "SITE_URL": "http://cx.example.com"})
+
+    assert process.returncode != 0
+    for warning in ("W004", "W008", "W012", "W016"):
+        assert f"security.{warning}" in process.stderr + process.stdout

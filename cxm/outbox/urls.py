@@ -6,4 +6,5 @@ app_name = "outbox"
 urlpatterns = [
     path("", views.outbox_list, name="list"),
     path("<int:pk>/", views.outbox_detail, name="detail"),
+    path("<int:pk>/html/", views.outbox_html, name="html"),
 ]

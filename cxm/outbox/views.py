@@ -1,9 +1,23 @@
+import re
+
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from csp.decorators import csp, csp_update
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from cxm.access import staff_required
 
 from .models import OutboxEmail
+
+# What an email's frame may do; its <iframe> says the same in its sandbox attribute.
+EMAIL_SANDBOX = [
+    "allow-popups",
+    "allow-popups-to-escape-sandbox",
+    "allow-top-navigation-by-user-activation",
+]
+HEAD = re.compile(r"<head(\s[^>]*)?>", re.IGNORECASE)
 
 
 @staff_required
@@ -12,7 +26,38 @@ def outbox_list(request):
     return render(request, "outbox/list.html", {"page": page})
 
 
+@csp_update({"frame-src": [SELF]})
 @staff_required
 def outbox_detail(request, pk: int):
     email = get_object_or_404(OutboxEmail, pk=pk)
-    return render(request, "outbox/detail.html", {"email": email})
+    return render(
+        request,
+        "outbox/detail.html",
+        {"email": email, "sandbox": " ".join(EMAIL_SANDBOX)},
+    )
+
+
+# The email's own policy, in place of the site's: an email's inline styles (a
+# srcdoc frame would take the staff page's policy, which forbids them), its images
+# (the logo is on the site), no script, and a sandbox even when opened on its own.
+@csp(
+    {
+        "default-src": [NONE],
+        "style-src": [UNSAFE_INLINE],
+        "img-src": [SELF, "https:", "data:"],
+        "frame-ancestors": [SELF],
+        "form-action": [NONE],
+        "sandbox": EMAIL_SANDBOX,
+    }
+)
+@xframe_options_sameorigin
+@staff_required
+def outbox_html(request, pk: int):
+    """Returns an email's HTML part as a page of its own, which outbox_detail
+    frames; its links open in a new tab."""
+    email = get_object_or_404(OutboxEmail, pk=pk)
+    base = '<base target="_blank">'
+    html, found = HEAD.subn(lambda m: m.group(0) + base, email.body_html, count=1)
+    return HttpResponse(
+        html if found else base + html, content_type="text/html; charset=utf-8"
+    )
