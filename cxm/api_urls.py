@@ -1,8 +1,9 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from cxm.access import IsCxStaff
+from cxm.api import not_found
 from cxm.customers.api import CustomerViewSet
 from cxm.followups.api import FollowUpViewSet
 from surveys.api import (
@@ -30,11 +31,19 @@ urlpatterns = [
     path("schema/", SpectacularAPIView.as_view(**staff_only), name="schema"),
     path(
         "docs/",
-        SpectacularSwaggerView.as_view(url_name="schema", **staff_only),
+        SpectacularSwaggerView.as_view(
+            # Its inline style and script with the Content-Security-Policy's nonce.
+            url_name="schema",
+            template_name="api/docs.html",
+            **staff_only,
+        ),
         name="api-docs",
     ),
     path("metrics/nps/", NpsView.as_view(), name="metrics-nps"),
     path("metrics/csat/", CsatView.as_view(), name="metrics-csat"),
     path("metrics/ces/", CesView.as_view(), name="metrics-ces"),
     *router.urls,
+    # What no route above takes (/api/campaigns/abc/) is a JSON 404 like the rest
+    # of the API; a path without its final slash still gets Django's redirect.
+    re_path(r"^.*/$", not_found),
 ]

@@ -1,35 +1,53 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import RegexValidator
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
-from django_filters import rest_framework as filters
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
     extend_schema_field,
+    extend_schema_view,
 )
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response as ApiResponse
 from rest_framework.views import APIView
 
 from cxm.api import (
+    CONFLICT,
     PARSER_CLASSES,
+    TEXT_PATTERN,
+    WHITESPACE,
     DateTimeField,
     DetailSerializer,
+    ErrorSerializer,
+    FilterSet,
     IsoDateTimeFilter,
     JSONObjectField,
-    PrimaryKeyRelatedField,
+    ModelSerializer,
+    QueryIntegerField,
+    ReferenceFilter,
+    StrictBooleanField,
+    StrictCharField,
+    StrictIntegerField,
+    error_codes,
 )
 
 from . import metrics, services
-from .kinds import Bucket, SurveyKind
+from .kinds import SCORE_MAX, SCORE_MIN, Bucket, SurveyKind
 from .models import (
+    AUDIENCE_MAX_PROPERTIES,
+    CHOICE_LABEL_MAX,
+    CHOICE_TYPES,
+    CHOICE_VALUE,
+    MAX_CHOICES,
     Answer,
     Campaign,
     Invitation,
     Question,
+    QuestionRole,
     QuestionType,
     Response,
     Survey,
@@ -42,6 +60,24 @@ class ChoiceSerializer(serializers.Serializer):
     en = serializers.CharField(help_text="The label in English.")
     ko = serializers.CharField(
         required=False, allow_blank=True, help_text="The label in Korean."
+    )
+
+
+class ChoiceWriteSerializer(serializers.Serializer):
+    value = StrictCharField(
+        trim_whitespace=False,
+        validators=[RegexValidator(CHOICE_VALUE.pattern)],
+        help_text=(
+            "Stored in answers; stays once answered. Lower-case letters, digits, - "
+            "and _; unique within the question."
+        ),
+    )
+    en = StrictCharField(max_length=CHOICE_LABEL_MAX, help_text="The label in English.")
+    ko = StrictCharField(
+        required=False,
+        allow_blank=True,
+        max_length=CHOICE_LABEL_MAX,
+        help_text="The label in Korean.",
     )
 
 
@@ -72,14 +108,96 @@ class QuestionSerializer(serializers.ModelSerializer):
         return list(scale) if scale else None
 
 
-class QuestionWriteSerializer(serializers.Serializer):
-    """A question as a client sends it; the survey service checks the rules."""
+def _has(name: str, *values) -> dict:
+    """JSON Schema: the object has `name`, one of `values` if any are given."""
+    if not values:
+        return {"required": [name]}
+    return {"required": [name], "properties": {name: {"enum": list(map(str, values))}}}
 
-    id = serializers.IntegerField(
-        required=False, help_text="An existing question of this survey (PATCH)."
-    )
+
+BLANK = {"type": "string", "pattern": rf"^[{WHITESPACE}]*$"}
+NO_SCALE = {"scale_low": {"type": "null"}, "scale_high": {"type": "null"}}
+NO_LABELS = {name: BLANK for name in services.TEXT_FIELDS if name.startswith("label_")}
+NO_CHOICES = {"choices": {"maxItems": 0}}
+# A scale's ends: SCORE_MIN <= low < high <= SCORE_MAX, one rule per low end.
+SCALE_ORDER = [
+    {
+        "if": {"properties": {"scale_low": {"const": low}}},
+        "then": {"properties": {"scale_high": {"minimum": low + 1}}},
+    }
+    for low in range(SCORE_MIN, SCORE_MAX)
+]
+
+
+def _question_rules() -> list[dict]:
+    """JSON Schema of what services._spec_clean asks of a new question, by role
+    and type (the choices' values, unique in a question, it cannot state)."""
+    by_type = [
+        {
+            "if": _has("type", QuestionType.SCORE),
+            "then": {
+                "required": ["scale_low", "scale_high"],
+                "properties": {
+                    "scale_low": {"type": "integer", "maximum": SCORE_MAX - 1},
+                    "scale_high": {"type": "integer", "minimum": SCORE_MIN + 1},
+                    **NO_CHOICES,
+                },
+                "allOf": SCALE_ORDER,
+            },
+        },
+        {
+            "if": _has("type", *CHOICE_TYPES),
+            "then": {
+                "required": ["choices"],
+                "properties": {"choices": {"minItems": 2}, **NO_SCALE, **NO_LABELS},
+            },
+        },
+        {
+            "if": _has("type", *services.TEXT_LIMITS),
+            "then": {"properties": {**NO_SCALE, **NO_LABELS, **NO_CHOICES}},
+        },
+    ]
+    return [
+        {
+            "if": _has("role", QuestionRole.HEADLINE),
+            "then": {
+                "properties": {
+                    "type": {"const": str(QuestionType.SCORE)},
+                    **NO_SCALE,
+                    **NO_CHOICES,
+                }
+            },
+        },
+        {
+            "if": _has("role", QuestionRole.REASON),
+            "then": {
+                "properties": {
+                    "type": {"const": str(QuestionType.LONG_TEXT)},
+                    **NO_SCALE,
+                    **NO_LABELS,
+                    **NO_CHOICES,
+                }
+            },
+        },
+        {
+            # An extra question: no role, or a blank one.
+            "if": {"anyOf": [{"not": _has("role")}, _has("role", "")]},
+            "then": {
+                "required": ["type", "text_en"],
+                "properties": {
+                    "text_en": {"pattern": rf"[^\x00{WHITESPACE}]"},
+                },
+                "allOf": by_type,
+            },
+        },
+    ]
+
+
+class QuestionWriteSerializer(serializers.Serializer):
+    """A new question as a client sends it; the survey service checks the rules."""
+
     role = serializers.ChoiceField(
-        choices=["headline", "reason", ""],
+        choices=QuestionRole.choices,
         required=False,
         help_text=(
             'Give "headline" or "reason" to reword the standard score or "why?" '
@@ -87,24 +205,140 @@ class QuestionWriteSerializer(serializers.Serializer):
         ),
     )
     type = serializers.ChoiceField(choices=QuestionType.choices, required=False)
-    required = serializers.BooleanField(required=False)
-    text_en = serializers.CharField(required=False, allow_blank=True, max_length=500)
-    text_ko = serializers.CharField(required=False, allow_blank=True, max_length=500)
-    scale_low = serializers.IntegerField(required=False, allow_null=True)
-    scale_high = serializers.IntegerField(required=False, allow_null=True)
-    label_low_en = serializers.CharField(
-        required=False, allow_blank=True, max_length=100
+    required = StrictBooleanField(required=False)
+    text_en = StrictCharField(required=False, allow_blank=True, max_length=500)
+    text_ko = StrictCharField(required=False, allow_blank=True, max_length=500)
+    scale_low = StrictIntegerField(
+        required=False, allow_null=True, min_value=SCORE_MIN, max_value=SCORE_MAX
     )
-    label_low_ko = serializers.CharField(
-        required=False, allow_blank=True, max_length=100
+    scale_high = StrictIntegerField(
+        required=False, allow_null=True, min_value=SCORE_MIN, max_value=SCORE_MAX
     )
-    label_high_en = serializers.CharField(
-        required=False, allow_blank=True, max_length=100
+    label_low_en = StrictCharField(required=False, allow_blank=True, max_length=100)
+    label_low_ko = StrictCharField(required=False, allow_blank=True, max_length=100)
+    label_high_en = StrictCharField(required=False, allow_blank=True, max_length=100)
+    label_high_ko = StrictCharField(required=False, allow_blank=True, max_length=100)
+    choices = ChoiceWriteSerializer(many=True, required=False, max_length=MAX_CHOICES)
+
+    # spectacular leaves out a nested list's max_length.
+    request_schema = {
+        "properties": {"choices": {"maxItems": MAX_CHOICES}},
+        "allOf": _question_rules(),
+    }
+
+
+class QuestionChangeSerializer(QuestionWriteSerializer):
+    """A question in a PATCH: an existing one by id (what it leaves out it keeps),
+    or a new one."""
+
+    id = StrictIntegerField(
+        required=False, help_text="An existing question of this survey."
     )
-    label_high_ko = serializers.CharField(
-        required=False, allow_blank=True, max_length=100
+
+    request_schema = {
+        "properties": {"choices": {"maxItems": MAX_CHOICES}},
+        "if": _has("id"),
+        "else": {"allOf": _question_rules()},
+    }
+
+
+def _role_at_most_once(role: str) -> dict:
+    return {"contains": _has("role", role), "minContains": 0, "maxContains": 1}
+
+
+SCORED_KINDS = [kind for kind in SurveyKind.values if kind != SurveyKind.CUSTOM]
+# The questions a new NPS, CSAT or CES survey may be given besides its standard two
+# (the service counts those in services.MAX_QUESTIONS whether given or added).
+MAX_ADDED_QUESTIONS = services.MAX_QUESTIONS - 2
+
+
+# The rules of a survey's question list, new or changed, that its items cannot state.
+QUESTIONS_SCHEMA = {
+    "maxItems": services.MAX_QUESTIONS,
+    "allOf": [
+        _role_at_most_once(QuestionRole.HEADLINE),
+        _role_at_most_once(QuestionRole.REASON),
+    ],
+}
+
+
+class SurveyWriteSerializer(serializers.Serializer):
+    """A new survey."""
+
+    name = StrictCharField(max_length=200)
+    kind = serializers.ChoiceField(choices=SurveyKind.choices)
+    questions = QuestionWriteSerializer(
+        many=True,
+        required=False,
+        max_length=services.MAX_QUESTIONS,
+        help_text=(
+            "Questions added after the standard score and “why?” questions of NPS, "
+            "CSAT and CES (give one with its role to reword it); a custom survey "
+            "needs at least one, and has no roles."
+        ),
     )
-    choices = ChoiceSerializer(many=True, required=False)
+
+    request_schema = {
+        "properties": {"questions": QUESTIONS_SCHEMA},
+        "allOf": [
+            {
+                "if": _has("kind", SurveyKind.CUSTOM),
+                "then": {
+                    "required": ["questions"],
+                    "properties": {
+                        "questions": {
+                            "minItems": 1,
+                            "items": {"properties": {"role": {"const": ""}}},
+                        }
+                    },
+                },
+            },
+            {
+                "if": _has("kind", *SCORED_KINDS),
+                "then": {
+                    "properties": {"questions": {"maxItems": MAX_ADDED_QUESTIONS}}
+                },
+            },
+        ],
+    }
+
+    def validate(self, attrs):
+        if attrs["kind"] in SCORED_KINDS:
+            if len(attrs.get("questions", [])) > MAX_ADDED_QUESTIONS:
+                message = _(
+                    "Give at most %(limit)d questions: the survey's standard two "
+                    "count in its %(total)d."
+                ) % {"limit": MAX_ADDED_QUESTIONS, "total": services.MAX_QUESTIONS}
+                raise serializers.ValidationError({"questions": [message]})
+        return attrs
+
+
+class SurveyChangeSerializer(serializers.Serializer):
+    """What a PATCH of a survey may change."""
+
+    name = StrictCharField(required=False, max_length=200)
+    kind = serializers.ChoiceField(
+        choices=SurveyKind.choices, required=False, help_text="The survey's own."
+    )
+    questions = QuestionChangeSerializer(
+        many=True,
+        required=False,
+        max_length=services.MAX_QUESTIONS,
+        help_text=(
+            "The whole new list, the standard questions included; existing questions "
+            "named by id. A question with answers can be reworded, not removed or "
+            "re-typed."
+        ),
+    )
+
+    request_schema = {"properties": {"questions": QUESTIONS_SCHEMA}}
+
+    def validate_kind(self, kind):
+        if kind != self.context["survey"].kind:
+            raise serializers.ValidationError(
+                _("A survey keeps its kind; copy it to ask another kind."), CONFLICT
+            )
+        return kind
 
 
 class SurveySerializer(serializers.ModelSerializer):
@@ -116,41 +350,18 @@ class SurveySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class SurveyWriteSerializer(serializers.Serializer):
-    """A survey as a client creates (POST) or changes (PATCH) it."""
-
-    name = serializers.CharField(max_length=200)
-    kind = serializers.ChoiceField(choices=SurveyKind.choices)
-    questions = QuestionWriteSerializer(
-        many=True,
-        required=False,
-        help_text=(
-            "On POST, questions added after the standard score and “why?” questions "
-            "of NPS, CSAT and CES (a custom survey needs at least one). On PATCH, "
-            "the whole new list, existing questions named by id."
-        ),
-    )
-
-    def validate_kind(self, kind):
-        if self.instance is not None and kind != self.instance.kind:
-            raise serializers.ValidationError(
-                _("A survey keeps its kind; copy it to ask another kind.")
-            )
-        return kind
-
-
 class SurveyTemplateSerializer(serializers.Serializer):
     template = serializers.ChoiceField(
         choices=list(services.SURVEY_TEMPLATES),
         help_text="relationship_nps, post_purchase_csat or post_support_ces.",
     )
-    name = serializers.CharField(
+    name = StrictCharField(
         required=False, allow_blank=True, max_length=200, help_text="Optional."
     )
 
 
 class SurveyCopySerializer(serializers.Serializer):
-    name = serializers.CharField(
+    name = StrictCharField(
         required=False, allow_blank=True, max_length=200, help_text="Optional."
     )
 
@@ -191,7 +402,8 @@ class SurveyViewSet(
             per_question = getattr(e, "per_question", None)
             if per_question is None:
                 raise
-            raise serializers.ValidationError({"questions": per_question})
+            code = CONFLICT if error_codes(e) == {CONFLICT} else None
+            raise serializers.ValidationError({"questions": per_question}, code)
 
     @extend_schema(request=SurveyWriteSerializer, responses={201: SurveySerializer})
     def create(self, request, *args, **kwargs):
@@ -200,11 +412,24 @@ class SurveyViewSet(
         survey = self._write(lambda: services.survey_create(**data.validated_data))
         return self._answer(survey, status.HTTP_201_CREATED)
 
-    @extend_schema(request=SurveyWriteSerializer, responses={200: SurveySerializer})
+    @extend_schema(
+        request=SurveyChangeSerializer,
+        responses={
+            200: SurveySerializer,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description=(
+                    "What the survey has refuses the change: another kind, a "
+                    "question it does not have, one with answers removed or re-typed, "
+                    "its score question left out."
+                ),
+            ),
+        },
+    )
     def partial_update(self, request, *args, **kwargs):
         """Renames the survey and/or replaces its questions (existing ones by id)."""
         survey = self.get_object()
-        data = SurveyWriteSerializer(survey, data=request.data, partial=True)
+        data = SurveyChangeSerializer(data=request.data, context={"survey": survey})
         data.is_valid(raise_exception=True)
         self._write(
             lambda: services.survey_update(
@@ -248,8 +473,17 @@ class SurveyViewSet(
 @extend_schema_field(
     {
         "type": "object",
+        "maxProperties": AUDIENCE_MAX_PROPERTIES,
+        # models.PROPERTY_NAME, without "__" (a lookup to Django).
+        "propertyNames": {
+            "pattern": "^[A-Za-z](?:[A-Za-z0-9-]|_[A-Za-z0-9-])*_?$",
+            "maxLength": 64,
+        },
         "additionalProperties": {
-            "oneOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}]
+            "anyOf": [
+                {"type": "string", "pattern": TEXT_PATTERN},
+                {"type": ["number", "boolean"]},
+            ]
         },
     }
 )
@@ -257,8 +491,7 @@ class AudienceField(JSONObjectField):
     pass
 
 
-class CampaignSerializer(serializers.ModelSerializer):
-    serializer_related_field = PrimaryKeyRelatedField
+class CampaignSerializer(ModelSerializer):
     audience = AudienceField(
         required=False,
         validators=[validate_audience],
@@ -329,6 +562,15 @@ class SendResultSerializer(serializers.Serializer):
     )
 
 
+NOT_A_DRAFT = OpenApiResponse(
+    ErrorSerializer, description="Sent already: only a draft campaign changes."
+)
+
+
+@extend_schema_view(
+    update=extend_schema(responses={200: CampaignSerializer, 409: NOT_A_DRAFT}),
+    partial_update=extend_schema(responses={200: CampaignSerializer, 409: NOT_A_DRAFT}),
+)
 class CampaignViewSet(
     mixins.CreateModelMixin,
     mixins.ListModelMixin,
@@ -372,8 +614,8 @@ class CampaignViewSet(
         request=None,
         responses={
             202: SendResultSerializer,
-            400: OpenApiResponse(
-                DetailSerializer, description="Already sent, or expired."
+            409: OpenApiResponse(
+                ErrorSerializer, description="Sent already, or expired."
             ),
         },
     )
@@ -422,16 +664,16 @@ class InvitationSerializer(serializers.ModelSerializer):
         return data
 
 
-def campaign_filter(field_name: str = "campaign") -> filters.ModelChoiceFilter:
-    """?campaign=<id>, with a 400 that says which campaign does not exist."""
-    return filters.ModelChoiceFilter(
+def campaign_filter(field_name: str = "campaign") -> ReferenceFilter:
+    """?campaign=<id>, with a 404 that says which campaign does not exist."""
+    return ReferenceFilter(
         field_name=field_name,
         queryset=Campaign.objects.all(),
-        error_messages={"invalid_choice": _("There is no campaign %(value)s.")},
+        error_messages={"no_such": _("There is no campaign %(value)s.")},
     )
 
 
-class InvitationFilter(filters.FilterSet):
+class InvitationFilter(FilterSet):
     campaign = campaign_filter()
 
     class Meta:
@@ -490,7 +732,7 @@ class ResponseSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ResponseFilter(filters.FilterSet):
+class ResponseFilter(FilterSet):
     campaign = campaign_filter()
     since = IsoDateTimeFilter(
         field_name="created_at", lookup_expr="gte", help_text="Answered at or after."
@@ -515,8 +757,8 @@ class ResponseViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class MetricQuerySerializer(serializers.Serializer):
-    campaign = serializers.IntegerField(required=False)
-    survey = serializers.IntegerField(required=False)
+    campaign = QueryIntegerField(required=False)
+    survey = QueryIntegerField(required=False)
     since = DateTimeField(required=False)
     until = DateTimeField(required=False)
 
@@ -581,7 +823,11 @@ class MetricView(APIView):
             )
         if "survey" in data:
             filters["survey"] = get_object_or_404(Survey, pk=data["survey"])
-        result = metrics.metric(self.kind, **filters)
+        try:
+            result = metrics.metric(self.kind, **filters)
+        except DjangoValidationError as e:
+            # A campaign or survey of another kind: none of this kind has the id.
+            raise exceptions.NotFound(" ".join(e.messages))
         return ApiResponse(self.serializer_class(result.as_dict()).data)
 
 
@@ -607,10 +853,11 @@ def _metric_view(kind: str, serializer, description: str):
         ],
         responses={
             200: serializer,
-            400: OpenApiResponse(
-                description="A bad filter, or a campaign or survey of another kind."
+            400: OpenApiResponse(ErrorSerializer, description="A bad filter."),
+            404: OpenApiResponse(
+                DetailSerializer,
+                description="No such campaign or survey, or one of another kind.",
             ),
-            404: OpenApiResponse(description="No such campaign or survey."),
         },
     )
     def get(self, request):

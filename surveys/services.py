@@ -103,6 +103,9 @@ TEXT_FIELDS = (
     "label_high_ko",
 )
 MAX_QUESTIONS = 50
+# The code of a ValidationError that the current state refuses (a campaign already
+# sent), not the input on its own: the API answers it with a 409.
+CONFLICT = "conflict"
 COPY_HINT = gettext_lazy(
     "Copy the survey to ask something else; wording can still change."
 )
@@ -140,9 +143,8 @@ def _spec_clean(spec, *, kind: str, current: Question | None) -> dict:
     if current and "role" in spec and (spec["role"] or "") != current.role:
         raise ValidationError({"role": _("A question's role cannot change.")})
     if role and kind_of(kind) is None:
-        raise ValidationError(
-            {"role": _("A custom survey has no headline score; add score questions.")}
-        )
+        message = _("A custom survey has no headline score; add score questions.")
+        raise ValidationError({"role": ValidationError(message, code=CONFLICT)})
     standard = {
         QuestionRole.HEADLINE: QuestionType.SCORE,
         QuestionRole.REASON: QuestionType.LONG_TEXT,
@@ -232,6 +234,15 @@ def _spec_clean(spec, *, kind: str, current: Question | None) -> dict:
     return clean
 
 
+def _only_conflicts(error: ValidationError) -> bool:
+    """Whether every message of error has the code CONFLICT."""
+    if hasattr(error, "error_dict"):
+        messages = [m for field in error.error_dict.values() for m in field]
+    else:
+        messages = error.error_list
+    return {m.code for m in messages} == {CONFLICT}
+
+
 def _answered_question_ids(question_ids) -> set[int]:
     return set(
         Answer.objects.filter(question_id__in=question_ids)
@@ -250,6 +261,9 @@ def survey_questions_check(*, survey: Survey | None, kind: str, questions) -> li
     The builder's rules: a question with answers can be reworded but not removed
     or re-typed (nor its scale changed, nor a choice taken away); the standard
     score question stays; a custom survey has at least one question.
+
+    For an existing survey, each message that the survey's current questions,
+    answers or kind refuse (not the list on its own) has the code CONFLICT.
     """
     if not isinstance(questions, list):
         raise ValidationError({"questions": _("Give the questions as a list.")})
@@ -265,7 +279,7 @@ def survey_questions_check(*, survey: Survey | None, kind: str, questions) -> li
         )
     existing = {q.pk: q for q in survey.questions.all()} if survey else {}
     answered = _answered_question_ids(existing) if existing else set()
-    errors, result, seen_roles, kept = [], [], set(), set()
+    errors, conflicts, result, seen_roles, kept = [], [], [], set(), set()
     for spec in questions:
         current = None
         if isinstance(spec, dict) and spec.get("id") is not None:
@@ -277,13 +291,15 @@ def survey_questions_check(*, survey: Survey | None, kind: str, questions) -> li
                     else _("This survey has no such question.")
                 )
                 errors.append({"id": [message]})
+                conflicts.append(True)
                 result.append(None)
                 continue
             kept.add(current.pk)
         try:
             clean = _spec_clean(spec, kind=kind, current=current)
             if clean["role"] and clean["role"] in seen_roles:
-                raise ValidationError({"role": _("Only one question has this role.")})
+                message = _("Only one question has this role.")
+                raise ValidationError({"role": ValidationError(message, code=CONFLICT)})
             seen_roles.add(clean["role"])
             if current and current.pk in answered:
                 _check_answered_kept(current, clean)
@@ -291,14 +307,21 @@ def survey_questions_check(*, survey: Survey | None, kind: str, questions) -> li
             errors.append(
                 e.message_dict if hasattr(e, "error_dict") else {"type": e.messages}
             )
+            conflicts.append(current is not None or _only_conflicts(e))
             result.append(None)
             continue
         errors.append({})
+        conflicts.append(True)
         result.append((current, clean))
     if any(errors):
         flat = [
-            _("Question %(n)d: %(message)s") % {"n": n, "message": message}
-            for n, problems in enumerate(errors, start=1)
+            ValidationError(
+                _("Question %(n)d: %(message)s") % {"n": n, "message": message},
+                code=CONFLICT if survey and conflict else None,
+            )
+            for n, (problems, conflict) in enumerate(
+                zip(errors, conflicts, strict=True), start=1
+            )
             for messages in problems.values()
             for message in messages
         ]
@@ -330,7 +353,10 @@ def survey_questions_check(*, survey: Survey | None, kind: str, questions) -> li
     if not result:
         problems.append(_("Ask at least one question."))
     if problems:
-        raise ValidationError({"questions": problems})
+        code = CONFLICT if survey else None
+        raise ValidationError(
+            {"questions": [ValidationError(p, code=code) for p in problems]}
+        )
     return result
 
 
@@ -502,9 +528,8 @@ def campaign_update(*, campaign: Campaign, **fields) -> Campaign:
         # Locked as campaign_send locks it: a send cannot slip in between.
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.status != CampaignStatus.DRAFT:
-            raise ValidationError(
-                {"status": _("Only a draft campaign can be changed.")}
-            )
+            message = _("Only a draft campaign can be changed.")
+            raise ValidationError({"status": ValidationError(message, code=CONFLICT)})
         for name, value in fields.items():
             setattr(campaign, name, value)
         campaign.save(update_fields=list(fields))
@@ -527,11 +552,12 @@ def campaign_send(*, campaign: Campaign) -> int:
                     "date": timezone.localtime(campaign.sent_at).strftime(
                         "%Y-%m-%d %H:%M"
                     )
-                }
+                },
+                code=CONFLICT,
             )
         if campaign.is_expired:
             raise ValidationError(
-                _("This campaign has expired; change its expiry first.")
+                _("This campaign has expired; change its expiry first."), code=CONFLICT
             )
         now = timezone.now()
         customer_ids = (

@@ -3,9 +3,17 @@ from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import serializers, viewsets
 
-from cxm.api import PARSER_CLASSES, JSONObjectField
+from cxm.api import (
+    CONFLICT,
+    PARSER_CLASSES,
+    ErrorSerializer,
+    FilterSet,
+    JSONObjectField,
+    ModelSerializer,
+)
 
 from .models import Customer
 
@@ -20,7 +28,7 @@ DUPLICATE_MESSAGES = {
 }
 
 
-class CustomerSerializer(serializers.ModelSerializer):
+class CustomerSerializer(ModelSerializer):
     properties = JSONObjectField(
         required=False,
         help_text=_('Free attributes used for segments, e.g. {"plan": "pro"}.'),
@@ -62,12 +70,14 @@ class CustomerSerializer(serializers.ModelSerializer):
             .filter(email_lower=Lower(Value(value)))
         )
         if taken.exists():
-            raise serializers.ValidationError(DUPLICATE_MESSAGES["email"])
+            raise serializers.ValidationError(DUPLICATE_MESSAGES["email"], CONFLICT)
         return value
 
     def validate_external_id(self, value):
         if value and self._others().filter(external_id=value).exists():
-            raise serializers.ValidationError(DUPLICATE_MESSAGES["external_id"])
+            raise serializers.ValidationError(
+                DUPLICATE_MESSAGES["external_id"], CONFLICT
+            )
         return value
 
     def save(self, **kwargs):
@@ -80,12 +90,12 @@ class CustomerSerializer(serializers.ModelSerializer):
             for constraint, field in CONSTRAINT_FIELDS.items():
                 if constraint in str(e):
                     raise serializers.ValidationError(
-                        {field: [DUPLICATE_MESSAGES[field]]}
+                        {field: [DUPLICATE_MESSAGES[field]]}, CONFLICT
                     )
             raise
 
 
-class CustomerFilter(filters.FilterSet):
+class CustomerFilter(FilterSet):
     email = filters.CharFilter(lookup_expr="iexact")
 
     class Meta:
@@ -93,6 +103,17 @@ class CustomerFilter(filters.FilterSet):
         fields = ["email", "external_id", "locale"]
 
 
+# A 409 when the only thing wrong is an email or external id another customer has.
+DUPLICATE = OpenApiResponse(
+    ErrorSerializer, description="Another customer has this email or external id."
+)
+
+
+@extend_schema_view(
+    create=extend_schema(responses={201: CustomerSerializer, 409: DUPLICATE}),
+    update=extend_schema(responses={200: CustomerSerializer, 409: DUPLICATE}),
+    partial_update=extend_schema(responses={200: CustomerSerializer, 409: DUPLICATE}),
+)
 class CustomerViewSet(viewsets.ModelViewSet):
     """The people we survey."""
 

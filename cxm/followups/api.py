@@ -4,11 +4,17 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response as ApiResponse
 
-from cxm.api import PARSER_CLASSES, PrimaryKeyRelatedField
+from cxm.access import cx_staff_users
+from cxm.api import (
+    PARSER_CLASSES,
+    ErrorSerializer,
+    PrimaryKeyRelatedField,
+    StrictCharField,
+)
 
 from . import services
 from .models import FollowUp, FollowUpEvent, FollowUpStatus, RootCause
@@ -50,6 +56,12 @@ class FollowUpSerializer(serializers.ModelSerializer):
         source="owner.get_username", read_only=True, allow_null=True
     )
     is_overdue = serializers.BooleanField(read_only=True)
+    root_cause = serializers.ChoiceField(
+        choices=RootCause.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Blank until the follow-up is resolved.",
+    )
     events = FollowUpEventSerializer(
         many=True, read_only=True, help_text="The timeline, oldest first."
     )
@@ -85,50 +97,78 @@ class FollowUpChangeSerializer(serializers.Serializer):
     """What a PATCH may change; each key present is one action, all in one go."""
 
     owner = PrimaryKeyRelatedField(
-        queryset=User.objects.all(),
+        queryset=cx_staff_users(),
         allow_null=True,
         required=False,
-        help_text="Give the follow-up to this user; null unassigns it.",
+        error_messages={
+            "does_not_exist": _("There is no active CX staff user {pk_value}.")
+        },
+        help_text="Give the follow-up to this CX staff user; null unassigns it.",
     )
-    note = serializers.CharField(
-        required=False,
-        allow_blank=True,
-        max_length=5000,
-        help_text="Add this note to the timeline.",
+    note = StrictCharField(
+        required=False, max_length=5000, help_text="Add this note to the timeline."
     )
     status = serializers.ChoiceField(
         choices=[(FollowUpStatus.RESOLVED, FollowUpStatus.RESOLVED.label)],
         required=False,
-        help_text="Resolve it; send resolution and root_cause too.",
+        help_text="Resolve it; send resolution and root_cause with it.",
     )
-    resolution = serializers.CharField(
-        required=False, allow_blank=True, max_length=5000
+    resolution = StrictCharField(
+        required=False, max_length=5000, help_text="How it was resolved."
     )
-    root_cause = serializers.ChoiceField(
-        choices=RootCause.choices, required=False, allow_blank=True
-    )
+    root_cause = serializers.ChoiceField(choices=RootCause.choices, required=False)
+
+    # What validate() says, for the schema: one action at least, and status,
+    # resolution and root_cause all three or none.
+    body_required = True
+    request_schema = {
+        "anyOf": [{"required": [name]} for name in ("owner", "note", "status")],
+        "dependentRequired": {
+            "status": ["resolution", "root_cause"],
+            "resolution": ["status"],
+            "root_cause": ["status"],
+        },
+    }
 
     def validate(self, attrs):
-        if not attrs:
-            raise serializers.ValidationError(
-                _("Send owner, note or status to change the follow-up.")
-            )
-        if ("resolution" in attrs or "root_cause" in attrs) and attrs.get(
-            "status"
-        ) != FollowUpStatus.RESOLVED:
+        if "status" not in attrs and {"resolution", "root_cause"} & attrs.keys():
             raise serializers.ValidationError(
                 {"status": [_('Send "resolved" with a resolution and root cause.')]}
             )
+        if not {"owner", "note", "status"} & attrs.keys():
+            raise serializers.ValidationError(
+                _("Send owner, note or status to change the follow-up.")
+            )
+        if "status" not in attrs:
+            return attrs
+        errors = {}
+        if "resolution" not in attrs:
+            errors["resolution"] = [_("Say how it was resolved.")]
+        if "root_cause" not in attrs:
+            errors["root_cause"] = [_("Choose a root cause.")]
+        if errors:
+            raise serializers.ValidationError(errors)
         return attrs
+
+
+OWNER = r"^(none|[0-9]{1,18})$"
+
+
+@extend_schema_field(
+    {
+        "type": "string",
+        "pattern": OWNER,
+        "description": 'A user id, or "none" for follow-ups nobody owns.',
+    }
+)
+class OwnerFilter(filters.CharFilter):
+    pass
 
 
 class FollowUpFilter(filters.FilterSet):
     status = filters.ChoiceFilter(choices=FollowUpStatus.choices)
-    owner = filters.CharFilter(
-        help_text='A user id, or "none" for follow-ups nobody owns.',
-        validators=[
-            RegexValidator(r"^(none|[0-9]{1,18})$", _('Give a user id or "none".'))
-        ],
+    owner = OwnerFilter(
+        validators=[RegexValidator(OWNER, _('Give a user id or "none".'))],
     )
     overdue = filters.ChoiceFilter(
         choices=[("true", "true"), ("false", "false")],
@@ -162,7 +202,14 @@ class FollowUpViewSet(
         )
 
     @extend_schema(
-        request=FollowUpChangeSerializer, responses={200: FollowUpSerializer}
+        request=FollowUpChangeSerializer,
+        responses={
+            200: FollowUpSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="Resolved already: it can take notes, nothing else.",
+            ),
+        },
     )
     def partial_update(self, request, pk=None):
         """Assigns, notes and/or resolves the follow-up, all or nothing."""

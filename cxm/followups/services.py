@@ -239,7 +239,7 @@ def followup_assign(*, followup: FollowUp, owner, actor) -> FollowUp:
         followup = FollowUp.objects.select_for_update(of=("self",)).get(pk=followup.pk)
         # Checked on the locked row: the caller's copy may predate a resolve.
         if followup.status == FollowUpStatus.RESOLVED:
-            raise ValidationError(_("This follow-up is resolved."))
+            raise ValidationError(_("This follow-up is resolved."), code="conflict")
         if followup.owner_id == (owner.pk if owner else None):
             return followup
         followup.owner = owner
@@ -267,7 +267,7 @@ def followup_set_priority(*, followup: FollowUp, priority: str, actor) -> Follow
     with transaction.atomic():
         followup = FollowUp.objects.select_for_update(of=("self",)).get(pk=followup.pk)
         if followup.status == FollowUpStatus.RESOLVED:
-            raise ValidationError(_("This follow-up is resolved."))
+            raise ValidationError(_("This follow-up is resolved."), code="conflict")
         if followup.priority == priority:
             return followup
         followup.priority = priority
@@ -302,7 +302,9 @@ def followup_resolve(*, followup: FollowUp, actor, resolution: str, root_cause: 
     with transaction.atomic():
         followup = FollowUp.objects.select_for_update(of=("self",)).get(pk=followup.pk)
         if followup.status == FollowUpStatus.RESOLVED:
-            raise ValidationError(_("This follow-up is already resolved."))
+            raise ValidationError(
+                _("This follow-up is already resolved."), code="conflict"
+            )
         followup.status = FollowUpStatus.RESOLVED
         followup.resolution = resolution
         followup.root_cause = root_cause

@@ -87,18 +87,18 @@ def test_it_deletes_a_customer(api):
     assert not Customer.objects.exists()
 
 
-def test_it_refuses_a_duplicate_email_in_another_case_naming_email(api):
+def test_it_answers_409_to_a_duplicate_email_in_another_case_naming_email(api):
     CustomerFactory(email="jane@example.com")
 
     r = api.post("/api/customers/", {"email": "JANE@Example.COM"}, format="json")
 
-    assert r.status_code == 400
+    assert r.status_code == 409
     assert list(r.json()) == ["email"]
     assert "already exists" in r.json()["email"][0]
     assert Customer.objects.count() == 1
 
 
-def test_it_refuses_to_change_an_email_into_anothers(api):
+def test_it_answers_409_to_changing_an_email_into_anothers(api):
     CustomerFactory(email="jane@example.com")
     other = CustomerFactory(email="joe@example.com")
 
@@ -106,11 +106,11 @@ def test_it_refuses_to_change_an_email_into_anothers(api):
         f"/api/customers/{other.pk}/", {"email": "Jane@example.com"}, format="json"
     )
 
-    assert r.status_code == 400
+    assert r.status_code == 409
     assert list(r.json()) == ["email"]
 
 
-def test_it_refuses_a_duplicate_external_id_naming_it(api):
+def test_it_answers_409_to_a_duplicate_external_id_naming_it(api):
     CustomerFactory(external_id="crm-1")
 
     r = api.post(
@@ -119,7 +119,7 @@ def test_it_refuses_a_duplicate_external_id_naming_it(api):
         format="json",
     )
 
-    assert r.status_code == 400
+    assert r.status_code == 409
     assert list(r.json()) == ["external_id"]
     assert r.json()["external_id"] == [
         "A customer with this external id already exists."
@@ -195,7 +195,7 @@ def test_it_refuses_properties_nested_too_deeply(api):
 
 
 @pytest.mark.parametrize("field", ["email", "external_id"])
-def test_it_answers_400_when_a_duplicate_slips_past_validation(api, monkeypatch, field):
+def test_it_answers_409_when_a_duplicate_slips_past_validation(api, monkeypatch, field):
     # As when two requests validate at once: only the database's constraint
     # sees the duplicate.
     CustomerFactory(email="jane@example.com", external_id="crm-1")
@@ -212,7 +212,7 @@ def test_it_answers_400_when_a_duplicate_slips_past_validation(api, monkeypatch,
         format="json",
     )
 
-    assert r.status_code == 400, r.content
+    assert r.status_code == 409, r.content
     assert list(r.json()) == [field]
     assert Customer.objects.count() == 1
     # The failed insert was rolled back to its savepoint: the connection still works.

@@ -44,6 +44,33 @@ def test_it_fills_in_a_messages_params():
     assert r.data == {"detail": "'x' is not a property."}
 
 
+def test_it_answers_409_when_every_message_is_a_conflict():
+    sent = ValidationError("Sent already.", code="conflict")
+
+    r = handle(ValidationError({"status": sent}))
+
+    assert r.status_code == 409
+    assert r.data == {"status": ["Sent already."]}
+
+
+def test_it_answers_400_to_a_conflict_beside_a_bad_field():
+    sent = ValidationError("Sent already.", code="conflict")
+
+    r = handle(ValidationError({"status": sent, "name": "Bad."}))
+
+    assert r.status_code == 400
+    assert r.data == {"status": ["Sent already."], "name": ["Bad."]}
+
+
+def test_it_answers_404_when_every_message_says_an_id_names_nothing():
+    missing = ValidationError("There is no survey 7.", code="not_found")
+
+    r = handle(ValidationError({"survey": missing}))
+
+    assert r.status_code == 404
+    assert r.data == {"detail": "There is no survey 7."}
+
+
 def test_it_leaves_other_errors_to_drf():
     assert handle(NotFound()).status_code == 404
     assert handle(ValueError("bug")) is None  # a real bug stays a 500
@@ -86,6 +113,11 @@ def test_it_answers_415_to_anything_but_json(api):
         ({"email": "a@example.com", "locale": "xx"}, "locale"),
         ({"email": "a@example.com", "name": "x" * 201}, "name"),
         ({"email": "a@example.com", "name": "a\u0000b"}, "name"),
+        ({"email": "a@example.com", "name": 12}, "name"),
+        ({"email": "a@example.com", "external_id": 12.5}, "external_id"),
+        ({"email": " a@example.com"}, "email"),
+        ({"email": "a@example.com", "name": " " * 190 + "x" * 11}, "name"),
+        ({"email": "a@example.com", "properties": {"a\u0000": 1}}, "properties"),
     ],
 )
 def test_it_answers_400_naming_the_field_to_wrong_types(api, body, field):
@@ -108,6 +140,7 @@ def test_it_answers_400_to_a_body_that_is_not_an_object(api):
         "/api/customers/99999999999999999999999999/",
         "/api/customers/-1/",
         "/api/customers/abc/",
+        "/api/customers/1.5/",
         "/api/campaigns/99999999999999999999999999/",
         "/api/followups/99999999999999999999999999/",
         "/api/customers/?page=99999999999999999999999999",
@@ -117,30 +150,70 @@ def test_it_answers_400_to_a_body_that_is_not_an_object(api):
 def test_it_answers_404_to_unknown_ids_and_pages(api, path):
     CustomerFactory()
 
-    assert api.get(path).status_code == 404
+    r = api.get(path)
+
+    assert r.status_code == 404
+    assert r["Content-Type"] == "application/json"
 
 
-def test_it_answers_400_to_huge_ids_in_a_body(api):
-    r = api.post(
-        "/api/campaigns/",
-        {"name": "X", "survey": 99999999999999999999999999},
-        format="json",
-    )
+@pytest.mark.parametrize("survey", [0, -1, 999999, 99999999999999999999999999])
+def test_it_answers_404_to_an_id_in_a_body_that_names_nothing(api, survey):
+    r = api.post("/api/campaigns/", {"name": "X", "survey": survey}, format="json")
 
-    assert r.status_code == 400
+    assert r.status_code == 404, r.content
+    assert r.json() == {"detail": f"There is no survey {survey}."}
+
+
+@pytest.mark.parametrize(
+    "spelling", [str, lambda pk: pk + 0.5, lambda pk: "one", lambda pk: True]
+)
+def test_it_answers_400_to_an_id_in_a_body_that_is_no_whole_number(api, spelling):
+    survey = spelling(SurveyFactory().pk)
+
+    r = api.post("/api/campaigns/", {"name": "X", "survey": survey}, format="json")
+
+    assert r.status_code == 400, r.content
     assert list(r.json()) == ["survey"]
 
 
-def test_it_answers_400_to_an_expiry_out_of_range(api):
+@pytest.mark.parametrize(
+    "expires_at",
+    [
+        "9999-12-31T23:59:59-05:00",
+        "9999-12-30T00:00:00Z",
+        "0001-01-02T00:00:00Z",
+        "2030-01-01",
+        "2030-01-01T09:00:00",
+        "2030-01-01 09:00:00Z",
+        1893488400,
+    ],
+)
+def test_it_answers_400_to_an_expiry_out_of_range_or_not_rfc_3339(api, expires_at):
     r = api.post(
         "/api/campaigns/",
-        {
-            "name": "X",
-            "survey": SurveyFactory().pk,
-            "expires_at": "9999-12-31T23:59:59-05:00",
-        },
+        {"name": "X", "survey": SurveyFactory().pk, "expires_at": expires_at},
         format="json",
     )
 
-    assert r.status_code == 400
+    assert r.status_code == 400, r.content
     assert list(r.json()) == ["expires_at"]
+
+
+@pytest.mark.parametrize(
+    "expires_at, stored",
+    [
+        ("2030-01-01T09:00:00+09:00", "2030-01-01T00:00:00Z"),
+        ("2030-01-01t09:00:00.5z", "2030-01-01T09:00:00.500000Z"),
+        ("0001-01-03T00:00:00+23:59", "0001-01-02T00:01:00Z"),
+        ("9999-12-29T23:59:59-23:59", "9999-12-30T23:58:59Z"),
+    ],
+)
+def test_it_takes_any_rfc_3339_time_it_can_hold_in_utc(api, expires_at, stored):
+    r = api.post(
+        "/api/campaigns/",
+        {"name": "X", "survey": SurveyFactory().pk, "expires_at": expires_at},
+        format="json",
+    )
+
+    assert r.status_code == 201, r.content
+    assert r.json()["expires_at"] == stored

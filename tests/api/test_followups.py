@@ -251,9 +251,17 @@ def test_it_changes_nothing_when_one_part_of_a_request_fails(api, staff):
         ),
         ({"status": "reopened"}, "status"),
         ({"resolution": "Refunded"}, "status"),
-        ({"owner": 99999999}, "owner"),
-        ({"owner": 10**30}, "owner"),
         ({"owner": "someone"}, "owner"),
+        ({"owner": "1"}, "owner"),
+        ({"status": "resolved", "resolution": "x"}, "root_cause"),
+        ({"status": "resolved", "root_cause": "other"}, "resolution"),
+        (
+            {"status": "resolved", "resolution": " ", "root_cause": "other"},
+            "resolution",
+        ),
+        ({"note": "  "}, "note"),
+        ({"note": 5}, "note"),
+        ({"status": "resolved", "resolution": "x", "root_cause": ""}, "root_cause"),
         ({"note": ""}, "note"),
         ({"note": ["a", "b"]}, "note"),
         ({}, "non_field_errors"),
@@ -268,26 +276,27 @@ def test_it_answers_400_naming_the_field_to_bad_changes(api, body, field):
     assert list(r.json()) == [field]
 
 
-def test_it_refuses_an_owner_outside_cx(api):
+@pytest.mark.parametrize(
+    "owner",
+    [
+        lambda: UserFactory().pk,  # outside CX
+        lambda: agent(is_active=False).pk,
+        lambda: 99999999,
+        lambda: 10**30,
+    ],
+    ids=["outsider", "inactive", "unknown", "huge"],
+)
+def test_it_answers_404_to_an_owner_who_is_no_active_cx_staff(api, owner):
     followup = detractor_followup()
+    owner = owner()
 
-    r = patch(api, followup, {"owner": UserFactory().pk})
+    r = patch(api, followup, {"owner": owner})
 
-    assert r.status_code == 400
-    assert list(r.json()) == ["owner"]
-
-
-def test_it_refuses_an_inactive_owner_with_the_services_message(api):
-    followup = detractor_followup()
-    gone = agent(is_active=False)
-
-    r = patch(api, followup, {"owner": gone.pk})
-
-    assert r.status_code == 400
-    assert r.json() == {"owner": ["This user is not active."]}
+    assert r.status_code == 404
+    assert r.json() == {"detail": f"There is no active CX staff user {owner}."}
 
 
-def test_it_answers_400_with_the_services_message_on_a_second_resolve(api, staff):
+def test_it_answers_409_with_the_services_message_on_a_second_resolve(api, staff):
     followup = detractor_followup()
     followup_resolve(
         followup=followup, actor=staff, resolution="Done", root_cause="other"
@@ -299,7 +308,7 @@ def test_it_answers_400_with_the_services_message_on_a_second_resolve(api, staff
         {"status": "resolved", "resolution": "Again", "root_cause": "other"},
     )
 
-    assert r.status_code == 400
+    assert r.status_code == 409
     assert r.json() == {"detail": "This follow-up is already resolved."}
 
 

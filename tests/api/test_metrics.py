@@ -59,7 +59,7 @@ def test_it_answers_nulls_without_responses(api):
     }
 
 
-@pytest.mark.parametrize("value", ["abc", "1.5", "1%00"])
+@pytest.mark.parametrize("value", ["abc", "1.5", "1%00", "1.0", "%201", "1_0", "+1"])
 def test_it_answers_400_to_a_campaign_that_is_not_a_whole_number(api, value):
     r = api.get(f"/api/metrics/nps/?campaign={value}")
 
@@ -134,14 +134,16 @@ def test_it_counts_a_period(api):
     r = api.get("/api/metrics/nps/", {"since": "last week"})
     assert r.status_code == 400
     assert list(r.json()) == ["since"]
+    # An empty parameter is no parameter, as an HTML form sends it.
+    assert api.get("/api/metrics/nps/?since=&campaign=").json()["nps"] == 0.0
 
 
-def test_it_answers_400_to_a_campaign_of_another_kind(api):
+def test_it_answers_404_to_a_campaign_of_another_kind(api):
     campaign = CampaignFactory(survey__kind="csat")
 
     r = api.get(f"/api/metrics/nps/?campaign={campaign.pk}")
 
-    assert r.status_code == 400
+    assert r.status_code == 404
     assert "CSAT" in r.json()["detail"]
 
 
@@ -150,11 +152,11 @@ def test_it_answers_404_to_an_unknown_survey(api, kind):
     assert api.get(f"/api/metrics/{kind}/?survey=999999").status_code == 404
 
 
-def test_it_answers_400_to_a_survey_of_another_kind_beside_a_campaign(api):
+def test_it_answers_404_to_a_survey_of_another_kind_beside_a_campaign(api):
     campaign = CampaignFactory(survey__kind="csat")
     nps = CampaignFactory().survey
 
     r = api.get(f"/api/metrics/csat/?campaign={campaign.pk}&survey={nps.pk}")
 
-    assert r.status_code == 400
+    assert r.status_code == 404
     assert "is a survey of another kind: NPS" in r.json()["detail"]

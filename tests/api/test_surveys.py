@@ -143,7 +143,7 @@ def test_it_rewords_and_adds_questions_with_patch_but_keeps_answered_ones(api):
         {"questions": [{"id": headline.pk}]},
         format="json",
     )
-    assert r.status_code == 400
+    assert r.status_code == 409  # the survey's answers refuse it
     assert "has answers and cannot be removed" in r.json()["questions"][0]
     assert survey.questions.count() == 3
 
@@ -153,8 +153,72 @@ def test_it_keeps_a_surveys_kind(api):
 
     r = api.patch(f"/api/surveys/{survey.pk}/", {"kind": "csat"}, format="json")
 
-    assert r.status_code == 400
+    assert r.status_code == 409
     assert list(r.json()) == ["kind"]
+    assert (
+        api.patch(
+            f"/api/surveys/{survey.pk}/", {"kind": "nps"}, format="json"
+        ).status_code
+        == 200
+    )
+
+
+@pytest.mark.parametrize(
+    "questions",
+    [
+        [{"id": 999999}],  # not a question of this survey
+        [{"type": "short_text", "text_en": "Role?"}],  # the score question left out
+    ],
+)
+def test_it_answers_409_to_questions_its_current_ones_refuse(api, questions):
+    survey = SurveyFactory()
+
+    r = api.patch(f"/api/surveys/{survey.pk}/", {"questions": questions}, format="json")
+
+    assert r.status_code == 409, r.content
+    assert list(r.json()) == ["questions"]
+
+
+def test_it_answers_400_to_a_new_question_that_breaks_the_rules_on_its_own(api):
+    survey = SurveyFactory()
+    headline, reason = survey.questions.all()
+
+    r = api.patch(
+        f"/api/surveys/{survey.pk}/",
+        {
+            "questions": [
+                {"id": headline.pk},
+                {"id": reason.pk},
+                {"type": "score", "text_en": "Setup?", "scale_low": 5, "scale_high": 2},
+            ]
+        },
+        format="json",
+    )
+
+    assert r.status_code == 400, r.content
+    assert r.json()["questions"][2] == {
+        "scale_high": ["A scale runs from 0 to 10 at most, low before high."]
+    }
+
+
+def test_it_gives_a_new_scored_survey_at_most_48_questions_besides_its_own(api):
+    question = {"type": "short_text", "text_en": "Why?"}
+
+    r = api.post(
+        "/api/surveys/",
+        {"name": "Long", "kind": "nps", "questions": [question] * 49},
+        format="json",
+    )
+
+    assert r.status_code == 400
+    assert list(r.json()) == ["questions"]
+    r = api.post(
+        "/api/surveys/",
+        {"name": "Long", "kind": "nps", "questions": [question] * 48},
+        format="json",
+    )
+    assert r.status_code == 201
+    assert len(r.json()["questions"]) == 50
 
 
 def test_it_lists_and_starts_from_templates_and_copies(api):
@@ -257,25 +321,25 @@ def test_it_sends_to_the_audience_only(api):
     assert Invitation.objects.get().customer == pro
 
 
-def test_it_answers_400_with_the_services_message_on_a_second_send(api):
+def test_it_answers_409_with_the_services_message_on_a_second_send(api):
     campaign = CampaignFactory()
     CustomerFactory()
     assert api.post(f"/api/campaigns/{campaign.pk}/send/").status_code == 202
 
     r = api.post(f"/api/campaigns/{campaign.pk}/send/")
 
-    assert r.status_code == 400
+    assert r.status_code == 409
     assert list(r.json()) == ["detail"]
     assert r.json()["detail"].startswith("This campaign was already sent on ")
     assert Invitation.objects.count() == 1
 
 
-def test_it_answers_400_on_sending_an_expired_campaign(api):
+def test_it_answers_409_on_sending_an_expired_campaign(api):
     campaign = CampaignFactory(expires_at=timezone.now() - timedelta(days=1))
 
     r = api.post(f"/api/campaigns/{campaign.pk}/send/")
 
-    assert r.status_code == 400
+    assert r.status_code == 409
     assert "expired" in r.json()["detail"]
 
 
@@ -296,11 +360,11 @@ def test_it_validates_the_audience_with_the_models_validator(api, audience):
     assert not Campaign.objects.exists()
 
 
-def test_it_refuses_an_unknown_survey(api):
+def test_it_answers_404_to_an_unknown_survey(api):
     r = api.post("/api/campaigns/", {"name": "X", "survey": 999999}, format="json")
 
-    assert r.status_code == 400
-    assert list(r.json()) == ["survey"]
+    assert r.status_code == 404
+    assert r.json() == {"detail": "There is no survey 999999."}
 
 
 def test_it_changes_a_draft_campaign_but_not_its_status(api):
@@ -319,13 +383,13 @@ def test_it_changes_a_draft_campaign_but_not_its_status(api):
     assert r.json()["status"] == "draft"
 
 
-def test_it_refuses_to_change_a_sent_campaign(api):
+def test_it_answers_409_to_changing_a_sent_campaign(api):
     campaign = CampaignFactory(name="Old")
     campaign_send(campaign=campaign)
 
     r = api.patch(f"/api/campaigns/{campaign.pk}/", {"name": "New"}, format="json")
 
-    assert r.status_code == 400
+    assert r.status_code == 409
     assert list(r.json()) == ["status"]
     campaign.refresh_from_db()
     assert campaign.name == "Old"
@@ -464,12 +528,30 @@ def test_it_filters_responses_by_survey_and_period(api):
 
 
 @pytest.mark.parametrize("resource", ["invitations", "responses"])
-@pytest.mark.parametrize("value", ["abc", "999999", "99999999999999999999999"])
-def test_it_answers_400_to_a_bad_campaign_filter(api, resource, value):
+@pytest.mark.parametrize("value", ["abc", "1.5", "1%25"])
+def test_it_answers_400_to_a_campaign_filter_that_is_no_id(api, resource, value):
     r = api.get(f"/api/{resource}/?campaign={value}")
 
     assert r.status_code == 400
-    assert r.json() == {"campaign": [f"There is no campaign {value}."]}
+    assert list(r.json()) == ["campaign"]
+    assert r.json()["campaign"][0].startswith("There is no campaign ")
+
+
+@pytest.mark.parametrize("resource", ["invitations", "responses"])
+@pytest.mark.parametrize("value", ["999999", "-1", "99999999999999999999999"])
+def test_it_answers_404_to_a_campaign_filter_naming_nothing(api, resource, value):
+    r = api.get(f"/api/{resource}/?campaign={value}")
+
+    assert r.status_code == 404
+    assert r.json() == {"detail": f"There is no campaign {value}."}
+
+
+@pytest.mark.parametrize("resource", ["invitations", "responses"])
+def test_it_answers_404_to_a_customer_filter_naming_nothing(api, resource):
+    r = api.get(f"/api/{resource}/?customer=999999")
+
+    assert r.status_code == 404
+    assert r.json() == {"detail": "There is no customer 999999."}
 
 
 @pytest.mark.parametrize("resource", ["invitations", "responses"])

@@ -1,0 +1,32 @@
+"""
+Schemathesis hooks for cxm's API: the rules of the API that its schema (JSON Schema
+2020-12) cannot state, so generated requests keep to them. Loaded by
+tests/api/test_schema.py, and by the command line:
+
+    SCHEMATHESIS_HOOKS=tests/api/schemathesis_hooks.py schemathesis run ...
+"""
+
+import schemathesis
+
+
+def repeats_a_choice_value(body) -> bool:
+    """
+    Whether a survey's question offers one choice value twice. JSON Schema can ask
+    for unique items, not for items unique by one of their properties.
+    """
+    questions = body.get("questions") if isinstance(body, dict) else None
+    for question in questions if isinstance(questions, list) else []:
+        choices = question.get("choices") if isinstance(question, dict) else None
+        values = [
+            choice.get("value")
+            for choice in (choices if isinstance(choices, list) else [])
+            if isinstance(choice, dict) and isinstance(choice.get("value"), str)
+        ]
+        if len(values) != len(set(values)):
+            return True
+    return False
+
+
+@schemathesis.hook
+def filter_case(context, case):
+    return not repeats_a_choice_value(case.body)
