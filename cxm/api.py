@@ -435,15 +435,20 @@ class AutoSchema(SpectacularAutoSchema):
         `request_schema`: what its validation says beyond its fields' own.
         """
         schema = super()._map_basic_serializer(serializer, direction)
+        for name, field in serializer.fields.items():
+            prop = schema["properties"].get(name, {})
+            if isinstance(field, serializers.EmailField):
+                # The pattern, not the format: validators of the format disagree on
+                # what an address is (quoted local parts, IDN top-level domains).
+                prop.pop("format", None)
+                prop["pattern"] = EMAIL_PATTERN
         if direction != "request":
             return schema
         for name, field in serializer.fields.items():
             prop = schema["properties"].get(name, {})
             if "string" not in prop.get("type", ()) or "pattern" in prop:
                 continue  # not a plain string, or one that has its pattern
-            if isinstance(field, serializers.EmailField):
-                prop["pattern"] = EMAIL_PATTERN
-            elif isinstance(field, serializers.CharField):
+            if isinstance(field, serializers.CharField):
                 blank = field.allow_blank or not field.trim_whitespace
                 prop["pattern"] = TEXT_PATTERN if blank else NOT_BLANK_PATTERN
             elif isinstance(field, serializers.DateTimeField):
@@ -524,6 +529,13 @@ class AutoSchema(SpectacularAutoSchema):
             errors["415"] = self._response(
                 "415", DetailSerializer, "The body is not application/json."
             )
+        # Answered by the web server in front, before cxm: no body to document.
+        errors["414"] = {
+            "description": (
+                "The address is longer than the web server takes (gunicorn: a "
+                "request line of 4,094 bytes)."
+            )
+        }
         return errors
 
     def _request_has_references(self) -> bool:

@@ -8,7 +8,6 @@ import email
 import email.policy
 import logging
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -16,17 +15,15 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import quote
 
 import pytest
 import redis
 import requests
 from aiosmtpd.controller import Controller
 from django.conf import settings as django_settings
-from django.db import connection
 
 from tests.conftest import celery_broker
-from tests.processes import process_group_stop
+from tests.processes import database_url_of_test_db, free_port, process_group_stop
 
 BASE_DIR = Path(django_settings.BASE_DIR)
 REDIS_URL = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/9")
@@ -124,12 +121,6 @@ class SmtpServer:
         return wait_for(arrived, timeout=timeout, what=f"{count} email(s){who}")
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def smtp_server():
     server = SmtpServer(host="127.0.0.1", port=free_port())
@@ -175,23 +166,6 @@ def redis_broker():
             f"(set E2E_REDIS_URL to change it): {e}"
         )
     return REDIS_URL
-
-
-def database_url_of_test_db() -> str:
-    """Returns a DATABASE_URL of the test database this process uses now."""
-    db = connection.settings_dict
-    if connection.vendor != "postgresql":
-        pytest.fail(
-            "The e2e tests share the test database with a Celery worker process, so "
-            "they need PostgreSQL: run with DATABASE_URL=postgres://… (got "
-            f"{connection.vendor})"
-        )
-    user = quote(db["USER"] or "", safe="")
-    password = f":{quote(db['PASSWORD'], safe='')}" if db["PASSWORD"] else ""
-    auth = f"{user}{password}@" if user else ""
-    host = db["HOST"] or "localhost"
-    port = f":{db['PORT']}" if db["PORT"] else ""
-    return f"postgres://{auth}{host}{port}/{quote(db['NAME'], safe='')}"
 
 
 @dataclass
