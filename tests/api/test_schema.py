@@ -131,6 +131,8 @@ SCHEMATHESIS = [
     "--seed",
     "1",  # the same cases each run; a finding reproduces
     "--generation-deterministic",
+    "--generation-database",
+    "none",  # nor cases kept from an earlier run
     "--suppress-health-check",
     "all",
 ]
