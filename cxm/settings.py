@@ -606,6 +606,10 @@ AXES_LOCKOUT_CALLABLE = "cxm.views.login_locked_out"
 # A good password does not wipe the count: axes would wipe every failure from the
 # same address too, so one account of one's own would reset guesses at another's.
 AXES_RESET_ON_SUCCESS = False
+# A try during a lockout is not a failure: else the locked-out owner's own retries
+# would lock out their office's address and restart the cool-off each time (and
+# one guess every few minutes would keep any account locked for good).
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
 # Lockouts are logged as warnings; no banner at each start.
 AXES_VERBOSE = False
 

@@ -26,7 +26,7 @@ def client_address(request) -> str:
     proxies, the address the outermost of them saw (the NUM_PROXIES-th from the right
     of X-Forwarded-For: what a client writes there itself stays on the left).
     """
-    remote = request.META.get("REMOTE_ADDR", "")
+    remote = _plain(request.META.get("REMOTE_ADDR", ""))
     proxies = settings.NUM_PROXIES
     if not proxies:
         return remote
@@ -35,9 +35,25 @@ def client_address(request) -> str:
     if len(forwarded) < proxies:
         return remote  # it did not come through the proxies
     try:
-        return str(ipaddress.ip_address(forwarded[-proxies]))
+        ipaddress.ip_address(forwarded[-proxies])
     except ValueError:
         return remote
+    return _plain(forwarded[-proxies])
+
+
+def _plain(address: str) -> str:
+    """
+    Returns an IP address in its usual form: an IPv4 client of a server bound to
+    [::] arrives as ::ffff:a.b.c.d, which is a.b.c.d (else every IPv4 client would
+    share the one IPv6 /64 that limits count by).
+    """
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if ip.version == 6 and ip.ipv4_mapped:
+        return str(ip.ipv4_mapped)
+    return str(ip)
 
 
 def client_network(request) -> str:

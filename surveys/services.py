@@ -727,6 +727,8 @@ def invitation_message(*, invitation: Invitation):
         context=context,
         headers={
             "List-Unsubscribe": f"<{unsubscribe}>",
+            # RFC 8058: mail providers (Gmail, Yahoo) post to it for one click.
+            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "X-Cxm-Invitation": str(invitation.pk),
         },
     )

@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.views.csrf import csrf_failure as django_csrf_failure
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from cxm.access import cx_staff_required
@@ -262,9 +263,14 @@ def thanks(request, token: str):
     )
 
 
+@csrf_exempt  # the token in the address is the credential; no cookie is involved
 @require_http_methods(["GET", "HEAD", "POST"])
 def unsubscribe(request, token: str):
-    """GET asks to confirm (scanners follow links); POST unsubscribes."""
+    """
+    GET asks to confirm (scanners follow links); POST unsubscribes: the page's
+    button, or a mail provider's RFC 8058 one-click post (`List-Unsubscribe=One-Click`,
+    with no cookie and no CSRF token).
+    """
     invitation = invitation_open(token=token)
     if invitation is None:
         return _unknown(request)

@@ -134,6 +134,31 @@ def test_it_lets_staff_log_in_to_the_admin_after_a_typo(client):
     assert client.get("/admin/").status_code == 200
 
 
+def test_it_keeps_a_lockout_to_its_account_however_often_its_owner_retries(client):
+    """
+    Tries during a lockout are not failures: the owner's retries from the office
+    neither lock the office's address out for colleagues nor restart the pause.
+    """
+    UserFactory(username="mina")
+    UserFactory(username="jiwoo")
+    for n in range(3):
+        log_in(client, "/accounts/login/", "mina", "guess", address=f"192.0.2.{n}")
+
+    def attempts():
+        return sorted(AccessAttempt.objects.values_list("ip_address", "attempt_time"))
+
+    locked = attempts()
+
+    for _ in range(5):
+        r = log_in(client, "/accounts/login/", "mina", PASSWORD, address="203.0.113.9")
+        assert r.status_code == 429
+
+    assert attempts() == locked  # nothing recorded: the pause is not restarted
+    assert not AccessAttempt.objects.filter(ip_address="203.0.113.9").exists()
+    r = log_in(client, "/accounts/login/", "jiwoo", PASSWORD, address="203.0.113.9")
+    assert r.status_code == 302 and logged_in(client)
+
+
 def test_it_lists_lockouts_in_the_admin_where_deleting_one_lifts_it(client):
     UserFactory(username="mina")
     for _ in range(3):
@@ -205,6 +230,9 @@ def test_it_counts_the_address_a_proxy_saw_not_the_proxy(client, settings):
         (2, "10.0.0.3", "198.51.100.1", "10.0.0.3"),
         (1, "10.0.0.2", "not-an-address", "10.0.0.2"),
         (1, "10.0.0.2", "2001:db8::1", "2001:db8::1"),
+        # An IPv4 client of a server bound to [::], or of such a proxy.
+        (0, "::ffff:192.0.2.1", "", "192.0.2.1"),
+        (1, "::ffff:10.0.0.2", "::ffff:198.51.100.1", "198.51.100.1"),
     ],
 )
 def test_it_finds_the_client_address(settings, proxies, remote, forwarded, address):
@@ -220,6 +248,19 @@ def test_it_counts_an_ipv6_client_by_its_64():
     assert client_network(request) == "2001:db8:1:2::"
     request = RequestFactory().get("/", REMOTE_ADDR="192.0.2.1")
     assert client_network(request) == "192.0.2.1"
+
+
+def test_it_counts_ipv4_clients_of_a_dual_stack_server_apart(client):
+    """::ffff:a.b.c.d is a.b.c.d, not the /64 that all IPv4 addresses share."""
+    for _ in range(3):  # TOKEN_MISS_RATE
+        client.get("/s/guessed/", REMOTE_ADDR="::ffff:198.51.100.1")
+    assert (
+        client.get("/s/guessed/", REMOTE_ADDR="::ffff:198.51.100.1").status_code == 429
+    )
+
+    r = client.get("/s/guessed/", REMOTE_ADDR="::ffff:198.51.100.2")
+
+    assert r.status_code == 404
 
 
 # Wrong links on the customer pages
@@ -306,8 +347,12 @@ def test_it_limits_one_click_unsubscribes_per_link(client):
     assert client.get(link).status_code == 200  # asking to confirm is not limited
 
 
-def test_it_takes_every_one_click_unsubscribe_a_mail_provider_relays(client):
-    """Gmail posts every recipient's RFC 8058 unsubscribe from the same servers."""
+def test_it_takes_every_one_click_unsubscribe_a_mail_provider_relays():
+    """
+    Gmail posts every recipient's RFC 8058 unsubscribe from the same servers, with
+    no cookie and no CSRF token.
+    """
+    client = Client(enforce_csrf_checks=True)
     invitations = InvitationFactory.create_batch(6)
     for invitation in invitations:
         r = client.post(

@@ -84,14 +84,15 @@ def test_it_offers_the_eleven_scores_as_links_in_the_html(mailoutbox):
     assert html.count("?score=") == 11
 
 
-def test_it_sets_the_list_unsubscribe_header(mailoutbox):
+def test_it_sets_the_one_click_list_unsubscribe_headers(mailoutbox):
     invitation = InvitationFactory()
 
     invitations_deliver(invitation_ids=[invitation.pk])
 
     header = f"<http://testserver/s/{invitation.token}/unsubscribe/>"
-    assert mailoutbox[0].extra_headers["List-Unsubscribe"] == header
-    assert mailoutbox[0].message()["List-Unsubscribe"] == header
+    message = mailoutbox[0].message()
+    assert message["List-Unsubscribe"] == header
+    assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
 
 
 def test_it_renders_the_invitation_in_the_customers_language():
