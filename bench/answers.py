@@ -266,7 +266,15 @@ class Server:
     """gunicorn serving cxm (bench.settings) with sync workers, in its own process
     group, logging to a file."""
 
-    def __init__(self, *, env: dict, port: int, workers: int, log_path: Path):
+    def __init__(
+        self,
+        *,
+        env: dict,
+        port: int,
+        workers: int,
+        log_path: Path,
+        settings: str = "bench.settings",
+    ):
         self.port = port
         self.workers = workers
         self.log_path = log_path
@@ -294,7 +302,7 @@ class Server:
                     "--no-control-socket",
                 ],
                 cwd=BASE_DIR,
-                env={**env, "DJANGO_SETTINGS_MODULE": "bench.settings"},
+                env={**env, "DJANGO_SETTINGS_MODULE": settings},
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,

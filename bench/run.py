@@ -593,6 +593,7 @@ def bench_answers(*, env: dict, workdir: Path) -> None:
             label=f"{FOLLOWUPS:,} follow-ups of history",
             tag="full",
         )
+        problems += protection_round(env=env, server=server, csrf=csrf, workdir=workdir)
     except (RuntimeError, BenchFailure):
         log(f"answers: gunicorn log:\n{server.tail()}")
         raise
@@ -600,6 +601,70 @@ def bench_answers(*, env: dict, workdir: Path) -> None:
         server.stop()
     if problems:
         raise BenchFailure("answers: " + "; ".join(problems))
+
+
+def protection_round(*, env: dict, server, csrf: str, workdir: Path) -> list[str]:
+    """
+    The answer page with issue 10's protections (CSP and the other headers, login
+    protection, rate limits) against the same page without them (bench/
+    settings_unprotected.py), in the order on, off, off, on; reports the ratio of
+    their mean rates. Returns the problems found.
+    """
+    problems = []
+    bare = answers.Server(
+        env=env,
+        port=smtp_sink.free_port(),
+        workers=SERVER_WORKERS,
+        log_path=workdir / "gunicorn-unprotected.log",
+        settings="bench.settings_unprotected",
+    )
+    try:
+        bare.wait_ready()
+        rates = {"on": [], "off": []}
+        for n, (state, target) in enumerate(
+            [("on", server), ("off", bare), ("off", bare), ("on", server)]
+        ):
+            campaign = data.campaign_create(name=f"Protections {state} {n}")
+            for name, seconds in [("warm", WARMUP), ("run", DURATION)]:
+                part = answers.invitations_create(
+                    campaign=campaign,
+                    # The answer page runs far below the bare view's rate.
+                    count=answers.tokens_needed(BARE_MAX_RATE / 4, seconds),
+                    prefix=f"protect{n}{name}",
+                )
+                measured = answers.wrk_run(
+                    port=target.port,
+                    prefix=answers.ANSWER_PREFIX,
+                    tokens_file=answers.tokens_write(
+                        workdir / f"protect{n}{name}.tokens", part
+                    ),
+                    csrf=csrf,
+                    seconds=seconds,
+                    connections=CONNECTIONS,
+                    threads=min(WRK_THREADS, CONNECTIONS),
+                )
+                target.drain()
+                if measured.errors > MAX_ERRORS:
+                    problems.append(f"protections {state}: {measured.describe()}")
+            rates[state].append(measured.rate)
+            log(f"answers [protections {state}]: answer page {measured.describe()}")
+    finally:
+        bare.stop()
+    on, off = (sum(rates[s]) / len(rates[s]) for s in ("on", "off"))
+    report(
+        name=(
+            "answer throughput with issue 10's protections (Content-Security-Policy, "
+            "Permissions-Policy and no-store headers, django-axes, rate limits) on, "
+            "against the same page with them off (bench/settings_unprotected.py), "
+            f"same server setup, runs on, off, off, on of {DURATION} s; ratio = "
+            "on ÷ off (target ≥ 0.95)"
+        ),
+        value=on,
+        unit="answers/s",
+        reference="the answer page with the protections off, mean of two runs",
+        reference_value=off,
+    )
+    return problems
 
 
 def main() -> None:
@@ -625,6 +690,9 @@ def main() -> None:
             "CELERY_BROKER_URL": REDIS_URL,
             "CELERY_QUEUE": queue,
             "SITE_URL": "https://cx.example.com",
+            # wrk speaks plain HTTP to gunicorn, as a TLS-terminating proxy would;
+            # every other header an https site sends stays on.
+            "SECURE_SSL_REDIRECT": "false",
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DEBUG": "false",
             "LOG_LEVEL": "WARNING",
