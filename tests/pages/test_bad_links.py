@@ -59,14 +59,13 @@ def test_it_asks_in_the_customers_language(invitation):
     invitation.customer.locale = "ko"
     invitation.customer.save()
     client = Client(enforce_csrf_checks=True, HTTP_ACCEPT_LANGUAGE="en")
-    r = client.post(answer_url(invitation, "unsubscribe/"))
+    r = client.post(answer_url(invitation, "more/"), {"comment": "late"})
     assert r.status_code == 403
     assert r["Content-Language"] == "ko"
     html = r.content.decode()
     assert '<html lang="ko">' in html
-    assert f'href="/s/{invitation.token}/unsubscribe/"' in html
-    invitation.customer.refresh_from_db()
-    assert invitation.customer.unsubscribed_at is None
+    assert f'href="/s/{invitation.token}/more/"' in html
+    assert not Response.objects.exists()
 
 
 @pytest.mark.parametrize("url", ["/s/not-a-token/", "/s/%00/"])
