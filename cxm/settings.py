@@ -514,6 +514,14 @@ CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # How often beat sweeps for due work, in seconds.
 SWEEP_INTERVAL = envint("SWEEP_INTERVAL", 60, minimum=1)
+# Seconds an invitation enqueued for delivery may wait for a worker before a sweep
+# enqueues it again (its message was lost: a broker restart, a worker killed after
+# taking it). Another message for it costs nothing: a row is sent once.
+DELIVERY_REQUEUE_AFTER = envint("DELIVERY_REQUEUE_AFTER", 60, minimum=1)
+# Seconds a worker may hold an invitation it is emailing before a sweep takes it
+# back (the worker died). Longer than one message can take (EMAIL_TIMEOUT per step
+# of the SMTP exchange), else a slow message could go out twice.
+DELIVERY_CLAIM_TIMEOUT = envint("DELIVERY_CLAIM_TIMEOUT", 120, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "invitations-sweep": {
         "task": "surveys.tasks.invitations_sweep",

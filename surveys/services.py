@@ -1,6 +1,7 @@
 import logging
 import smtplib
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -48,10 +49,6 @@ DELIVERY_BATCH = 100
 INSERT_BATCH = 1000
 # Most invitations one sweep enqueues; the next sweep takes the rest.
 SWEEP_LIMIT = 20_000
-# A claim older than this belongs to a worker that died mid-batch.
-STALE_CLAIM = timedelta(minutes=15)
-# A queued row enqueued longer ago than this lost its message: enqueue it again.
-LOST_MESSAGE = timedelta(minutes=10)
 MAX_ATTEMPTS = 5
 
 
@@ -590,39 +587,55 @@ def campaign_send(*, campaign: Campaign) -> int:
 
 def invitations_enqueue(*, campaign_id: int | None = None, now=None) -> int:
     """
-    Enqueues delivery tasks for due queued invitations (of one campaign, or all).
+    Enqueues delivery tasks for due queued invitations (of one campaign, or all)
+    that no message is on its way for; returns how many were enqueued.
 
-    Returns how many invitations were enqueued. A lost message is harmless: the
-    next sweep finds the row still queued, and a row is claimed once however often
-    it is enqueued.
+    Each batch is marked enqueued, and committed, before its message goes out: a
+    worker that takes the message at once must find its rows free, since a claim
+    skips locked rows. A message the broker refuses unmarks its rows for the next
+    sweep; one lost later is made up for after DELIVERY_REQUEUE_AFTER seconds, and
+    a row is claimed once however many messages name it.
     """
     from . import tasks
 
     now = now or timezone.now()
+    lost = now - timedelta(seconds=settings.DELIVERY_REQUEUE_AFTER)
     due = Invitation.objects.filter(
-        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=now - LOST_MESSAGE),
+        Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=lost),
         status=InvitationStatus.QUEUED,
         due_at__lte=now,
     )
     if campaign_id is not None:
         due = due.filter(campaign_id=campaign_id)
-    ids = list(due.order_by("due_at", "pk").values_list("pk", flat=True)[:SWEEP_LIMIT])
-    for batch in batched(ids, DELIVERY_BATCH):
-        tasks.invitations_send.delay(list(batch))
-        # Only after the broker took the message: a failed publish leaves the rows
-        # for the next sweep. Only rows still waiting: a worker may already have
-        # failed one and put it back with a backoff, which this must not delay.
-        Invitation.objects.filter(
-            pk__in=batch, status=InvitationStatus.QUEUED, due_at__lte=now
-        ).update(enqueued_at=now)
-    return len(ids)
+    enqueued = 0
+    while enqueued < SWEEP_LIMIT:
+        with transaction.atomic():
+            # Two sweeps at once take different rows.
+            batch = list(
+                due.select_for_update(skip_locked=True)
+                .order_by("due_at", "pk")
+                .values_list("pk", flat=True)[:DELIVERY_BATCH]
+            )
+            Invitation.objects.filter(pk__in=batch).update(enqueued_at=now)
+        if not batch:
+            break
+        try:
+            tasks.invitations_send.delay(batch)
+        except Exception:
+            Invitation.objects.filter(
+                pk__in=batch, status=InvitationStatus.QUEUED, enqueued_at=now
+            ).update(enqueued_at=None)
+            raise
+        enqueued += len(batch)
+    return enqueued
 
 
 def invitations_sweep(*, now=None) -> int:
     """Requeues invitations claimed by a dead worker, then enqueues all due ones."""
     now = now or timezone.now()
+    stale = now - timedelta(seconds=settings.DELIVERY_CLAIM_TIMEOUT)
     Invitation.objects.filter(
-        status=InvitationStatus.SENDING, claimed_at__lt=now - STALE_CLAIM
+        status=InvitationStatus.SENDING, claimed_at__lt=stale
     ).update(status=InvitationStatus.QUEUED, claimed_at=None, enqueued_at=None)
     # An invitation answered before delivery is never delivered, so no delivery
     # finishes a campaign whose last waiting invitation it was.
@@ -632,20 +645,21 @@ def invitations_sweep(*, now=None) -> int:
     return invitations_enqueue(now=now)
 
 
-def _invitations_claim(*, invitation_ids: list[int], now) -> list[int]:
-    """Moves due queued invitations to sending; returns the ids this caller won."""
-    with transaction.atomic():
-        claimed = list(
-            Invitation.objects.select_for_update(skip_locked=True)
-            .filter(
-                pk__in=invitation_ids, status=InvitationStatus.QUEUED, due_at__lte=now
-            )
-            .values_list("pk", flat=True)
+def _invitation_claim(*, invitation_id: int, now) -> bool:
+    """
+    Moves one due queued invitation to sending, just before its email goes out;
+    returns whether this caller won it. One at a time, so a worker that dies holds
+    one invitation at most (the one it was emailing), not its whole batch.
+    """
+    return bool(
+        Invitation.objects.filter(
+            pk=invitation_id, status=InvitationStatus.QUEUED, due_at__lte=now
+        ).update(
+            status=InvitationStatus.SENDING,
+            claimed_at=timezone.now(),
+            attempts=F("attempts") + 1,
         )
-        Invitation.objects.filter(pk__in=claimed).update(
-            status=InvitationStatus.SENDING, claimed_at=now, attempts=F("attempts") + 1
-        )
-    return claimed
+    )
 
 
 # The invitation email's score buttons fit a 320 px phone even where the mail
@@ -689,6 +703,12 @@ def _email_score_rows(
     ]
 
 
+def invitation_message_id(*, invitation: Invitation) -> str:
+    """The invitation email's Message-ID, derived from the invitation and the site."""
+    host = urlsplit(settings.SITE_URL).hostname or "localhost"
+    return f"<invitation-{invitation.pk}-{invitation.campaign_id}@{host}>"
+
+
 def invitation_message(*, invitation: Invitation):
     """Returns the invitation email for one customer, in the customer's language."""
     survey = invitation.campaign.survey
@@ -730,6 +750,9 @@ def invitation_message(*, invitation: Invitation):
             # RFC 8058: mail providers (Gmail, Yahoo) post to it for one click.
             "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
             "X-Cxm-Invitation": str(invitation.pk),
+            # The same on every attempt: a message sent twice (a worker killed
+            # after the server took it) shows once in the customer's mailbox.
+            "Message-ID": invitation_message_id(invitation=invitation),
         },
     )
 
@@ -758,15 +781,16 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
     right after, so running this twice, or in two workers, emails nobody twice.
     """
     now = timezone.now()
-    claimed = _invitations_claim(invitation_ids=invitation_ids, now=now)
-    if not claimed:
-        return 0
-    invitations = (
-        Invitation.objects.filter(pk__in=claimed)
+    invitations = list(
+        Invitation.objects.filter(
+            pk__in=invitation_ids, status=InvitationStatus.QUEUED, due_at__lte=now
+        )
         .select_related("campaign__survey", "customer")
         .prefetch_related("campaign__survey__questions")
         .order_by("pk")
     )
+    if not invitations:
+        return 0
     sent = 0
     connection = get_connection()
     try:
@@ -774,12 +798,17 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
     except (smtplib.SMTPException, OSError) as e:
         logger.warning("Cannot reach the mail server: %s", e)
         for invitation in invitations:
-            _invitation_failed(invitation=invitation, error=e, now=now)
+            if _invitation_claim(invitation_id=invitation.pk, now=now):
+                invitation.attempts += 1
+                _invitation_failed(invitation=invitation, error=e, now=now)
         # A last attempt failed for good may leave its campaign nothing to wait for.
         _campaigns_finish(campaign_ids={i.campaign_id for i in invitations})
         return 0
     try:
         for invitation in invitations:
+            if not _invitation_claim(invitation_id=invitation.pk, now=now):
+                continue  # another worker's, or answered or unsubscribed meanwhile
+            invitation.attempts += 1
             if not invitation.customer.is_contactable or invitation.campaign.is_expired:
                 Invitation.objects.filter(
                     pk=invitation.pk, status=InvitationStatus.SENDING

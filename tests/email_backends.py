@@ -7,6 +7,7 @@ Point settings.EMAIL_BACKEND at one and set its class attributes with monkeypatc
 
 import smtplib
 
+from django.core import mail
 from django.core.mail.backends import locmem
 
 
@@ -46,4 +47,19 @@ class FlakyBackend(locmem.EmailBackend):
         if FlakyBackend.failures > 0:
             FlakyBackend.failures -= 1
             raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+        return super().send_messages(messages)
+
+
+class Dying(BaseException):
+    """What a worker killed mid-message looks like to the code it was running."""
+
+
+class DyingBackend(locmem.EmailBackend):
+    """Sends `sends` messages, then dies in the middle of the next one."""
+
+    sends = 0
+
+    def send_messages(self, messages):
+        if len(mail.outbox) >= self.sends:
+            raise Dying
         return super().send_messages(messages)

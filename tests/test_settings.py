@@ -25,6 +25,8 @@ VARIABLES = [
     "DATABASE_URL",
     "DEBUG",
     "DEFAULT_FROM_EMAIL",
+    "DELIVERY_CLAIM_TIMEOUT",
+    "DELIVERY_REQUEUE_AFTER",
     "EMAIL_HOST",
     "EMAIL_HOST_PASSWORD",
     "EMAIL_HOST_USER",
@@ -52,6 +54,8 @@ SHOWN = [
     "COMPANY_NAME",
     "FOLLOWUP_SLA_HOURS",
     "SWEEP_INTERVAL",
+    "DELIVERY_REQUEUE_AFTER",
+    "DELIVERY_CLAIM_TIMEOUT",
     "CELERY_BROKER_URL",
     "CELERY_TASK_DEFAULT_QUEUE",
     "EMAIL_BACKEND",
@@ -133,6 +137,8 @@ def loaded(start):
         ({"FOLLOWUP_SLA_HOURS": "-1"}, "FOLLOWUP_SLA_HOURS"),
         ({"FOLLOWUP_SLA_HOURS": "two days"}, "FOLLOWUP_SLA_HOURS"),
         ({"SWEEP_INTERVAL": "0"}, "SWEEP_INTERVAL"),
+        ({"DELIVERY_REQUEUE_AFTER": "0"}, "DELIVERY_REQUEUE_AFTER"),
+        ({"DELIVERY_CLAIM_TIMEOUT": "2m"}, "DELIVERY_CLAIM_TIMEOUT"),
         ({"EMAIL_HOST": "mail.example.com", "EMAIL_PORT": "abc"}, "EMAIL_PORT"),
         ({"EMAIL_HOST": "mail.example.com", "EMAIL_USE_TLS": "sure"}, "EMAIL_USE_TLS"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
@@ -181,6 +187,8 @@ def test_it_runs_embedded_without_any_variable(loaded, tmp_path):
     assert s["SITE_URL"] == "http://127.0.0.1:8000"
     assert s["FOLLOWUP_SLA_HOURS"] == 48.0
     assert s["SWEEP_INTERVAL"] == 60
+    assert s["DELIVERY_REQUEUE_AFTER"] == 60
+    assert s["DELIVERY_CLAIM_TIMEOUT"] == 120
 
 
 def test_it_keeps_the_generated_secret_key_across_starts(loaded, tmp_path):
@@ -250,6 +258,8 @@ def test_it_reads_the_servers_and_the_site(loaded):
         COMPANY_NAME="Acme",
         FOLLOWUP_SLA_HOURS="24",
         SWEEP_INTERVAL="30",
+        DELIVERY_REQUEUE_AFTER="45",
+        DELIVERY_CLAIM_TIMEOUT="90",
         LOG_LEVEL="warning",
     )
 
@@ -268,6 +278,7 @@ def test_it_reads_the_servers_and_the_site(loaded):
     assert s["COMPANY_NAME"] == "Acme"
     assert s["FOLLOWUP_SLA_HOURS"] == 24.0
     assert s["SWEEP_INTERVAL"] == 30
+    assert (s["DELIVERY_REQUEUE_AFTER"], s["DELIVERY_CLAIM_TIMEOUT"]) == (45, 90)
     assert s["LOG_LEVEL"] == "WARNING"
 
 

@@ -8,6 +8,7 @@ import email
 import email.policy
 import logging
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -29,6 +30,8 @@ BASE_DIR = Path(django_settings.BASE_DIR)
 REDIS_URL = os.environ.get("E2E_REDIS_URL", "redis://127.0.0.1:6379/9")
 # Beat sweeps this often (seconds) during an e2e test.
 SWEEP_INTERVAL = 1
+DELIVERY_REQUEUE_AFTER = 4
+DELIVERY_CLAIM_TIMEOUT = 6
 PROCESS_START_TIMEOUT = 60
 # How much of a worker or beat log a failure report shows.
 LOG_HEAD, LOG_TAIL = 4_000, 16_000
@@ -156,7 +159,7 @@ def http():
 
 
 @pytest.fixture
-def redis_broker():
+def shared_redis_broker():
     """Returns the Redis broker URL; fails (not skips) when Redis does not answer."""
     try:
         redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2).ping()
@@ -166,6 +169,12 @@ def redis_broker():
             f"(set E2E_REDIS_URL to change it): {e}"
         )
     return REDIS_URL
+
+
+@pytest.fixture
+def redis_broker(shared_redis_broker):
+    """The broker of the Celery processes (a test module may give its own)."""
+    return shared_redis_broker
 
 
 @dataclass
@@ -208,12 +217,46 @@ def start_process(name: str, args: list[str], *, env: dict, log: Path) -> Proces
     return Process(name, popen, log)
 
 
+def worker_start(*, env: dict, queue: str, log: Path) -> Process:
+    """Starts a Celery worker (prefork, 2 processes) on the queue."""
+    return start_process(
+        "worker",
+        [
+            "worker",
+            "--pool=prefork",
+            "--concurrency=2",
+            "-l",
+            "info",
+            "--without-mingle",
+            "--without-gossip",
+            "-n",
+            f"{queue}-{uuid.uuid4().hex[:6]}@%h",
+        ],
+        env=env,
+        log=log,
+    )
+
+
 @dataclass
 class CeleryProcesses:
     worker: Process
     beat: Process
     queue: str
     broker_url: str
+    env: dict
+    started: list[Process]
+
+    def worker_restart(self, *, log: Path, kill: bool = False) -> Process:
+        """Stops the worker (SIGKILL to its whole group if kill) and starts another."""
+        if kill:
+            os.killpg(self.worker.popen.pid, signal.SIGKILL)
+            self.worker.popen.wait(10)
+        else:
+            self.worker.stop()
+        self.worker = worker_start(env=self.env, queue=self.queue, log=log)
+        self.started.append(self.worker)
+        self.worker.wait_for_output(" ready.")
+        return self.worker
 
 
 @pytest.fixture
@@ -249,6 +292,9 @@ def celery_processes(
         "EMAIL_URL": smtp_server.url,
         "SITE_URL": live_server.url,
         "SWEEP_INTERVAL": str(SWEEP_INTERVAL),
+        # What a killed worker or a lost message leaves waits seconds, not minutes.
+        "DELIVERY_REQUEUE_AFTER": str(DELIVERY_REQUEUE_AFTER),
+        "DELIVERY_CLAIM_TIMEOUT": str(DELIVERY_CLAIM_TIMEOUT),
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
     }
@@ -259,22 +305,7 @@ def celery_processes(
     processes = []
     try:
         with celery_broker(redis_broker, task_default_queue=queue):
-            worker = start_process(
-                "worker",
-                [
-                    "worker",
-                    "--pool=prefork",
-                    "--concurrency=2",
-                    "-l",
-                    "info",
-                    "--without-mingle",
-                    "--without-gossip",
-                    "-n",
-                    f"{queue}@%h",
-                ],
-                env=env,
-                log=tmp_path / "worker.log",
-            )
+            worker = worker_start(env=env, queue=queue, log=tmp_path / "worker.log")
             processes.append(worker)
             beat = start_process(
                 "beat",
@@ -285,7 +316,7 @@ def celery_processes(
             processes.append(beat)
             worker.wait_for_output(" ready.")
             beat.wait_for_output("beat: Starting")
-            yield CeleryProcesses(worker, beat, queue, redis_broker)
+            yield CeleryProcesses(worker, beat, queue, redis_broker, env, processes)
     finally:
         for process in processes:
             process.stop()

@@ -10,7 +10,6 @@ from surveys import tasks
 from surveys.models import Campaign, CampaignStatus, Invitation, InvitationStatus
 from surveys.services import (
     MAX_ATTEMPTS,
-    STALE_CLAIM,
     campaign_send,
     invitation_message,
     invitations_deliver,
@@ -93,6 +92,19 @@ def test_it_sets_the_one_click_list_unsubscribe_headers(mailoutbox):
     message = mailoutbox[0].message()
     assert message["List-Unsubscribe"] == header
     assert message["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
+
+
+def test_it_gives_every_attempt_at_an_invitation_the_same_message_id(mailoutbox):
+    invitation = InvitationFactory()
+    other = InvitationFactory()
+
+    for _ in range(2):
+        invitations_deliver(invitation_ids=[invitation.pk, other.pk])
+        Invitation.objects.update(status=InvitationStatus.QUEUED)
+
+    first, second, again, again_other = (m.message()["Message-ID"] for m in mailoutbox)
+    assert first == again != second == again_other
+    assert first == f"<invitation-{invitation.pk}-{invitation.campaign_id}@testserver>"
 
 
 def test_it_renders_the_invitation_in_the_customers_language():
@@ -371,15 +383,18 @@ def test_it_enqueues_due_invitations_of_every_campaign_in_the_sweep(mailoutbox):
     assert not Invitation.objects.exclude(status=InvitationStatus.SENT).exists()
 
 
-def test_it_requeues_sending_claims_older_than_15_minutes_in_the_sweep(mailoutbox):
+def test_it_requeues_claims_older_than_the_claim_timeout_in_the_sweep(
+    settings, mailoutbox
+):
+    settings.DELIVERY_CLAIM_TIMEOUT = 90
     stale = InvitationFactory(
         status=InvitationStatus.SENDING,
-        claimed_at=timezone.now() - STALE_CLAIM - timedelta(minutes=1),
+        claimed_at=timezone.now() - timedelta(seconds=91),
         attempts=1,
     )
     fresh = InvitationFactory(
         status=InvitationStatus.SENDING,
-        claimed_at=timezone.now() - STALE_CLAIM + timedelta(minutes=5),
+        claimed_at=timezone.now() - timedelta(seconds=80),
         attempts=1,
     )
 
@@ -425,3 +440,35 @@ def test_it_fails_a_message_that_cannot_be_built_without_stranding_the_batch(
     assert failed.status == InvitationStatus.QUEUED  # retried later with backoff
     assert failed.attempts == 1 and failed.last_error
     assert invitations.get(customer=good).status == InvitationStatus.SENT
+
+
+# A worker that dies
+
+
+def test_it_leaves_a_dead_worker_holding_only_the_invitation_it_was_emailing(
+    settings, monkeypatch, mailoutbox
+):
+    settings.EMAIL_BACKEND = "tests.email_backends.DyingBackend"
+    monkeypatch.setattr(email_backends.DyingBackend, "sends", 2)
+    settings.DELIVERY_CLAIM_TIMEOUT = 90
+    settings.DELIVERY_REQUEUE_AFTER = 60
+    campaign = CampaignFactory()
+    CustomerFactory.create_batch(5)
+    campaign_send(campaign=campaign)  # enqueues nothing: no commit in a test
+    invitations = campaign.invitations.order_by("pk")
+    Invitation.objects.filter(campaign=campaign).update(enqueued_at=timezone.now())
+
+    with pytest.raises(email_backends.Dying):
+        invitations_deliver(invitation_ids=ids(campaign))
+
+    states = list(invitations.values_list("status", flat=True))
+    assert states == ["sent", "sent", "sending", "queued", "queued"]
+    # A sweep soon after sends nothing: the claim and the message may be alive.
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    assert invitations_sweep(now=timezone.now() + timedelta(seconds=30)) == 0
+    # Past both waits, all three go out, each once.
+    later = timezone.now() + timedelta(seconds=91)
+    assert invitations_sweep(now=later) == 3
+    assert [m.to[0] for m in mailoutbox].count(invitations[2].customer.email) == 1
+    assert len(mailoutbox) == 5
+    assert set(invitations.values_list("status", flat=True)) == {"sent"}
