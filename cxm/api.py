@@ -423,9 +423,9 @@ def _has_references(serializer) -> bool:
 
 class AutoSchema(SpectacularAutoSchema):
     """
-    drf-spectacular's, documenting the errors every operation may answer (a 429 is
-    documented by cxm.throttling), the patterns of the text it reads, and that an
-    empty optional query parameter is the same as none.
+    drf-spectacular's, documenting the errors every operation may answer, the
+    patterns of the text it reads, and that an empty optional query parameter is
+    the same as none.
     """
 
     def _map_basic_serializer(self, serializer, direction):
@@ -529,6 +529,21 @@ class AutoSchema(SpectacularAutoSchema):
             errors["415"] = self._response(
                 "415", DetailSerializer, "The body is not application/json."
             )
+        errors["429"] = {
+            **self._response(
+                "429",
+                DetailSerializer,
+                "Too many requests from this user, or too many wrong tokens from "
+                "this address (cxm.throttling). Retry after the seconds Retry-After "
+                "gives.",
+            ),
+            "headers": {
+                "Retry-After": {
+                    "description": "Seconds to wait before trying again.",
+                    "schema": {"type": "integer"},
+                }
+            },
+        }
         # Answered by the web server in front, before cxm: no body to document.
         errors["414"] = {
             "description": (

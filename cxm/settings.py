@@ -574,11 +574,6 @@ SPECTACULAR_SETTINGS = {
         "BucketEnum": "surveys.kinds.Bucket.choices",
         "FollowUpEventKindEnum": "cxm.followups.models.EventKind.choices",
     },
-    "POSTPROCESSING_HOOKS": [
-        "drf_spectacular.hooks.postprocess_schema_enums",
-        # Every operation may answer 429 (cxm.throttling).
-        "cxm.throttling.schema_document_throttling",
-    ],
 }
 
 # --- Request limits and login protection (issue 10) ---

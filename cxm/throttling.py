@@ -9,7 +9,6 @@ warning: a limit never takes a page down.
 A module of its own, free of models: DRF imports its throttle early.
 """
 
-import copy
 import ipaddress
 import logging
 
@@ -133,39 +132,3 @@ class UserRateThrottle(throttling.UserRateThrottle):
         except Exception:
             logger.warning("Could not count an API request; letting it through")
             return True
-
-
-THROTTLED_RESPONSE = {
-    "description": (
-        "Too many requests from this user, or too many wrong tokens from this "
-        "address. Retry after the seconds Retry-After gives."
-    ),
-    "headers": {
-        "Retry-After": {
-            "description": "Seconds to wait before trying again.",
-            "schema": {"type": "integer"},
-        }
-    },
-    "content": {
-        "application/json": {"schema": {"$ref": "#/components/schemas/Detail"}}
-    },
-}
-DETAIL_SCHEMA = {
-    "type": "object",
-    "properties": {"detail": {"type": "string"}},
-    "required": ["detail"],
-}
-
-
-def schema_document_throttling(result, generator, request, public):
-    """drf-spectacular postprocessing hook: documents the 429 of every operation."""
-    result.setdefault("components", {}).setdefault("schemas", {}).setdefault(
-        "Detail", DETAIL_SCHEMA
-    )
-    for path in result.get("paths", {}).values():
-        for method, operation in path.items():
-            if method in ("get", "put", "patch", "post", "delete", "head", "options"):
-                operation.setdefault("responses", {}).setdefault(
-                    "429", copy.deepcopy(THROTTLED_RESPONSE)
-                )
-    return result
