@@ -5,9 +5,6 @@ page nobody marked cacheable is never stored (most pages show a customer's data)
 The Content-Security-Policy is django-csp's: CONTENT_SECURITY_POLICY in settings.
 """
 
-from csp.constants import UNSAFE_INLINE
-from rest_framework.renderers import BrowsableAPIRenderer
-
 # Browser features no cxm page uses, off for the page and every frame in it. Names
 # Chromium knows (an unknown one is a console warning on every page).
 PERMISSIONS_POLICY = ", ".join(
@@ -40,9 +37,6 @@ class SecurityHeadersMiddleware:
     every response whose view said nothing about caching: the answer pages, the
     staff pages and the API all show a customer's data, and a new view is private
     until it says otherwise (brand.css and the static files say public).
-
-    Sits after CSPMiddleware, so the one policy change it makes reaches it: DRF's
-    browsable API draws with style attributes, which no nonce can allow.
     """
 
     def __init__(self, get_response):
@@ -53,8 +47,4 @@ class SecurityHeadersMiddleware:
         response.headers.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         if "Cache-Control" not in response.headers:
             response["Cache-Control"] = "no-store"
-        if isinstance(
-            getattr(response, "accepted_renderer", None), BrowsableAPIRenderer
-        ):
-            response._csp_update = {"style-src": [UNSAFE_INLINE]}
         return response

@@ -553,6 +553,11 @@ REST_FRAMEWORK = {
     # Documents every operation's errors (cxm/api.py).
     "DEFAULT_SCHEMA_CLASS": "cxm.api.AutoSchema",
     "EXCEPTION_HANDLER": "cxm.api.exception_handler",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        # DRF's, with the one Content-Security-Policy exception its pages need.
+        "cxm.renderers.BrowsableAPIRenderer",
+    ],
     # Per user, at API_THROTTLE_RATE (see "Request limits" below).
     "DEFAULT_THROTTLE_CLASSES": ["cxm.throttling.UserRateThrottle"],
 }
@@ -638,7 +643,7 @@ SECURE_REFERRER_POLICY = "same-origin"
 # No inline script or style: the few staff pages that need one (the API docs,
 # django-celery-beat's task form) give it the request's nonce, {{ request.csp_nonce }};
 # a page that needs more says so with django-csp's decorators (the outbox's email
-# frame) or in cxm.middleware (DRF's browsable API).
+# frame) or its renderer (DRF's browsable API, cxm.renderers.BrowsableAPIRenderer).
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
         "default-src": [NONE],
