@@ -1,7 +1,8 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
-from .models import Customer
+from . import services
+from .models import Customer, Interaction
 
 
 class ContactableFilter(admin.SimpleListFilter):
@@ -42,3 +43,35 @@ class CustomerAdmin(admin.ModelAdmin):
     @admin.display(boolean=True, description=_("contactable"))
     def is_contactable(self, obj):
         return obj.is_contactable
+
+
+@admin.register(Interaction)
+class InteractionAdmin(admin.ModelAdmin):
+    list_display = ["occurred_at", "customer", "kind", "channel", "external_id"]
+    list_filter = ["channel", "occurred_at"]
+    list_select_related = ["customer"]
+    search_fields = ["kind", "external_id", "customer__email"]
+    raw_id_fields = ["customer"]
+    readonly_fields = ["created_at"]
+    date_hierarchy = "occurred_at"
+    # A million rows: Django's exact count of the whole table is a scan each page.
+    show_full_result_count = False
+
+    def get_readonly_fields(self, request, obj=None):
+        # History is recorded, not rewritten: a recorded interaction is read only.
+        if obj is not None:
+            return [f.name for f in Interaction._meta.fields]
+        return self.readonly_fields
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            return
+        recorded, _created = services.interaction_record(
+            customer=obj.customer,
+            kind=obj.kind,
+            channel=obj.channel,
+            occurred_at=obj.occurred_at,
+            properties=obj.properties,
+            external_id=obj.external_id,
+        )
+        obj.pk = recorded.pk

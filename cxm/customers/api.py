@@ -4,18 +4,24 @@ from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import serializers, viewsets
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.response import Response
 
 from cxm.api import (
     CONFLICT,
     PARSER_CLASSES,
     ErrorSerializer,
     FilterSet,
+    IsoDateTimeFilter,
     JSONObjectField,
     ModelSerializer,
+    StrictCharField,
+    StrictEmailField,
+    StrictIntegerField,
 )
 
-from .models import Customer
+from . import services
+from .models import Customer, Interaction
 
 # The field a unique constraint of Customer guards, to name it in a 400.
 CONSTRAINT_FIELDS = {
@@ -121,3 +127,139 @@ class CustomerViewSet(viewsets.ModelViewSet):
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
     parser_classes = PARSER_CLASSES
+
+
+class InteractionSerializer(ModelSerializer):
+    customer = StrictIntegerField(
+        source="customer_id",
+        required=False,
+        min_value=1,
+        help_text=_(
+            "The customer's id. Or name the customer by customer_email or "
+            "customer_external_id instead."
+        ),
+    )
+    customer_email = StrictEmailField(
+        write_only=True,
+        required=False,
+        max_length=254,
+        help_text=_("The customer's email, in place of customer."),
+    )
+    customer_external_id = StrictCharField(
+        write_only=True,
+        required=False,
+        max_length=100,
+        help_text=_("The customer's external id, in place of customer."),
+    )
+    properties = JSONObjectField(
+        required=False, help_text=_('Details of the event, e.g. {"order_total": 42.5}.')
+    )
+
+    class Meta:
+        model = Interaction
+        fields = [
+            "id",
+            "customer",
+            "customer_email",
+            "customer_external_id",
+            "kind",
+            "channel",
+            "occurred_at",
+            "properties",
+            "external_id",
+            "created_at",
+        ]
+        read_only_fields = ["created_at"]
+        # interaction_record tells a retry from a clash; DRF's check would not.
+        extra_kwargs = {"external_id": {"validators": []}}
+
+    def validate(self, attrs):
+        given = [
+            name
+            for name in ("customer_id", "customer_email", "customer_external_id")
+            if name in attrs
+        ]
+        if len(given) != 1:
+            raise serializers.ValidationError(
+                {
+                    "customer": [
+                        _(
+                            "Name the customer once: by customer (an id), "
+                            "customer_email or customer_external_id."
+                        )
+                    ]
+                }
+            )
+        attrs["customer"] = self._customer(given[0], attrs.pop(given[0]))
+        return attrs
+
+    def _customer(self, field: str, value) -> Customer:
+        customers = Customer.objects.all()
+        if field == "customer_id":
+            found = customers.filter(pk=value).first()
+            message = _("There is no customer %(value)s.")
+        elif field == "customer_email":
+            found = (
+                customers.alias(email_lower=Lower("email"))
+                .filter(email_lower=Lower(Value(value)))
+                .first()
+            )
+            message = _("There is no customer with the email %(value)s.")
+        else:
+            found = customers.filter(external_id=value).first() if value else None
+            message = _("There is no customer with the external id %(value)r.")
+        if found is None:
+            name = "customer" if field == "customer_id" else field
+            raise serializers.ValidationError({name: [message % {"value": value}]})
+        return found
+
+
+class InteractionFilter(FilterSet):
+    occurred_after = IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+
+    class Meta:
+        model = Interaction
+        fields = ["customer", "kind", "channel", "external_id"]
+
+
+@extend_schema_view(
+    create=extend_schema(
+        responses={
+            201: InteractionSerializer,
+            200: OpenApiResponse(
+                InteractionSerializer,
+                description=(
+                    "Recorded before: a retry with the same external_id returns "
+                    "the interaction it recorded."
+                ),
+            ),
+            409: OpenApiResponse(
+                ErrorSerializer,
+                description="The external_id names another customer's or kind's.",
+            ),
+        }
+    ),
+)
+class InteractionViewSet(
+    mixins.CreateModelMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """Events in customers' histories: purchases, support calls, visits."""
+
+    queryset = Interaction.objects.all()
+    serializer_class = InteractionSerializer
+    filterset_class = InteractionFilter
+    parser_classes = PARSER_CLASSES
+
+    def create(self, request, *args, **kwargs):
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        interaction, created = services.interaction_record(**serializer.validated_data)
+        return Response(
+            self.get_serializer(interaction).data,
+            status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
+        )

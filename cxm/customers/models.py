@@ -1,5 +1,9 @@
+import re
+
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
+from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from cxm.jsonvalues import JSONObjectField, validate_json_object
@@ -70,3 +74,96 @@ class Customer(models.Model):
     @property
     def is_contactable(self) -> bool:
         return self.unsubscribed_at is None and self.bounced_at is None
+
+
+class Channel(models.TextChoices):
+    WEB = "web", _("Web")
+    APP = "app", _("App")
+    EMAIL = "email", _("Email")
+    PHONE = "phone", _("Phone")
+    CHAT = "chat", _("Chat")
+    STORE = "store", _("Store")
+    SOCIAL = "social", _("Social media")
+    OTHER = "other", _("Other")
+
+
+# A kind is a word an integrator chooses (purchase, support_call, app_visit): the
+# name segments and triggers match on, so it is kept to a plain identifier.
+INTERACTION_KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+
+
+def validate_interaction_kind(value: str) -> None:
+    if not INTERACTION_KIND.fullmatch(value or ""):
+        raise ValidationError(
+            _(
+                "%(value)r is not an interaction kind: use lowercase letters, "
+                "digits, _, . and -, starting with a letter (e.g. purchase)."
+            ),
+            params={"value": value},
+        )
+
+
+class Interaction(models.Model):
+    """One event in a customer's history: a purchase, a support call, a visit."""
+
+    customer = models.ForeignKey(
+        Customer,
+        on_delete=models.CASCADE,
+        related_name="interactions",
+        verbose_name=_("customer"),
+    )
+    kind = models.CharField(
+        _("kind"),
+        max_length=64,
+        validators=[validate_interaction_kind],
+        help_text=_("What happened, e.g. purchase, support_call, app_visit."),
+    )
+    channel = models.CharField(
+        _("channel"), max_length=10, choices=Channel.choices, default=Channel.OTHER
+    )
+    occurred_at = models.DateTimeField(_("occurred at"), default=timezone.now)
+    properties = JSONObjectField(
+        _("properties"),
+        default=dict,
+        blank=True,
+        help_text=_('Details of the event, e.g. {"order_total": 42.5}.'),
+        validators=[validate_json_object],
+    )
+    external_id = models.CharField(
+        _("external id"),
+        max_length=100,
+        blank=True,
+        default="",
+        help_text=_(
+            "The event's id in your system: a retried call with the same id "
+            "records the interaction once."
+        ),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("interaction")
+        verbose_name_plural = _("interactions")
+        ordering = ["-occurred_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["external_id"],
+                condition=~models.Q(external_id=""),
+                name="interaction_external_id_unique",
+                violation_error_message=_(
+                    "An interaction with this external id already exists."
+                ),
+            ),
+        ]
+        indexes = [
+            # A customer's timeline, and segments' "had a K in the last N days".
+            models.Index(
+                fields=["customer", "kind", "occurred_at"],
+                name="interaction_customer_kind",
+            ),
+            # Segments and triggers that start from a kind and a time window.
+            models.Index(fields=["kind", "occurred_at"], name="interaction_kind"),
+        ]
+
+    def __str__(self):
+        return f"{self.kind} ({self.get_channel_display()}), {self.customer}"
