@@ -4,7 +4,7 @@ from rest_framework.routers import DefaultRouter
 
 from cxm.access import IsCxStaff
 from cxm.api import not_found
-from cxm.customers.api import CustomerViewSet, InteractionViewSet
+from cxm.customers.api import CustomerViewSet, InteractionViewSet, SegmentViewSet
 from cxm.followups.api import FollowUpViewSet
 from surveys.api import (
     CampaignViewSet,
@@ -19,6 +19,7 @@ from surveys.api import (
 router = DefaultRouter()
 router.register("customers", CustomerViewSet, basename="customer")
 router.register("interactions", InteractionViewSet, basename="interaction")
+router.register("segments", SegmentViewSet, basename="segment")
 router.register("surveys", SurveyViewSet, basename="survey")
 router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("invitations", InvitationViewSet, basename="invitation")

@@ -1,4 +1,5 @@
-"""Stored JSON values (customer properties, audiences) and what jsonb accepts."""
+"""Stored JSON values (customer properties, segment conditions) and what jsonb
+accepts."""
 
 import json
 import math
@@ -51,6 +52,14 @@ def validate_json_object(value) -> None:
         raise ValidationError(problem, code="not_storable")
 
 
+def validate_json_list(value) -> None:
+    """Raises ValidationError unless value is a JSON list the database can store."""
+    if not isinstance(value, list):
+        raise ValidationError(_("Expected a list, e.g. [ ]."), code="not_a_list")
+    if problem := json_problem(value):
+        raise ValidationError(problem, code="not_storable")
+
+
 class JSONObjectFormField(forms.JSONField):
     """
     A form's box for a JSON object the database can store: empty or null means {}.
@@ -59,11 +68,14 @@ class JSONObjectFormField(forms.JSONField):
     always be drawn again with what was typed.
     """
 
+    empty = dict
+    check = staticmethod(validate_json_object)
+
     def to_python(self, value):
         if self.disabled:
             return value
         if isinstance(value, str) and not value.strip():
-            return {}
+            return self.empty()
         try:
             converted = super().to_python(value)
         except RecursionError:
@@ -77,8 +89,8 @@ class JSONObjectFormField(forms.JSONField):
                 params={"digits": sys.get_int_max_str_digits()},
             )
         if converted is None:
-            return {}
-        validate_json_object(converted)
+            return self.empty()
+        self.check(converted)
         return converted
 
     def bound_data(self, data, initial):
@@ -110,3 +122,17 @@ class JSONObjectField(models.JSONField):
 
     def formfield(self, **kwargs):
         return super().formfield(**{"form_class": JSONObjectFormField, **kwargs})
+
+
+class JSONListFormField(JSONObjectFormField):
+    """JSONObjectFormField for a list: empty or null means []."""
+
+    empty = list
+    check = staticmethod(validate_json_list)
+
+
+class JSONListField(models.JSONField):
+    """A JSON list column whose form field is JSONListFormField."""
+
+    def formfield(self, **kwargs):
+        return super().formfield(**{"form_class": JSONListFormField, **kwargs})

@@ -37,6 +37,7 @@ from .models import (
     Response,
     Survey,
 )
+from .selectors import campaign_audience_preview
 from .services import (
     QUESTION_FIELDS,
     SURVEY_TEMPLATES,
@@ -602,7 +603,13 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "survey"]
     search_fields = ["name"]
-    readonly_fields = ["status", "sent_at", "created_at", "metric_summary"]
+    readonly_fields = [
+        "status",
+        "sent_at",
+        "created_at",
+        "audience_preview",
+        "metric_summary",
+    ]
     actions = ["send"]
 
     def get_queryset(self, request):
@@ -624,7 +631,7 @@ class CampaignAdmin(admin.ModelAdmin):
         fields = super().get_readonly_fields(request, obj)
         if obj is not None and obj.status != CampaignStatus.DRAFT:
             # Who was invited to what is history once the campaign went out.
-            return [*fields, "survey", "audience"]
+            return [*fields, "survey", "segment"]
         return fields
 
     @admin.display(description=_("kind"), ordering="survey__kind")
@@ -643,6 +650,30 @@ class CampaignAdmin(admin.ModelAdmin):
     def metric(self, obj):
         result = metrics.campaign_metric(obj)
         return None if result is None else _metric_headline(obj.survey.kind, result)
+
+    @admin.display(description=_("audience"))
+    def audience_preview(self, obj):
+        if obj is None or obj.pk is None:
+            return _("Save the campaign to see whom it would invite.")
+        preview = campaign_audience_preview(campaign=obj)
+        reasons = {
+            "unsubscribed": _("unsubscribed"),
+            "bounced": _("bounced"),
+            "already_invited": _("invited by this campaign before"),
+        }
+        return format_html(
+            "<p>{}</p><ul>{}</ul>",
+            _("%(audience)d in the segment now; sending would invite %(invited)d.")
+            % preview,
+            format_html_join(
+                "",
+                "<li>{}: {}</li>",
+                (
+                    (reasons.get(reason, reason), count)
+                    for reason, count in preview["excluded"].items()
+                ),
+            ),
+        )
 
     @admin.display(description=_("headline metric"))
     def metric_summary(self, obj):

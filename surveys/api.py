@@ -7,7 +7,6 @@ from drf_spectacular.utils import (
     OpenApiParameter,
     OpenApiResponse,
     extend_schema,
-    extend_schema_field,
     extend_schema_view,
 )
 from rest_framework import exceptions, mixins, serializers, status, viewsets
@@ -18,14 +17,12 @@ from rest_framework.views import APIView
 from cxm.api import (
     CONFLICT,
     PARSER_CLASSES,
-    TEXT_PATTERN,
     WHITESPACE,
     DateTimeField,
     DetailSerializer,
     ErrorSerializer,
     FilterSet,
     IsoDateTimeFilter,
-    JSONObjectField,
     ModelSerializer,
     QueryIntegerField,
     ReferenceFilter,
@@ -38,7 +35,6 @@ from cxm.api import (
 from . import metrics, services
 from .kinds import SCORE_MAX, SCORE_MIN, Bucket, SurveyKind
 from .models import (
-    AUDIENCE_MAX_PROPERTIES,
     CHOICE_LABEL_MAX,
     CHOICE_TYPES,
     CHOICE_VALUE,
@@ -51,8 +47,8 @@ from .models import (
     QuestionType,
     Response,
     Survey,
-    validate_audience,
 )
+from .selectors import campaign_audience_preview
 
 
 class ChoiceSerializer(serializers.Serializer):
@@ -470,36 +466,7 @@ class SurveyViewSet(
         return self._answer(survey, status.HTTP_201_CREATED)
 
 
-@extend_schema_field(
-    {
-        "type": "object",
-        "maxProperties": AUDIENCE_MAX_PROPERTIES,
-        # models.PROPERTY_NAME, without "__" (a lookup to Django).
-        "propertyNames": {
-            "pattern": "^[A-Za-z](?:[A-Za-z0-9-]|_[A-Za-z0-9-])*_?$",
-            "maxLength": 64,
-        },
-        "additionalProperties": {
-            "anyOf": [
-                {"type": "string", "pattern": TEXT_PATTERN},
-                {"type": ["number", "boolean"]},
-            ]
-        },
-    }
-)
-class AudienceField(JSONObjectField):
-    pass
-
-
 class CampaignSerializer(ModelSerializer):
-    audience = AudienceField(
-        required=False,
-        validators=[validate_audience],
-        help_text=_(
-            'Customers whose properties match all these values, e.g. {"plan": "pro"}. '
-            "Empty: all customers."
-        ),
-    )
     invited = serializers.IntegerField(
         read_only=True, help_text="Invitations created when it was sent."
     )
@@ -524,7 +491,7 @@ class CampaignSerializer(ModelSerializer):
             "id",
             "name",
             "survey",
-            "audience",
+            "segment",
             "expires_at",
             "status",
             "created_at",
@@ -567,6 +534,22 @@ NOT_A_DRAFT = OpenApiResponse(
 )
 
 
+class ExclusionsSerializer(serializers.Serializer):
+    unsubscribed = serializers.IntegerField()
+    bounced = serializers.IntegerField()
+    already_invited = serializers.IntegerField(
+        help_text="Invited by this campaign before."
+    )
+
+
+class AudiencePreviewSerializer(serializers.Serializer):
+    audience = serializers.IntegerField(help_text="Customers in the segment now.")
+    invited = serializers.IntegerField(help_text="Those sending would invite.")
+    excluded = ExclusionsSerializer(
+        help_text="Those it would leave out, each under the first reason that applies."
+    )
+
+
 @extend_schema_view(
     update=extend_schema(responses={200: CampaignSerializer, 409: NOT_A_DRAFT}),
     partial_update=extend_schema(responses={200: CampaignSerializer, 409: NOT_A_DRAFT}),
@@ -586,7 +569,7 @@ class CampaignViewSet(
 
     def get_queryset(self):
         qs = super().get_queryset()
-        if self.action == "send":
+        if self.action in {"send", "audience"}:
             return qs
         # Ordered explicitly: an aggregate query leaves out Meta.ordering.
         return metrics.campaigns_with_counts(qs).order_by("-created_at", "-pk")
@@ -625,6 +608,16 @@ class CampaignViewSet(
         campaign = self.get_object()
         created = services.campaign_send(campaign=campaign)
         return ApiResponse({"invitations": created}, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(responses={200: AudiencePreviewSerializer})
+    @action(detail=True, methods=["get"])
+    def audience(self, request, pk=None):
+        """
+        How many customers the campaign's segment holds now, how many sending it
+        would invite, and how many it would leave out, by reason.
+        """
+        preview = campaign_audience_preview(campaign=self.get_object())
+        return ApiResponse(AudiencePreviewSerializer(preview).data)
 
 
 class InvitationSerializer(serializers.ModelSerializer):

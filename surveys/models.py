@@ -9,8 +9,8 @@ from django.utils import timezone, translation
 from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from cxm.customers.models import Customer
-from cxm.jsonvalues import JSONObjectField, json_problem
+from cxm.customers.models import Customer, Segment
+from cxm.jsonvalues import json_problem
 
 from .kinds import (
     KINDS,
@@ -291,49 +291,6 @@ class Question(models.Model):
         ]
 
 
-PROPERTY_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]{0,63}$")
-# Each property is one more condition in the query that selects the audience, and
-# SQLite refuses a query whose expression tree is too large (about 1,000 deep).
-AUDIENCE_MAX_PROPERTIES = 50
-
-
-def validate_audience(value) -> None:
-    """Raises ValidationError unless value maps property names to plain values."""
-    if not isinstance(value, dict):
-        raise ValidationError(
-            _(
-                "The audience must be an object of property values, "
-                'e.g. {"plan": "pro"}.'
-            )
-        )
-    if len(value) > AUDIENCE_MAX_PROPERTIES:
-        raise ValidationError(
-            _("An audience may match at most %(limit)d properties."),
-            params={"limit": AUDIENCE_MAX_PROPERTIES},
-        )
-    for key, item in value.items():
-        if not PROPERTY_NAME.fullmatch(key) or "__" in key:
-            raise ValidationError(
-                _("%(key)r is not a property name: use letters, digits, - and _."),
-                params={"key": key},
-            )
-        if not isinstance(item, str | int | float | bool):
-            raise ValidationError(
-                _("The value of %(key)r must be text, a number or true/false."),
-                params={"key": key},
-            )
-    if problem := json_problem(value):
-        raise ValidationError(problem, code="not_storable")
-
-
-def audience_filter(audience: dict) -> models.Q:
-    """Returns the condition on Customer that selects an audience."""
-    # __exact: a property named like a lookup ("contains", "isnull") is still a key.
-    return models.Q(
-        **{f"properties__{key}__exact": value for key, value in audience.items()}
-    )
-
-
 class CampaignStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
     SENDING = "sending", _("Sending")
@@ -348,15 +305,14 @@ class Campaign(models.Model):
         related_name="campaigns",
         verbose_name=_("survey"),
     )
-    audience = JSONObjectField(
-        _("audience"),
-        default=dict,
+    segment = models.ForeignKey(
+        Segment,
+        on_delete=models.PROTECT,
+        null=True,
         blank=True,
-        validators=[validate_audience],
-        help_text=_(
-            'Customers whose properties match all these values, e.g. {"plan": "pro"}. '
-            "Empty: all customers."
-        ),
+        related_name="campaigns",
+        verbose_name=_("segment"),
+        help_text=_("The customers to invite. Empty: all customers."),
     )
     status = models.CharField(
         _("status"),

@@ -1,6 +1,11 @@
 """Reads of the surveys app that pages and the API share."""
 
-from .models import TOKEN_PATTERN, Invitation, Question, Survey
+from django.db.models import Count, Exists, OuterRef, Q
+
+from cxm.customers.models import CONTACTABLE
+from cxm.customers.selectors import segment_customers
+
+from .models import TOKEN_PATTERN, Campaign, Invitation, Question, Survey
 
 # The questions of the surveys this process answered lately, by (survey id,
 # questions_version): the version comes with the survey row every answer reads
@@ -42,3 +47,39 @@ def invitation_open(*, token: str, answers: bool = False) -> Invitation | None:
         return invitations.get(token=token)
     except Invitation.DoesNotExist:
         return None
+
+
+# Why a member of a campaign's segment would not be invited, in the order the
+# reasons are told: a customer counts under the first that applies.
+AUDIENCE_EXCLUSIONS = [
+    ("unsubscribed", Q(unsubscribed_at__isnull=False)),
+    ("bounced", Q(bounced_at__isnull=False)),
+]
+
+
+def campaign_audience_preview(*, campaign: Campaign, now=None) -> dict:
+    """
+    Returns, before anything is sent, how many customers a campaign's segment holds
+    now, how many it would invite, and how many it leaves out for each reason:
+    one query, however large the segment.
+    """
+    already = Exists(
+        Invitation.objects.filter(campaign=campaign, customer=OuterRef("pk"))
+    )
+    reasons = [*AUDIENCE_EXCLUSIONS, ("already_invited", Q(already))]
+    counts, earlier = {}, Q()
+    for reason, condition in reasons:
+        counts[reason] = Count(
+            "pk", filter=condition & ~earlier if earlier else condition
+        )
+        earlier |= condition
+    preview = segment_customers(segment=campaign.segment, now=now).aggregate(
+        audience=Count("pk"),
+        invited=Count("pk", filter=CONTACTABLE & ~Q(already)),
+        **counts,
+    )
+    return {
+        "audience": preview.pop("audience"),
+        "invited": preview.pop("invited"),
+        "excluded": preview,
+    }

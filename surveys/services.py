@@ -14,7 +14,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from cxm import emails
-from cxm.customers.models import Customer
+from cxm.customers.selectors import segment_customers
 from cxm.customers.services import customer_mark_bounced
 from cxm.jsonvalues import json_problem
 from cxm.utils import batched
@@ -34,7 +34,6 @@ from .models import (
     Response,
     ResponseRevision,
     Survey,
-    audience_filter,
     validate_choices,
 )
 from .selectors import survey_questions
@@ -516,7 +515,7 @@ def survey_from_template(*, template: str, name: str = "") -> Survey:
 
 def campaign_audience(*, campaign: Campaign):
     """Returns the customers a campaign would invite now."""
-    return Customer.objects.contactable().filter(audience_filter(campaign.audience))
+    return segment_customers(segment=campaign.segment).contactable()
 
 
 def campaign_update(*, campaign: Campaign, **fields) -> Campaign:

@@ -5,7 +5,8 @@ import pytest
 from django import forms
 from django.utils import timezone
 
-from cxm.customers.models import Customer
+from cxm.customers.models import Customer, Segment
+from cxm.customers.services import segment_create
 from journeys.models import Journey
 from surveys.kinds import KINDS
 from surveys.models import Answer, Campaign, CampaignStatus, Response, Survey
@@ -921,11 +922,11 @@ def test_it_assigns_through_the_service_when_the_owner_changes_in_the_admin(
     assert [m.to for m in mailoutbox] == [[second.email]]
 
 
-def test_it_freezes_the_audience_of_a_sent_campaign(admin_client):
+def test_it_freezes_the_segment_of_a_sent_campaign(admin_client):
     campaign = CampaignFactory()
     campaign_send(campaign=campaign)
     html = admin_client.get(f"/admin/surveys/campaign/{campaign.pk}/change/").content
-    assert 'name="audience"' not in html.decode()
+    assert 'name="segment"' not in html.decode()
 
 
 def test_it_passes_djangos_system_checks():
@@ -944,24 +945,70 @@ def test_it_lists_follow_ups_with_their_score(admin_client):
     assert '<td class="field-score">2</td>' in r.content.decode()
 
 
-@pytest.mark.parametrize(
-    "audience, message",
-    [
-        ('{"spend": Infinity}', "Numbers must be finite."),
-        ('{"plan": "pro\\u0000"}', "Text must not contain NUL"),
-    ],
-)
-def test_it_refuses_an_audience_the_database_cannot_store(
-    admin_client, audience, message
-):
-    survey = SurveyFactory(name="NPS")
+def segment_form(conditions, **fields):
+    return {
+        "name": "Pro",
+        "description": "",
+        "match": "all",
+        "conditions": conditions,
+        **fields,
+    }
+
+
+def test_it_saves_a_segment_from_the_admin_and_counts_its_customers(admin_client):
+    CustomerFactory(properties={"plan": "pro"})
+    CustomerFactory(properties={"plan": "free"})
     r = admin_client.post(
-        "/admin/surveys/campaign/add/",
-        {"name": "Spring", "survey": survey.pk, "audience": audience},
+        "/admin/customers/segment/add/",
+        segment_form(
+            '[{"type": "property", "name": "plan", "op": "equals", "value": "pro"}]'
+        ),
+    )
+    assert r.status_code == 302, r.content.decode()
+    segment = Segment.objects.get()
+    assert segment.conditions[0]["value"] == "pro"
+
+    page = admin_client.get(f"/admin/customers/segment/{segment.pk}/change/")
+    assert "1, of whom 1 may be emailed" in page.content.decode()
+
+
+def test_it_names_a_bad_condition_in_the_segment_form(admin_client):
+    r = admin_client.post(
+        "/admin/customers/segment/add/",
+        segment_form(
+            '[{"type": "property", "name": "plan", "op": "bigger", "value": 1}]'
+        ),
     )
     assert r.status_code == 200
-    assert message in str(r.context["adminform"].form.errors["audience"])
-    assert not Campaign.objects.exists()
+    assert "Condition 1: op must be one of" in str(
+        r.context["adminform"].form.errors["conditions"]
+    )
+    assert not Segment.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "conditions, message",
+    [
+        (
+            '[{"type": "property", "name": "spend", "op": "gte", "value": Infinity}]',
+            "Numbers must be finite.",
+        ),
+        (
+            '[{"type": "field", "field": "name", "op": "contains", '
+            '"value": "a\\u0000"}]',
+            "Text must not contain NUL",
+        ),
+        ('{"plan": "pro"}', "Expected a list"),
+    ],
+    ids=["infinity", "NUL", "not a list"],
+)
+def test_it_refuses_segment_conditions_the_database_cannot_store(
+    admin_client, conditions, message
+):
+    r = admin_client.post("/admin/customers/segment/add/", segment_form(conditions))
+    assert r.status_code == 200
+    assert message in str(r.context["adminform"].form.errors["conditions"])
+    assert not Segment.objects.exists()
 
 
 def followup_change(admin_client, followup, **fields):
@@ -1081,26 +1128,13 @@ def test_it_stores_no_customer_properties_for_an_empty_or_null_box(
     assert customer.properties == {}
 
 
-@pytest.mark.parametrize("audience", ["", "   ", "null"], ids=repr)
-def test_it_sends_a_campaign_to_all_customers_when_the_audience_box_is_empty(
-    admin_client, audience
+@pytest.mark.parametrize("conditions", ["", "   ", "null"], ids=repr)
+def test_it_saves_a_segment_of_everyone_when_the_conditions_box_is_empty(
+    admin_client, conditions
 ):
-    survey = SurveyFactory(name="NPS")
-    data = {"name": "Spring", "survey": survey.pk}
-    r = admin_client.post(
-        "/admin/surveys/campaign/add/", {**data, "audience": audience}
-    )
+    r = admin_client.post("/admin/customers/segment/add/", segment_form(conditions))
     assert r.status_code == 302
-    campaign = Campaign.objects.get()
-    assert campaign.audience == {}
-
-    Campaign.objects.filter(pk=campaign.pk).update(audience={"plan": "pro"})
-    r = admin_client.post(
-        f"/admin/surveys/campaign/{campaign.pk}/change/", {**data, "audience": audience}
-    )
-    assert r.status_code == 302
-    campaign.refresh_from_db()
-    assert campaign.audience == {}
+    assert Segment.objects.get().conditions == []
 
 
 # JSON that Python's parser cannot read, or that it reads but jsonb cannot store.
@@ -1141,21 +1175,28 @@ def test_it_redraws_the_customer_form_for_properties_it_cannot_store(
     assert not Customer.objects.exists()
 
 
-@pytest.mark.parametrize("audience, message", UNREADABLE_JSON, ids=UNREADABLE_JSON_IDS)
-def test_it_redraws_the_campaign_form_for_an_audience_it_cannot_read(
-    admin_client, audience, message
+@pytest.mark.parametrize(
+    "conditions, message",
+    [
+        (UNREADABLE_JSON[0][0], UNREADABLE_JSON[0][1]),
+        ("[" + "9" * 5000 + "]", UNREADABLE_JSON[1][1]),
+        ('["\\ud800"]', UNREADABLE_JSON[2][1]),
+    ],
+    ids=UNREADABLE_JSON_IDS,
+)
+def test_it_redraws_the_segment_form_for_conditions_it_cannot_read(
+    admin_client, conditions, message
 ):
-    survey = SurveyFactory(name="NPS")
-    campaign = CampaignFactory(survey=survey, audience={"plan": "pro"})
+    segment = segment_create(name="Everyone", conditions=[])
     r = admin_client.post(
-        f"/admin/surveys/campaign/{campaign.pk}/change/",
-        {"name": "Spring", "survey": survey.pk, "audience": audience},
+        f"/admin/customers/segment/{segment.pk}/change/",
+        segment_form(conditions, name="Renamed"),
     )
     assert r.status_code == 200
-    assert message in str(r.context["adminform"].form.errors["audience"])
-    assert 'name="audience"' in r.content.decode()
-    campaign.refresh_from_db()
-    assert campaign.name != "Spring" and campaign.audience == {"plan": "pro"}
+    assert message in str(r.context["adminform"].form.errors["conditions"])
+    assert 'name="conditions"' in r.content.decode()
+    segment.refresh_from_db()
+    assert segment.name == "Everyone"
 
 
 def test_it_keeps_a_departed_owner_when_only_the_priority_changes(admin_client):

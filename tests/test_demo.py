@@ -127,7 +127,10 @@ def test_it_emails_owners_and_managers(loaded):
 
 def test_it_adds_a_draft_campaign_for_pro_customers_and_a_journey(loaded):
     draft = Campaign.objects.get(status=CampaignStatus.DRAFT)
-    assert draft.audience == {"plan": "pro"}
+    assert draft.segment.name == "Pro plan"
+    assert draft.segment.conditions == [
+        {"type": "property", "name": "plan", "op": "equals", "value": "pro"}
+    ]
 
     journey = Journey.objects.get()
     stages = list(journey.stages.values_list("name", flat=True))

@@ -2,7 +2,8 @@ from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
 
 from . import services
-from .models import Customer, Interaction
+from .models import Customer, Interaction, Segment
+from .selectors import segment_counts
 
 
 class ContactableFilter(admin.SimpleListFilter):
@@ -75,3 +76,40 @@ class InteractionAdmin(admin.ModelAdmin):
             external_id=obj.external_id,
         )
         obj.pk = recorded.pk
+
+
+@admin.register(Segment)
+class SegmentAdmin(admin.ModelAdmin):
+    list_display = ["name", "match", "conditions_count", "updated_at"]
+    search_fields = ["name", "description"]
+    readonly_fields = ["customers_now", "created_at", "updated_at"]
+    fields = [
+        "name",
+        "description",
+        "match",
+        "conditions",
+        "customers_now",
+        "created_at",
+        "updated_at",
+    ]
+
+    @admin.display(description=_("conditions"))
+    def conditions_count(self, obj):
+        return len(obj.conditions)
+
+    @admin.display(description=_("customers now"))
+    def customers_now(self, obj):
+        if obj.pk is None:
+            return "—"
+        counts = segment_counts(segment=obj)
+        return _("%(customers)d, of whom %(contactable)d may be emailed") % counts
+
+    def save_model(self, request, obj, form, change):
+        fields = {
+            name: form.cleaned_data[name]
+            for name in ("name", "description", "match", "conditions")
+        }
+        if change:
+            services.segment_update(segment=obj, **fields)
+        else:
+            obj.pk = services.segment_create(**fields).pk

@@ -3,8 +3,14 @@ from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_field,
+    extend_schema_view,
+)
 from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from cxm.api import (
@@ -20,8 +26,9 @@ from cxm.api import (
     StrictIntegerField,
 )
 
-from . import services
-from .models import Customer, Interaction
+from . import selectors, services
+from .models import Customer, Interaction, Segment, validate_segment_conditions
+from .segments import MAX_CONDITIONS
 
 # The field a unique constraint of Customer guards, to name it in a 400.
 CONSTRAINT_FIELDS = {
@@ -263,3 +270,111 @@ class InteractionViewSet(
             self.get_serializer(interaction).data,
             status=status.HTTP_201_CREATED if created else status.HTTP_200_OK,
         )
+
+
+@extend_schema_field(
+    {
+        "type": "array",
+        "maxItems": MAX_CONDITIONS,
+        "items": {"type": "object", "required": ["type"]},
+        "description": (
+            "Conditions on customers. Each has a type: field, property, "
+            "interaction, answered or not_surveyed (see the README)."
+        ),
+    }
+)
+class ConditionsField(serializers.JSONField):
+    pass
+
+
+class SegmentSerializer(ModelSerializer):
+    conditions = ConditionsField(
+        required=False,
+        validators=[validate_segment_conditions],
+        help_text=_("A list of conditions; none means every customer."),
+    )
+
+    class Meta:
+        model = Segment
+        fields = [
+            "id",
+            "name",
+            "description",
+            "match",
+            "conditions",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = ["created_at", "updated_at"]
+        extra_kwargs = {"name": {"validators": []}}
+
+    def validate_name(self, value):
+        others = Segment.objects.all()
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.filter(name=value).exists():
+            raise serializers.ValidationError(
+                _("A segment with this name already exists."), CONFLICT
+            )
+        return value
+
+    def create(self, validated_data):
+        return services.segment_create(**validated_data)
+
+    def update(self, instance, validated_data):
+        return services.segment_update(segment=instance, **validated_data)
+
+
+DUPLICATE_NAME = OpenApiResponse(
+    ErrorSerializer, description="Another segment has this name."
+)
+
+
+class SegmentCountSerializer(serializers.Serializer):
+    customers = serializers.IntegerField(help_text="Customers in the segment now.")
+    contactable = serializers.IntegerField(
+        help_text="Of them, those cxm may email (not unsubscribed or bounced)."
+    )
+
+
+@extend_schema_view(
+    create=extend_schema(responses={201: SegmentSerializer, 409: DUPLICATE_NAME}),
+    update=extend_schema(responses={200: SegmentSerializer, 409: DUPLICATE_NAME}),
+    partial_update=extend_schema(
+        responses={200: SegmentSerializer, 409: DUPLICATE_NAME}
+    ),
+)
+class SegmentViewSet(viewsets.ModelViewSet):
+    """Saved groups of customers, which campaigns target."""
+
+    queryset = Segment.objects.all()
+    serializer_class = SegmentSerializer
+    parser_classes = PARSER_CLASSES
+
+    @extend_schema(responses={200: SegmentCountSerializer})
+    @action(detail=True, methods=["get"])
+    def count(self, request, pk=None):
+        """How many customers the segment holds now, and how many may be emailed."""
+        counts = selectors.segment_counts(segment=self.get_object())
+        return Response(SegmentCountSerializer(counts).data)
+
+    @extend_schema(responses={200: CustomerSerializer(many=True)})
+    @action(detail=True, methods=["get"])
+    def customers(self, request, pk=None):
+        """The customers in the segment now, by email."""
+        customers = selectors.segment_customers(segment=self.get_object())
+        page = self.paginate_queryset(customers.order_by("email", "pk"))
+        return self.get_paginated_response(CustomerSerializer(page, many=True).data)
+
+    def destroy(self, request, *args, **kwargs):
+        segment = self.get_object()
+        if segment.campaigns.exists():
+            raise serializers.ValidationError(
+                {
+                    "detail": _(
+                        "Campaigns target this segment: change them before deleting it."
+                    )
+                },
+                CONFLICT,
+            )
+        return super().destroy(request, *args, **kwargs)

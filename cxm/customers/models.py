@@ -6,7 +6,7 @@ from django.db.models.functions import Lower
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from cxm.jsonvalues import JSONObjectField, validate_json_object
+from cxm.jsonvalues import JSONListField, JSONObjectField, validate_json_object
 
 
 class Locale(models.TextChoices):
@@ -14,10 +14,15 @@ class Locale(models.TextChoices):
     KO = "ko", _("Korean")
 
 
+# Customers we may email: neither unsubscribed nor bounced. The one rule, as a
+# condition, so counts can use it in a filter too.
+CONTACTABLE = models.Q(unsubscribed_at__isnull=True, bounced_at__isnull=True)
+
+
 class CustomerQuerySet(models.QuerySet):
     def contactable(self):
-        """Customers we may email: neither unsubscribed nor bounced."""
-        return self.filter(unsubscribed_at__isnull=True, bounced_at__isnull=True)
+        """Customers we may email (CONTACTABLE)."""
+        return self.filter(CONTACTABLE)
 
 
 class Customer(models.Model):
@@ -167,3 +172,45 @@ class Interaction(models.Model):
 
     def __str__(self):
         return f"{self.kind} ({self.get_channel_display()}), {self.customer}"
+
+
+class Match(models.TextChoices):
+    ALL = "all", _("All conditions")
+    ANY = "any", _("Any condition")
+
+
+def validate_segment_conditions(value) -> None:
+    # The conditions' rules live with the types apps register (segments.py).
+    from .segments import validate_conditions
+
+    validate_conditions(value)
+
+
+class Segment(models.Model):
+    """A saved, named group of customers: conditions combined with all or any."""
+
+    name = models.CharField(_("name"), max_length=200, unique=True)
+    description = models.TextField(_("description"), blank=True)
+    match = models.CharField(
+        _("match"), max_length=3, choices=Match.choices, default=Match.ALL
+    )
+    conditions = JSONListField(
+        _("conditions"),
+        default=list,
+        blank=True,
+        validators=[validate_segment_conditions],
+        help_text=_(
+            "A list of conditions; none means every customer. See the README for "
+            "the kinds of condition."
+        ),
+    )
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("segment")
+        verbose_name_plural = _("segments")
+        ordering = ["name"]
+
+    def __str__(self):
+        return self.name

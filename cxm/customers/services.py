@@ -3,7 +3,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from .models import Customer, Interaction
+from .models import Customer, Interaction, Segment
 
 # The code of an error about the current state, not the request (the API's 409).
 CONFLICT = "conflict"
@@ -83,3 +83,26 @@ def interaction_record(
             ) from None
         return existing, False
     return interaction, True
+
+
+def segment_create(
+    *, name: str, conditions: list, match: str = "all", description: str = ""
+) -> Segment:
+    """Saves a new segment after checking its conditions."""
+    segment = Segment(
+        name=name, conditions=conditions, match=match, description=description
+    )
+    segment.full_clean()
+    with transaction.atomic():
+        segment.save()
+    return segment
+
+
+def segment_update(*, segment: Segment, **fields) -> Segment:
+    """Changes a segment; campaigns that target it invite by the new conditions."""
+    for name, value in fields.items():
+        setattr(segment, name, value)
+    segment.full_clean()
+    with transaction.atomic():
+        segment.save()
+    return segment

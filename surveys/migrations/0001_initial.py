@@ -21,7 +21,7 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('name', models.CharField(max_length=200, verbose_name='name')),
-                ('audience', cxm.jsonvalues.JSONObjectField(blank=True, default=dict, help_text='Customers whose properties match all these values, e.g. {"plan": "pro"}. Empty: all customers.', validators=[surveys.models.validate_audience], verbose_name='audience')),
+                ('audience', cxm.jsonvalues.JSONObjectField(blank=True, default=dict, help_text='Customers whose properties match all these values, e.g. {"plan": "pro"}. Empty: all customers.', verbose_name='audience')),
                 ('status', models.CharField(choices=[('draft', 'Draft'), ('sending', 'Sending'), ('sent', 'Sent')], default='draft', max_length=10, verbose_name='status')),
                 ('expires_at', models.DateTimeField(blank=True, help_text='After this time the links no longer accept answers.', null=True, verbose_name='expires at')),
                 ('created_at', models.DateTimeField(auto_now_add=True, verbose_name='created at')),

@@ -6,6 +6,7 @@ import pytest
 from django.core import mail
 from django.utils import timezone
 
+from cxm.customers.services import segment_create
 from surveys.models import (
     Campaign,
     CampaignStatus,
@@ -287,7 +288,7 @@ def test_it_creates_a_campaign_for_all_customers_and_sends_it(
     r = api.post("/api/campaigns/", {"name": "Q3", "survey": survey.pk}, format="json")
     assert r.status_code == 201, r.content
     body = r.json()
-    assert body["audience"] == {}
+    assert body["segment"] is None
     assert body["status"] == "draft"
     assert (body["invited"], body["responses"], body["nps"]) == (0, 0, None)
 
@@ -305,13 +306,22 @@ def test_it_creates_a_campaign_for_all_customers_and_sends_it(
     assert campaign.invitations.filter(status=InvitationStatus.SENT).count() == 3
 
 
-def test_it_sends_to_the_audience_only(api):
+def pro_segment():
+    return segment_create(
+        name="Pro",
+        conditions=[
+            {"type": "property", "name": "plan", "op": "equals", "value": "pro"}
+        ],
+    )
+
+
+def test_it_sends_to_the_segment_only(api):
     pro = CustomerFactory(properties={"plan": "pro"})
     CustomerFactory(properties={"plan": "free"})
 
     r = api.post(
         "/api/campaigns/",
-        {"name": "Pro", "survey": SurveyFactory().pk, "audience": {"plan": "pro"}},
+        {"name": "Pro", "survey": SurveyFactory().pk, "segment": pro_segment().pk},
         format="json",
     )
     assert r.status_code == 201, r.content
@@ -344,20 +354,29 @@ def test_it_answers_409_on_sending_an_expired_campaign(api):
 
 
 @pytest.mark.parametrize(
-    "audience",
-    [["plan"], {"plan__contains": "pro"}, {"plan": {"nested": 1}}, {"": 1}],
-    ids=["list", "lookup", "nested", "empty-key"],
+    "segment", ["pro", 1.5, {"id": 1}], ids=["text", "fraction", "object"]
 )
-def test_it_validates_the_audience_with_the_models_validator(api, audience):
+def test_it_wants_a_segment_id(api, segment):
     r = api.post(
         "/api/campaigns/",
-        {"name": "X", "survey": SurveyFactory().pk, "audience": audience},
+        {"name": "X", "survey": SurveyFactory().pk, "segment": segment},
         format="json",
     )
 
     assert r.status_code == 400, r.content
-    assert list(r.json()) == ["audience"]
+    assert list(r.json()) == ["segment"]
     assert not Campaign.objects.exists()
+
+
+def test_it_answers_404_to_an_unknown_segment(api):
+    r = api.post(
+        "/api/campaigns/",
+        {"name": "X", "survey": SurveyFactory().pk, "segment": 999999},
+        format="json",
+    )
+
+    assert r.status_code == 404
+    assert r.json() == {"detail": "There is no segment 999999."}
 
 
 def test_it_answers_404_to_an_unknown_survey(api):
@@ -369,17 +388,18 @@ def test_it_answers_404_to_an_unknown_survey(api):
 
 def test_it_changes_a_draft_campaign_but_not_its_status(api):
     campaign = CampaignFactory(name="Old")
+    segment = pro_segment()
 
     r = api.patch(
         f"/api/campaigns/{campaign.pk}/",
-        {"name": "New", "status": "sent", "audience": {"plan": "pro"}},
+        {"name": "New", "status": "sent", "segment": segment.pk},
         format="json",
     )
 
     assert r.status_code == 200, r.content
     campaign.refresh_from_db()
     assert (campaign.name, campaign.status) == ("New", CampaignStatus.DRAFT)
-    assert campaign.audience == {"plan": "pro"}
+    assert campaign.segment == segment
     assert r.json()["status"] == "draft"
 
 

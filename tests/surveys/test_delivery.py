@@ -6,6 +6,7 @@ import pytest
 from django.utils import timezone
 
 from cxm.customers.models import Customer
+from cxm.customers.services import segment_create
 from surveys import tasks
 from surveys.models import Campaign, CampaignStatus, Invitation, InvitationStatus
 from surveys.services import (
@@ -25,10 +26,16 @@ pytestmark = pytest.mark.django_db
 
 def sent_campaign(customers=2) -> Campaign:
     """A campaign sent to `customers` new customers, its invitations still queued."""
-    campaign = CampaignFactory()
-    audience = {"batch": f"b{campaign.pk}"}
-    CustomerFactory.create_batch(customers, properties=audience)
-    Campaign.objects.filter(pk=campaign.pk).update(audience=audience)
+    batch = f"b{Campaign.objects.count()}"
+    CustomerFactory.create_batch(customers, properties={"batch": batch})
+    campaign = CampaignFactory(
+        segment=segment_create(
+            name=batch,
+            conditions=[
+                {"type": "property", "name": "batch", "op": "equals", "value": batch}
+            ],
+        )
+    )
     campaign_send(campaign=campaign)
     return campaign
 

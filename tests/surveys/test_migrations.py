@@ -75,3 +75,35 @@ def test_it_gives_old_responses_their_fact_columns_and_answers(old_apps):
     assert [(a.question_id, a.number) for a in promoter.answers.all()] == [
         (headline.pk, 10)
     ]
+
+
+@pytest.fixture
+def apps_before_segments():
+    apps = migrate([("surveys", "0003_questions_version")])
+    yield apps
+    migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())
+
+
+def test_it_turns_each_campaign_audience_into_a_segment(apps_before_segments):
+    Survey = apps_before_segments.get_model("surveys", "Survey")
+    Campaign = apps_before_segments.get_model("surveys", "Campaign")
+    survey = Survey.objects.create(name="NPS", kind="nps")
+    pro = Campaign.objects.create(
+        name="Pro", survey=survey, audience={"plan": "pro", "seats": 5}
+    )
+    everyone = Campaign.objects.create(name="All", survey=survey, audience={})
+
+    new_apps = migrate([("surveys", "0004_campaign_segment")])
+
+    Campaign = new_apps.get_model("surveys", "Campaign")
+    pro, everyone = (
+        Campaign.objects.get(pk=pro.pk),
+        Campaign.objects.get(pk=everyone.pk),
+    )
+    assert everyone.segment is None
+    assert pro.segment.name == f"Pro (campaign {pro.pk})"
+    assert pro.segment.match == "all"
+    assert pro.segment.conditions == [
+        {"type": "property", "name": "plan", "op": "equals", "value": "pro"},
+        {"type": "property", "name": "seats", "op": "equals", "value": 5},
+    ]

@@ -19,7 +19,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from cxm.customers.models import Customer
+from cxm.customers.models import Customer, Segment
+from cxm.customers.services import segment_create
 from cxm.followups.models import EventKind, FollowUp, FollowUpEvent, RootCause
 from cxm.followups.services import (
     followup_add_note,
@@ -257,6 +258,16 @@ def last_outbox_pk() -> int:
     return OutboxEmail.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
 
 
+def plan_segment(plan: str) -> Segment:
+    """The demo's segment of the customers on one plan."""
+    return segment_create(
+        name=f"{plan.title()} plan",
+        conditions=[
+            {"type": "property", "name": "plan", "op": "equals", "value": plan}
+        ],
+    )
+
+
 class Command(BaseCommand):
     help = "Loads demo customers, a sent NPS campaign, follow-ups and a journey, once."
 
@@ -280,18 +291,29 @@ class Command(BaseCommand):
             )
             ces = survey_from_template(template="post_support_ces")
             responses = []
-            for name, survey, audience in [
-                ("Customer NPS, all customers", nps, {}),
-                ("After purchase, pro plan", csat, {"plan": "pro"}),
-                ("After support, enterprise plan", ces, {"plan": "enterprise"}),
+            pro = plan_segment("pro")
+            enterprise = plan_segment("enterprise")
+            for name, survey, segment in [
+                ("Customer NPS, all customers", nps, None),
+                ("After purchase, pro plan", csat, pro),
+                ("After support, enterprise plan", ces, enterprise),
             ]:
-                campaign = self.send_campaign(name, survey, audience)
+                campaign = self.send_campaign(name, survey, segment)
                 responses += self.answer(campaign)
             self.close_the_loop(responses, staff)
             swept = followups_sweep(now=self.now)
-            Campaign.objects.create(
-                name="Pro plan check-in", survey=nps, audience={"plan": "pro"}
+            segment_create(
+                name="NPS detractors, last 90 days",
+                conditions=[
+                    {
+                        "type": "answered",
+                        "survey_kind": "nps",
+                        "bucket": "detractor",
+                        "within_days": 90,
+                    }
+                ],
             )
+            Campaign.objects.create(name="Pro plan check-in", survey=nps, segment=pro)
             self.load_journey()
         self.stdout.write(
             self.style.SUCCESS(
@@ -361,9 +383,9 @@ class Command(BaseCommand):
             customer.bounced_at = self.sent_at - timedelta(days=20)
         Customer.objects.bulk_create(customers)
 
-    def send_campaign(self, name, survey, audience) -> Campaign:
+    def send_campaign(self, name, survey, segment) -> Campaign:
         """Sends a campaign and delivers its emails here, not in a worker."""
-        campaign = Campaign.objects.create(name=name, survey=survey, audience=audience)
+        campaign = Campaign.objects.create(name=name, survey=survey, segment=segment)
         last_email = last_outbox_pk()
         campaign_send(campaign=campaign)
         ids = campaign.invitations.order_by("pk").values_list("pk", flat=True)
