@@ -52,3 +52,11 @@ def vacuum_analyze(*tables: str) -> None:
     with connection.cursor() as cursor:
         for table in tables:
             cursor.execute(f"VACUUM (ANALYZE) {table}")
+
+
+def customer_ids(*, prefix: str, every: int) -> list[int]:
+    """Every `every`-th id of the customers whose emails start with `prefix`."""
+    from cxm.customers.models import Customer
+
+    ids = Customer.objects.filter(email__startswith=prefix).order_by("pk")
+    return list(ids.values_list("pk", flat=True))[::every]

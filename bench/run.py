@@ -14,10 +14,12 @@ throughput needs wrk (`make wrk`, Debian's package).
     .venv/bin/python bench/run.py
 
 Sizes (environment; the defaults are the issue's sizes):
-    BENCH_ONLY         delivery,metrics,answers (all by default)
+    BENCH_ONLY         delivery,metrics,segments,answers (all by default)
     BENCH_INVITATIONS  invitations delivered (5000)
     BENCH_RESPONSES    responses of each kind's campaign (1000000)
     BENCH_FOLLOWUPS    follow-ups already there in the second answer run (100000)
+    BENCH_CUSTOMERS    customers of the segment figures (100000)
+    BENCH_INTERACTIONS interactions of those customers (1000000)
     BENCH_DURATION     seconds of each measured wrk run (20); BENCH_WARMUP (3)
     BENCH_CONNECTIONS  wrk's concurrent connections (50)
     BENCH_MAX_ERRORS   non-302 answers or socket errors a run may have (5)
@@ -40,7 +42,7 @@ from urllib.parse import urlsplit, urlunsplit
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from bench import answers, data, delivery, metrics, smtp_sink  # noqa: E402
+from bench import answers, data, delivery, metrics, segments, smtp_sink  # noqa: E402
 from tests.processes import process_group_stop  # noqa: E402
 
 
@@ -59,11 +61,13 @@ def envint(name: str, default: int, *, minimum: int = 0) -> int:
 
 BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "cxm_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
-PARTS = ("delivery", "metrics", "answers")
+PARTS = ("delivery", "metrics", "segments", "answers")
 ONLY = [p.strip() for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",")]
 INVITATIONS = envint("BENCH_INVITATIONS", 5_000, minimum=1)
 RESPONSES = envint("BENCH_RESPONSES", 1_000_000, minimum=10)
 FOLLOWUPS = envint("BENCH_FOLLOWUPS", 100_000, minimum=1)
+CUSTOMERS = envint("BENCH_CUSTOMERS", 100_000, minimum=100)
+INTERACTIONS = envint("BENCH_INTERACTIONS", 1_000_000, minimum=1)
 DURATION = envint("BENCH_DURATION", 20, minimum=1)
 WARMUP = envint("BENCH_WARMUP", 3, minimum=1)
 CONNECTIONS = envint("BENCH_CONNECTIONS", 50, minimum=1)
@@ -247,6 +251,62 @@ def bench_delivery(*, smtp, env: dict, workdir: Path) -> None:
         ),
         reference_value=reference_rate,
     )
+
+
+def bench_segments() -> None:
+    from surveys.models import Invitation
+
+    log(f"segments: {CUSTOMERS:,} customers, {INTERACTIONS:,} interactions (SQL)")
+    started = time.monotonic()
+    segments.rows_create(
+        customers=CUSTOMERS, interactions=INTERACTIONS, prefix="segments-"
+    )
+    campaign = data.campaign_create(name="Segment bench")
+    # Some of the segment were invited by this campaign already.
+    Invitation.objects.bulk_create(
+        Invitation(campaign=campaign, customer_id=pk, token=f"seg-{pk}")
+        for pk in data.customer_ids(prefix="segments-", every=7)
+    )
+    data.vacuum_analyze(
+        "customers_customer", "customers_interaction", "surveys_invitation"
+    )
+    log(f"segments: rows ready and vacuumed in {time.monotonic() - started:.0f} s")
+    result = segments.compare(campaign=campaign)
+    log(f"segments: {result['counts']}, preview {result['preview']}")
+    conditions = "plan one of pro/team, seats 5–50, a purchase in the last 30 days"
+    for key, bare_key, what, reference in [
+        (
+            "count",
+            "count_bare",
+            "segment_counts (members and contactable)",
+            "the same count(*) and FILTER count as bare SQL with @>, jsonb_typeof "
+            "and EXISTS on customers_interaction",
+        ),
+        (
+            "preview_orm",
+            "preview_bare",
+            "campaign_audience_preview (audience, invited, each exclusion reason)",
+            "the same counts as bare SQL, with EXISTS on surveys_invitation",
+        ),
+    ]:
+        median, fastest = result[key]
+        bare_median, bare_fastest = result[bare_key]
+        report(
+            name=(
+                f"{what} of a segment ({conditions}) over {CUSTOMERS:,} customers "
+                f"and {INTERACTIONS:,} interactions, seconds per call (median of 11 "
+                "after 2 warm-ups); target under 1 s; ratio = cxm ÷ bare SQL"
+            ),
+            value=median,
+            unit="s/call",
+            reference=reference,
+            reference_value=bare_median,
+            details={
+                "fastest_s": round(fastest, 6),
+                "bare_fastest_s": round(bare_fastest, 6),
+                "members": result["counts"]["customers"],
+            },
+        )
 
 
 def bench_metrics() -> None:
@@ -731,6 +791,8 @@ def main() -> None:
                 bench_delivery(smtp=smtp, env=worker_env, workdir=Path(workdir))
             if "metrics" in ONLY:
                 bench_metrics()
+            if "segments" in ONLY:
+                bench_segments()
             if "answers" in ONLY:
                 try:
                     bench_answers(env=env, workdir=Path(workdir))

@@ -8,9 +8,11 @@ from django.db.models import Exists, OuterRef, Q
 from django.utils.translation import gettext_lazy as _
 
 from cxm.customers.segments import (
+    DAYS_SCHEMA,
     ConditionType,
     check_keys,
     clean_days,
+    condition_schema,
     register_condition,
 )
 
@@ -32,7 +34,7 @@ def _answered_clean(condition: dict) -> dict:
                 _("bucket must be one of %(buckets)s."),
                 params={"buckets": ", ".join(buckets)},
             )
-    clean_days(condition["within_days"])
+    condition["within_days"] = clean_days(condition["within_days"])
     return condition
 
 
@@ -55,10 +57,29 @@ def _answered_q(condition: dict, now: datetime) -> Q:
     return Q(Exists(responses))
 
 
+def _answered_schemas() -> list[dict]:
+    return [
+        condition_schema(
+            "answered",
+            {
+                "survey_kind": {"const": name},
+                "bucket": {"enum": [b.bucket for b in kind.buckets]},
+                "within_days": DAYS_SCHEMA,
+            },
+            optional=["bucket"],
+        )
+        for name, kind in KINDS.items()
+    ]
+
+
 def _not_surveyed_clean(condition: dict) -> dict:
     check_keys(condition, {"days"})
-    clean_days(condition["days"], "days")
+    condition["days"] = clean_days(condition["days"], "days")
     return condition
+
+
+def _not_surveyed_schemas() -> list[dict]:
+    return [condition_schema("not_surveyed", {"days": DAYS_SCHEMA})]
 
 
 def _not_surveyed_q(condition: dict, now: datetime) -> Q:
@@ -75,7 +96,14 @@ def _not_surveyed_q(condition: dict, now: datetime) -> Q:
 
 
 def register() -> None:
-    register_condition(ConditionType("answered", _answered_clean, _answered_q))
     register_condition(
-        ConditionType("not_surveyed", _not_surveyed_clean, _not_surveyed_q)
+        ConditionType("answered", _answered_clean, _answered_q, _answered_schemas)
+    )
+    register_condition(
+        ConditionType(
+            "not_surveyed",
+            _not_surveyed_clean,
+            _not_surveyed_q,
+            _not_surveyed_schemas,
+        )
     )

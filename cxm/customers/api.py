@@ -3,10 +3,10 @@ from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import (
     OpenApiResponse,
     extend_schema,
-    extend_schema_field,
     extend_schema_view,
 )
 from rest_framework import mixins, serializers, status, viewsets
@@ -28,7 +28,7 @@ from cxm.api import (
 
 from . import selectors, services
 from .models import Customer, Interaction, Segment, validate_segment_conditions
-from .segments import MAX_CONDITIONS
+from .segments import conditions_schema
 
 # The field a unique constraint of Customer guards, to name it in a 400.
 CONSTRAINT_FIELDS = {
@@ -272,19 +272,16 @@ class InteractionViewSet(
         )
 
 
-@extend_schema_field(
-    {
-        "type": "array",
-        "maxItems": MAX_CONDITIONS,
-        "items": {"type": "object", "required": ["type"]},
-        "description": (
-            "Conditions on customers. Each has a type: field, property, "
-            "interaction, answered or not_surveyed (see the README)."
-        ),
-    }
-)
 class ConditionsField(serializers.JSONField):
-    pass
+    """A segment's conditions (see cxm.customers.segments)."""
+
+
+class ConditionsFieldExtension(OpenApiSerializerFieldExtension):
+    target_class = ConditionsField
+
+    def map_serializer_field(self, auto_schema, direction):
+        # Built when the schema is, after every app has registered its types.
+        return conditions_schema()
 
 
 class SegmentSerializer(ModelSerializer):

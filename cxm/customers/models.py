@@ -1,6 +1,6 @@
 import re
 
-from django.core.exceptions import ValidationError
+from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
@@ -97,15 +97,14 @@ class Channel(models.TextChoices):
 INTERACTION_KIND = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
 
 
-def validate_interaction_kind(value: str) -> None:
-    if not INTERACTION_KIND.fullmatch(value or ""):
-        raise ValidationError(
-            _(
-                "%(value)r is not an interaction kind: use lowercase letters, "
-                "digits, _, . and -, starting with a letter (e.g. purchase)."
-            ),
-            params={"value": value},
-        )
+validate_interaction_kind = RegexValidator(
+    INTERACTION_KIND,
+    _(
+        "%(value)r is not an interaction kind: use lowercase letters, digits, _, . "
+        "and -, starting with a letter (e.g. purchase)."
+    ),
+    code="not_a_kind",
+)
 
 
 class Interaction(models.Model):

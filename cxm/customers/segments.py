@@ -47,6 +47,8 @@ class ConditionType:
     clean: Callable[[dict], dict]
     # Returns the condition on Customer; `now` anchors "in the last N days".
     q: Callable[[dict, datetime], Q]
+    # The JSON Schemas of its valid forms (the API's schema offers one of them).
+    schemas: Callable[[], list[dict]]
 
 
 CONDITION_TYPES: dict[str, ConditionType] = {}
@@ -55,6 +57,63 @@ CONDITION_TYPES: dict[str, ConditionType] = {}
 def register_condition(condition_type: ConditionType) -> None:
     """Adds a type of condition (apps above customers register theirs in ready())."""
     CONDITION_TYPES[condition_type.name] = condition_type
+
+
+# JSON Schema pieces for the conditions' schemas.
+TEXT_SCHEMA = {"type": "string", "pattern": r"^[^\x00]*$"}
+SCALAR_SCHEMA = {"anyOf": [TEXT_SCHEMA, {"type": ["number", "boolean"]}]}
+NUMBER_SCHEMA = {"type": "number"}
+DAYS_SCHEMA = {"type": "integer", "minimum": 1, "maximum": MAX_DAYS}
+# PROPERTY_NAME without "__" (a lookup to Django).
+PROPERTY_NAME_SCHEMA = {
+    "type": "string",
+    "pattern": "^[A-Za-z](?:[A-Za-z0-9-]|_[A-Za-z0-9-])*_?$",
+    "maxLength": 64,
+}
+OP_VALUE_SCHEMAS = {
+    "equals": SCALAR_SCHEMA,
+    "one_of": {
+        "type": "array",
+        "items": SCALAR_SCHEMA,
+        "minItems": 1,
+        "maxItems": MAX_VALUES,
+    },
+    "contains": {**TEXT_SCHEMA, "minLength": 1},
+    "gte": NUMBER_SCHEMA,
+    "lte": NUMBER_SCHEMA,
+    "between": {
+        "type": "array",
+        "items": NUMBER_SCHEMA,
+        "minItems": 2,
+        "maxItems": 2,
+        "description": "[low, high], the low end first.",
+    },
+}
+
+
+def condition_schema(type_name: str, properties: dict, optional=()) -> dict:
+    """The JSON Schema of one form of a condition of type `type_name`."""
+    return {
+        "type": "object",
+        "properties": {"type": {"const": type_name}, **properties},
+        "required": ["type", *(k for k in properties if k not in optional)],
+        "additionalProperties": False,
+    }
+
+
+def _op_schemas(type_name: str, subject: dict, ops) -> list[dict]:
+    """One schema per op: the subject (field or name), the op and its value."""
+    return [
+        condition_schema(
+            type_name,
+            {
+                **subject(op),
+                "op": {"const": op},
+                **({} if op in VALUELESS_OPS else {"value": OP_VALUE_SCHEMAS[op]}),
+            },
+        )
+        for op in sorted(ops)
+    ]
 
 
 def check_keys(condition: dict, required: set[str], optional=frozenset()) -> None:
@@ -74,6 +133,8 @@ def check_keys(condition: dict, required: set[str], optional=frozenset()) -> Non
 
 def clean_days(value, key: str = "within_days") -> int:
     """A number of days, 1 to MAX_DAYS, or a ValidationError naming the key."""
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)  # JSON's 30.0 is the integer 30
     if (
         isinstance(value, bool)
         or not isinstance(value, int)
@@ -193,6 +254,16 @@ def _text_q(column: str, op: str, value) -> Q:
     return Q(**{column: ""})  # is_not_set
 
 
+def _field_schemas() -> list[dict]:
+    ops = set().union(*FIELD_OPS.values())
+
+    def subject(op):
+        fields = sorted(f for f, allowed in FIELD_OPS.items() if op in allowed)
+        return {"field": {"enum": fields}}
+
+    return _op_schemas("field", subject, ops)
+
+
 def _field_q(condition: dict, now: datetime) -> Q:
     return _text_q(condition["field"], condition["op"], condition.get("value"))
 
@@ -207,6 +278,12 @@ def _property_clean(condition: dict) -> dict:
             params={"name": name},
         )
     return _clean_op_value(condition, PROPERTY_OPS)
+
+
+def _property_schemas() -> list[dict]:
+    return _op_schemas(
+        "property", lambda op: {"name": PROPERTY_NAME_SCHEMA}, PROPERTY_OPS
+    )
 
 
 def _property_equals(name: str, value) -> Q:
@@ -271,10 +348,21 @@ def _interaction_clean(condition: dict) -> dict:
         raise ValidationError(
             _("%(kind)r is not an interaction kind."), params={"kind": kind}
         )
-    clean_days(condition["within_days"])
+    condition["within_days"] = clean_days(condition["within_days"])
     if not isinstance(condition.get("had", True), bool):
         raise ValidationError(_("had must be true or false."))
     return condition
+
+
+def _interaction_schemas() -> list[dict]:
+    kind = {"type": "string", "pattern": INTERACTION_KIND.pattern}
+    return [
+        condition_schema(
+            "interaction",
+            {"kind": kind, "within_days": DAYS_SCHEMA, "had": {"type": "boolean"}},
+            optional=["had"],
+        )
+    ]
 
 
 def _interaction_q(condition: dict, now: datetime) -> Q:
@@ -290,9 +378,30 @@ def _interaction_q(condition: dict, now: datetime) -> Q:
     return Q(had) if condition.get("had", True) else ~Q(had)
 
 
-register_condition(ConditionType("field", _field_clean, _field_q))
-register_condition(ConditionType("property", _property_clean, _property_q))
-register_condition(ConditionType("interaction", _interaction_clean, _interaction_q))
+register_condition(ConditionType("field", _field_clean, _field_q, _field_schemas))
+register_condition(
+    ConditionType("property", _property_clean, _property_q, _property_schemas)
+)
+register_condition(
+    ConditionType(
+        "interaction", _interaction_clean, _interaction_q, _interaction_schemas
+    )
+)
+
+
+def conditions_schema() -> dict:
+    """The JSON Schema of a segment's conditions, from every registered type."""
+    return {
+        "type": "array",
+        "maxItems": MAX_CONDITIONS,
+        "items": {
+            "oneOf": [
+                schema
+                for condition_type in CONDITION_TYPES.values()
+                for schema in condition_type.schemas()
+            ]
+        },
+    }
 
 
 def validate_conditions(value) -> None:
@@ -311,7 +420,8 @@ def validate_conditions(value) -> None:
         try:
             if not isinstance(condition, dict):
                 raise ValidationError(_("A condition must be an object."))
-            kind = CONDITION_TYPES.get(condition.get("type"))
+            name = condition.get("type")
+            kind = CONDITION_TYPES.get(name) if isinstance(name, str) else None
             if kind is None:
                 raise ValidationError(
                     _("type must be one of %(types)s."),

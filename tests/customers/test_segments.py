@@ -201,6 +201,7 @@ def test_it_counts_a_segment_in_one_query_whatever_its_conditions(
     [
         ("plan=pro", "Condition 1: A condition must be an object."),
         ({"type": "shoe_size"}, "Condition 1: type must be one of"),
+        ({"type": {}, "days": 1}, "Condition 1: type must be one of"),
         (prop("plan", "bigger", 1), "Condition 1: op must be one of"),
         (prop("plan", "equals"), "Condition 1: equals needs a value."),
         (prop("plan", "equals", {"a": 1}), "must be text, a number or true/false"),
@@ -249,3 +250,12 @@ def test_it_invites_by_a_changed_segment(people):
     segment = segment_create(name="Plan", conditions=[prop("plan", "equals", "pro")])
     segment_update(segment=segment, conditions=[prop("plan", "equals", "free")])
     assert {c.email for c in segment_customers(segment=segment)} == {"bob@example.com"}
+
+
+def test_it_takes_a_whole_number_of_days_written_as_a_decimal(people):
+    segment = segment_create(
+        name="Recent",
+        conditions=[{"type": "not_surveyed", "days": 30.0}],
+    )
+    assert segment.conditions == [{"type": "not_surveyed", "days": 30}]
+    assert segment_counts(segment=segment)["customers"] == 5
