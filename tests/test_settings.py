@@ -305,7 +305,7 @@ def test_it_takes_a_value_starting_with_a_dollar_as_written(loaded):
 @pytest.mark.parametrize(
     "word, value",
     [
-        *((word, True) for word in ("1", "true", "yes", "on", "TRUE", " On ")),
+        *((word, True) for word in ("1", "true", "yes", "on", "TRUE", "On")),
         *((word, False) for word in ("0", "false", "no", "off", "False")),
     ],
 )
