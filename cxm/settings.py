@@ -5,97 +5,23 @@ cxm settings: every value comes from an environment variable, with embedded defa
 A variable with a bad value stops start-up with ImproperlyConfigured naming it.
 """
 
-import os
 import re
 import secrets
 from datetime import timedelta
 from email.utils import parseaddr
 from pathlib import Path
-from urllib.parse import parse_qsl, unquote, urlsplit
+from urllib.parse import urlsplit
 
-import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.translation import gettext_lazy as _
 
+from cxm.env import Env
+
+env = Env()
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-VAR_DIR = Path(os.environ.get("CXM_VAR_DIR", BASE_DIR / "var"))
-
-
-def envstr(name: str, default: str = "") -> str:
-    return os.environ.get(name, "").strip() or default
-
-
-def envbool(name: str, default: bool) -> bool:
-    value = envstr(name).lower()
-    if not value:
-        return default
-    if value in ("1", "true", "yes", "on"):
-        return True
-    if value in ("0", "false", "no", "off"):
-        return False
-    raise ImproperlyConfigured(f"{name} must be true or false, got {value!r}")
-
-
-def envint(name: str, default: int, *, minimum: int = 0) -> int:
-    value = envstr(name)
-    if not value:
-        return default
-    try:
-        number = int(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}")
-    if number < minimum:
-        raise ImproperlyConfigured(f"{name} must be at least {minimum}, got {number}")
-    return number
-
-
-def envfloat(name: str, default: float) -> float:
-    value = envstr(name)
-    if not value:
-        return default
-    try:
-        number = float(value)
-    except ValueError:
-        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}")
-    if number <= 0:
-        raise ImproperlyConfigured(f"{name} must be greater than 0, got {value!r}")
-    return number
-
-
-def envrate(name: str, default: str) -> str:
-    """Returns a rate such as 30/h: a count per second, minute, hour or day (s, m, h,
-    d, or the whole word), the form both DRF and django-ratelimit read."""
-    value = envstr(name, default)
-    match = re.fullmatch(r"([0-9]+) */ *(s|m|h|d|second|minute|hour|day)", value)
-    if not match or int(match[1]) < 1:
-        raise ImproperlyConfigured(
-            f"{name} must be a count per second, minute, hour or day such as 30/h "
-            f"or 100/minute, got {value!r}"
-        )
-    return f"{int(match[1])}/{match[2][0]}"
-
-
-def envurl(name: str, default: str, *, required: bool = True) -> str:
-    value = envstr(name, default).rstrip("/")
-    if not value and not required:
-        return ""
-    parts = urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise ImproperlyConfigured(
-            f"{name} must be an absolute http(s) URL such as "
-            f"https://cx.example.com, got {value!r}"
-        )
-    return value
-
-
-def envcolor(name: str, default: str) -> str:
-    value = envstr(name, default)
-    if not re.fullmatch(r"#[0-9a-fA-F]{6}", value):
-        raise ImproperlyConfigured(
-            f"{name} must be a colour such as #1d4ed8, got {value!r}"
-        )
-    return value.lower()
+VAR_DIR = Path(env.str("CXM_VAR_DIR", str(BASE_DIR / "var")))
 
 
 def _luminance(color: str) -> float:
@@ -121,7 +47,7 @@ def contrast_text_color(background: str) -> str:
 
 def _secret_key() -> str:
     """Returns SECRET_KEY, or a key generated once and kept under var/."""
-    if key := envstr("SECRET_KEY"):
+    if key := env.str("SECRET_KEY", ""):
         return key
     path = VAR_DIR / "secret_key"
     if not path.exists():
@@ -134,7 +60,7 @@ def _database() -> dict:
     # The web process, the worker and beat share an SQLite file: a transaction takes
     # the write lock when it begins, waiting for it, rather than failing halfway.
     sqlite_options = {"timeout": 20, "transaction_mode": "IMMEDIATE"}
-    url = envstr("DATABASE_URL")
+    url = env.str("DATABASE_URL", "")
     if not url:
         VAR_DIR.mkdir(parents=True, exist_ok=True)
         return {
@@ -142,10 +68,7 @@ def _database() -> dict:
             "NAME": VAR_DIR / "cxm.sqlite3",
             "OPTIONS": sqlite_options,
         }
-    try:
-        config = dj_database_url.parse(url, conn_max_age=60, conn_health_checks=True)
-    except (ValueError, KeyError) as e:
-        raise ImproperlyConfigured(f"DATABASE_URL is not a database URL: {e}")
+    config = env.db_url("DATABASE_URL")
     if config.get("ENGINE") not in (
         "django.db.backends.postgresql",
         "django.db.backends.sqlite3",
@@ -154,6 +77,10 @@ def _database() -> dict:
             "DATABASE_URL must be postgres://… (or sqlite:///…), got "
             f"{urlsplit(url).scheme!r}"
         )
+    # Unless the URL says otherwise (?conn_max_age=0): persistent connections,
+    # checked before each request reuses one.
+    config.setdefault("CONN_MAX_AGE", 60)
+    config.setdefault("CONN_HEALTH_CHECKS", True)
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # Options in the URL (sqlite:///cx.sqlite3?timeout=60) win.
         config["OPTIONS"] = {**sqlite_options, **config.get("OPTIONS", {})}
@@ -172,7 +99,7 @@ SMTP_VARIABLES = [
 
 def _from_email() -> str:
     """Returns DEFAULT_FROM_EMAIL: an address, with or without a display name."""
-    value = envstr("DEFAULT_FROM_EMAIL", "cxm <cx@localhost>")
+    value = env.str("DEFAULT_FROM_EMAIL", "cxm <cx@localhost>")
     _name, address = parseaddr(value)
     local, _at, domain = address.rpartition("@")
     if not local or not domain or "\n" in value or "\r" in value:
@@ -184,7 +111,7 @@ def _from_email() -> str:
 
 
 def _allowed_hosts() -> list[str]:
-    hosts = [h.strip() for h in envstr("ALLOWED_HOSTS").split(",") if h.strip()]
+    hosts = env.list("ALLOWED_HOSTS", default=[])
     for host in hosts:
         if "/" in host or " " in host:
             raise ImproperlyConfigured(
@@ -206,8 +133,8 @@ def _origin(url: str) -> str:
 def _csrf_trusted_origins(site_url: str) -> list[str]:
     """Returns CSRF_TRUSTED_ORIGINS: the comma-separated ones given, and SITE_URL's."""
     origins = []
-    for origin in envstr("CSRF_TRUSTED_ORIGINS").split(","):
-        origin = origin.strip().rstrip("/")
+    for origin in env.list("CSRF_TRUSTED_ORIGINS", default=[]):
+        origin = origin.rstrip("/")
         if not origin:
             continue
         parts = urlsplit(origin)
@@ -235,7 +162,7 @@ def _proxy_ssl_header() -> tuple[str, str] | None:
     Returns SECURE_PROXY_SSL_HEADER from the header a TLS-terminating proxy sets:
     `X-Forwarded-Proto` (meaning https), or `Name: value` for another header.
     """
-    value = envstr("SECURE_PROXY_SSL_HEADER")
+    value = env.str("SECURE_PROXY_SSL_HEADER", "")
     if not value:
         return None
     name, _colon, expected = (part.strip() for part in value.partition(":"))
@@ -253,16 +180,13 @@ def _proxy_ssl_header() -> tuple[str, str] | None:
 
 def _email() -> dict:
     """
-    Returns the email settings from EMAIL_URL, or EMAIL_HOST/EMAIL_PORT, or the outbox.
-
-    EMAIL_URL schemes: smtp:// (STARTTLS with ?tls=1), smtps:// (implicit TLS),
-    outbox: (stored in the database, read at /outbox/), console:, and
-    anymail+<esp>://?api_key=… for an email service's HTTP API through django-anymail
-    (query keys become ANYMAIL settings: <ESP>_API_KEY, <ESP>_SENDER_DOMAIN, …).
+    Returns the email settings (EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT,
+    EMAIL_HOST_USER, EMAIL_HOST_PASSWORD, EMAIL_USE_TLS, EMAIL_USE_SSL, ANYMAIL) from
+    EMAIL_URL (cxm.env.Env.email_url_config), or EMAIL_HOST/EMAIL_PORT, or the outbox.
     """
-    url = envstr("EMAIL_URL")
-    host = envstr("EMAIL_HOST")
-    smtp_only = [name for name in SMTP_VARIABLES if envstr(name)]
+    url = env.str("EMAIL_URL", "")
+    host = env.str("EMAIL_HOST", "")
+    smtp_only = [name for name in SMTP_VARIABLES if env.str(name, "")]
     if url and (host or smtp_only):
         raise ImproperlyConfigured(
             f"EMAIL_URL and {(['EMAIL_HOST'] if host else smtp_only)[0]} are both "
@@ -274,54 +198,33 @@ def _email() -> dict:
             f"{smtp_only[0]} is set but EMAIL_HOST is not: set EMAIL_HOST too "
             "(or put the server in EMAIL_URL)"
         )
-    if not url and host:
+    # Django's defaults, for the backends that take no server.
+    config = {
+        "EMAIL_HOST": "localhost",
+        "EMAIL_PORT": 25,
+        "EMAIL_HOST_USER": "",
+        "EMAIL_HOST_PASSWORD": "",
+        "EMAIL_USE_TLS": False,
+        "EMAIL_USE_SSL": False,
+        "ANYMAIL": {},
+    }
+    if host:
         return {
+            **config,
             "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
             "EMAIL_HOST": host,
-            "EMAIL_PORT": envint("EMAIL_PORT", 25, minimum=1),
-            "EMAIL_HOST_USER": envstr("EMAIL_HOST_USER"),
-            "EMAIL_HOST_PASSWORD": envstr("EMAIL_HOST_PASSWORD"),
-            "EMAIL_USE_TLS": envbool("EMAIL_USE_TLS", False),
-            "EMAIL_USE_SSL": envbool("EMAIL_USE_SSL", False),
+            "EMAIL_PORT": env.int("EMAIL_PORT", 25, minimum=1),
+            "EMAIL_HOST_USER": env.str("EMAIL_HOST_USER", ""),
+            "EMAIL_HOST_PASSWORD": env.str("EMAIL_HOST_PASSWORD", ""),
+            "EMAIL_USE_TLS": env.bool("EMAIL_USE_TLS", False),
+            "EMAIL_USE_SSL": env.bool("EMAIL_USE_SSL", False),
         }
-    if not url or url in ("outbox:", "outbox://"):
-        return {"EMAIL_BACKEND": "cxm.outbox.backends.EmailBackend"}
-    if url in ("console:", "console://"):
-        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
-
-    parts = urlsplit(url)
-    query = dict(parse_qsl(parts.query))
-    if parts.scheme.startswith("anymail+"):
-        esp = parts.scheme.removeprefix("anymail+")
-        if not esp.isidentifier():
-            raise ImproperlyConfigured(f"EMAIL_URL names no email service: {url!r}")
-        return {
-            "EMAIL_BACKEND": f"anymail.backends.{esp}.EmailBackend",
-            "ANYMAIL": {f"{esp.upper()}_{k.upper()}": v for k, v in query.items()},
-        }
-    if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
-        raise ImproperlyConfigured(
-            "EMAIL_URL must be smtp://user:password@host:port, smtps://…, outbox:, "
-            f"console: or anymail+<service>://?api_key=…, got {url!r}"
-        )
-    try:
-        port = parts.port or (465 if parts.scheme == "smtps" else 25)
-    except ValueError:
-        raise ImproperlyConfigured(f"EMAIL_URL has a bad port: {url!r}")
-    return {
-        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
-        "EMAIL_HOST": parts.hostname,
-        "EMAIL_PORT": port,
-        "EMAIL_HOST_USER": unquote(parts.username or ""),
-        "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
-        "EMAIL_USE_SSL": parts.scheme == "smtps",
-        "EMAIL_USE_TLS": query.get("tls", "").lower() in ("1", "true", "yes"),
-    }
+    return {**config, **env.email_url("EMAIL_URL", "outbox:")}
 
 
 def _broker() -> tuple[str, dict]:
     """Returns the broker URL and transport options; a folder under var/ when unset."""
-    url = envstr("CELERY_BROKER_URL")
+    url = env.str("CELERY_BROKER_URL", "")
     if not url:
         folder = VAR_DIR / "broker"
         for sub in ("queue", "processed", "control"):
@@ -377,8 +280,8 @@ def _caches(broker_url: str) -> dict:
 
 
 SECRET_KEY = _secret_key()
-DEBUG = envbool("DEBUG", False)
-SITE_URL = envurl("SITE_URL", "http://127.0.0.1:8000")
+DEBUG = env.bool("DEBUG", False)
+SITE_URL = env.http_url("SITE_URL", "http://127.0.0.1:8000")
 ALLOWED_HOSTS = _allowed_hosts()
 if (site_host := urlsplit(SITE_URL).hostname) and site_host not in ALLOWED_HOSTS:
     ALLOWED_HOSTS.append(site_host)
@@ -388,14 +291,14 @@ CSRF_FAILURE_VIEW = "surveys.views.csrf_failure"
 
 # The company the surveys ask about: "How likely are you to recommend {company}…",
 # with its logo (a static file path) and colour on the customer pages and emails.
-COMPANY_NAME = envstr("COMPANY_NAME", "cxm")
+COMPANY_NAME = env.str("COMPANY_NAME", "cxm")
 # PNG rather than SVG: Gmail and Outlook show no SVG in an email.
-COMPANY_LOGO = envstr("COMPANY_LOGO", "cxm/logo.png" if COMPANY_NAME == "cxm" else "")
-BRAND_COLOR = envcolor("BRAND_COLOR", "#1d4ed8")
+COMPANY_LOGO = env.str("COMPANY_LOGO", "cxm/logo.png" if COMPANY_NAME == "cxm" else "")
+BRAND_COLOR = env.color("BRAND_COLOR", "#1d4ed8")
 # Black or white, whichever reads better on the brand colour (WCAG contrast).
 BRAND_TEXT_COLOR = contrast_text_color(BRAND_COLOR)
 # A promoter's thank-you page may invite a review here (e.g. a review site).
-PROMOTER_LINK_URL = envurl("PROMOTER_LINK_URL", "", required=False)
+PROMOTER_LINK_URL = env.http_url("PROMOTER_LINK_URL", "")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -472,7 +375,7 @@ LOGOUT_REDIRECT_URL = "login"
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ko", _("Korean"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
-TIME_ZONE = envstr("TIME_ZONE", "UTC")
+TIME_ZONE = env.str("TIME_ZONE", "UTC")
 try:
     import zoneinfo
 
@@ -488,7 +391,16 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 WHITENOISE_USE_FINDERS = DEBUG
 
 # Email
-globals().update(_email())
+_email_settings = _email()
+EMAIL_BACKEND = _email_settings["EMAIL_BACKEND"]
+EMAIL_HOST = _email_settings["EMAIL_HOST"]
+EMAIL_PORT = _email_settings["EMAIL_PORT"]
+EMAIL_HOST_USER = _email_settings["EMAIL_HOST_USER"]
+EMAIL_HOST_PASSWORD = _email_settings["EMAIL_HOST_PASSWORD"]
+EMAIL_USE_TLS = _email_settings["EMAIL_USE_TLS"]
+EMAIL_USE_SSL = _email_settings["EMAIL_USE_SSL"]
+# An email service's settings (anymail+<esp>://?api_key=…): <ESP>_API_KEY, …
+ANYMAIL = _email_settings["ANYMAIL"]
 DEFAULT_FROM_EMAIL = _from_email()
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = 30
@@ -499,7 +411,7 @@ CELERY_BROKER_URL, CELERY_BROKER_TRANSPORT_OPTIONS = _broker()
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_QUEUE", "cxm")
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", "cxm")
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A request that enqueues work gives up on an unreachable broker within about a
 # second; the row is already saved and the next sweep enqueues it.
@@ -513,15 +425,15 @@ CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 # How often beat sweeps for due work, in seconds.
-SWEEP_INTERVAL = envint("SWEEP_INTERVAL", 60, minimum=1)
+SWEEP_INTERVAL = env.int("SWEEP_INTERVAL", 60, minimum=1)
 # Seconds an invitation enqueued for delivery may wait for a worker before a sweep
 # enqueues it again (its message was lost: a broker restart, a worker killed after
 # taking it). Another message for it costs nothing: a row is sent once.
-DELIVERY_REQUEUE_AFTER = envint("DELIVERY_REQUEUE_AFTER", 60, minimum=1)
+DELIVERY_REQUEUE_AFTER = env.int("DELIVERY_REQUEUE_AFTER", 60, minimum=1)
 # Seconds a worker may hold an invitation it is emailing before a sweep takes it
 # back (the worker died). Longer than one message can take (EMAIL_TIMEOUT per step
 # of the SMTP exchange), else a slow message could go out twice.
-DELIVERY_CLAIM_TIMEOUT = envint("DELIVERY_CLAIM_TIMEOUT", 120, minimum=1)
+DELIVERY_CLAIM_TIMEOUT = env.int("DELIVERY_CLAIM_TIMEOUT", 120, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "invitations-sweep": {
         "task": "surveys.tasks.invitations_sweep",
@@ -534,7 +446,7 @@ CELERY_BEAT_SCHEDULE = {
 }
 
 # Closed loop
-FOLLOWUP_SLA_HOURS = envfloat("FOLLOWUP_SLA_HOURS", 48.0)
+FOLLOWUP_SLA_HOURS = env.float("FOLLOWUP_SLA_HOURS", 48.0, positive=True)
 FOLLOWUP_AGENTS_GROUP = "CX agents"
 FOLLOWUP_MANAGERS_GROUP = "CX managers"
 
@@ -587,15 +499,15 @@ SPECTACULAR_SETTINGS = {
 CACHES = _caches(CELERY_BROKER_URL)
 # Whose requests are counted together: REMOTE_ADDR, or behind NUM_PROXIES reverse
 # proxies that each append to X-Forwarded-For, the address the outermost one saw.
-NUM_PROXIES = envint("NUM_PROXIES", 0)
+NUM_PROXIES = env.int("NUM_PROXIES", 0, minimum=0)
 # Wrong tokens (survey links, API tokens) per client address; past the rate, a 429.
 # A customer's link that exists is always served, whatever the address did.
-TOKEN_MISS_RATE = envrate("TOKEN_MISS_RATE", "30/h")
+TOKEN_MISS_RATE = env.rate("TOKEN_MISS_RATE", "30/h")
 # One-click unsubscribes per link (a mail provider posts everyone's from a few
 # addresses, so not per address; guessed links count as wrong tokens above).
-UNSUBSCRIBE_RATE = envrate("UNSUBSCRIBE_RATE", "10/h")
+UNSUBSCRIBE_RATE = env.rate("UNSUBSCRIBE_RATE", "10/h")
 # API requests per user: an integrator's token, an agent's browser session.
-API_THROTTLE_RATE = envrate("API_THROTTLE_RATE", "300/m")
+API_THROTTLE_RATE = env.rate("API_THROTTLE_RATE", "300/m")
 RATELIMIT_FAIL_OPEN = True
 
 # django-axes: AXES_FAILURE_LIMIT failed logins to one account, or from one address,
@@ -606,8 +518,8 @@ AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
-AXES_FAILURE_LIMIT = envint("AXES_FAILURE_LIMIT", 5, minimum=1)
-AXES_COOLOFF_TIME = timedelta(minutes=envint("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
 AXES_CLIENT_IP_CALLABLE = "cxm.throttling.client_address"
 AXES_LOCKOUT_CALLABLE = "cxm.views.login_locked_out"
@@ -629,13 +541,15 @@ AXES_VERBOSE = False
 # (it must overwrite any the client sent), or SECURE_SSL_REDIRECT=false leaves the
 # redirect to the proxy; otherwise every request is redirected, over and over.
 _https = SITE_URL.startswith("https://")
-SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", _https)
+SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", _https)
 SECURE_PROXY_SSL_HEADER = _proxy_ssl_header()
-SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 365 * 24 * 3600 if _https else 0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _https)
+SECURE_HSTS_SECONDS = env.int(
+    "SECURE_HSTS_SECONDS", 365 * 24 * 3600 if _https else 0, minimum=0
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env.bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", _https)
 # Only asks to be preloaded: a browser preloads a domain someone submitted at
 # hstspreload.org, and only a registrable domain (example.com) can be submitted.
-SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", _https)
+SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", _https)
 SESSION_COOKIE_SECURE = _https
 CSRF_COOKIE_SECURE = _https
 # The answer pages' addresses carry the customer's token: no other site sees them.
@@ -659,7 +573,7 @@ CONTENT_SECURITY_POLICY = {
     }
 }
 
-LOG_LEVEL = envstr("LOG_LEVEL", "INFO").upper()
+LOG_LEVEL = env.str("LOG_LEVEL", "INFO").upper()
 if LOG_LEVEL not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
     raise ImproperlyConfigured(
         f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, got {LOG_LEVEL!r}"

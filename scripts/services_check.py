@@ -10,7 +10,7 @@ import os
 import sys
 from urllib.parse import urlsplit
 
-import dj_database_url
+import environ
 import psycopg
 import redis
 
@@ -20,10 +20,10 @@ BROKER_DEFAULT = "redis://127.0.0.1:6379/0"
 
 def postgresql_problem(url: str) -> str | None:
     try:
-        config = dj_database_url.parse(url)
+        config = environ.Env.db_url_config(url)
     except ValueError as e:
         return f"DATABASE_URL is not a database URL ({e}): {url}"
-    if config["ENGINE"] != "django.db.backends.postgresql":
+    if config.get("ENGINE") != "django.db.backends.postgresql":
         return f"DATABASE_URL must be a postgres:// URL for the tests, got {url}"
     try:
         # The maintenance database: the server and the credentials are what count.

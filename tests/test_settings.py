@@ -14,12 +14,19 @@ import sys
 import pytest
 from django.conf import settings as django_settings
 
+from cxm.env import Env
+
 # Every variable settings.py reads: removed from the inherited environment so a
 # case sees only what it sets (make test exports DATABASE_URL, for one).
 VARIABLES = [
     "ALLOWED_HOSTS",
+    "API_THROTTLE_RATE",
+    "AXES_COOLOFF_MINUTES",
+    "AXES_FAILURE_LIMIT",
+    "BRAND_COLOR",
     "CELERY_BROKER_URL",
     "CELERY_QUEUE",
+    "COMPANY_LOGO",
     "COMPANY_NAME",
     "CSRF_TRUSTED_ORIGINS",
     "DATABASE_URL",
@@ -36,6 +43,8 @@ VARIABLES = [
     "EMAIL_USE_TLS",
     "FOLLOWUP_SLA_HOURS",
     "LOG_LEVEL",
+    "NUM_PROXIES",
+    "PROMOTER_LINK_URL",
     "SECRET_KEY",
     "SECURE_HSTS_INCLUDE_SUBDOMAINS",
     "SECURE_HSTS_PRELOAD",
@@ -45,6 +54,8 @@ VARIABLES = [
     "SITE_URL",
     "SWEEP_INTERVAL",
     "TIME_ZONE",
+    "TOKEN_MISS_RATE",
+    "UNSUBSCRIBE_RATE",
 ]
 SHOWN = [
     "DEBUG",
@@ -52,6 +63,10 @@ SHOWN = [
     "ALLOWED_HOSTS",
     "TIME_ZONE",
     "COMPANY_NAME",
+    "COMPANY_LOGO",
+    "BRAND_COLOR",
+    "BRAND_TEXT_COLOR",
+    "PROMOTER_LINK_URL",
     "FOLLOWUP_SLA_HOURS",
     "SWEEP_INTERVAL",
     "DELIVERY_REQUEUE_AFTER",
@@ -86,6 +101,8 @@ db = settings.DATABASES["default"]
 shown = {{k: getattr(settings, k, None) for k in {SHOWN!r}}}
 shown["DATABASE"] = {{k: str(db.get(k)) for k in ("ENGINE", "NAME", "HOST", "PORT")}}
 shown["DATABASE_OPTIONS"] = db.get("OPTIONS")
+shown["DATABASE_LOGIN"] = [db.get("USER"), db.get("PASSWORD")]
+shown["DATABASE_CONNECTIONS"] = [db.get("CONN_MAX_AGE"), db.get("CONN_HEALTH_CHECKS")]
 print(json.dumps(shown))
 """
 
@@ -165,6 +182,22 @@ def loaded(start):
             {"CSRF_TRUSTED_ORIGINS": "https://cx.example.com/admin"},
             "CSRF_TRUSTED_ORIGINS",
         ),
+        # Words django-environ alone would take: "ok" and "y" as true, anything
+        # else as false, "48h" as 48.0, its own email schemes.
+        ({"DEBUG": "ok"}, "DEBUG"),
+        ({"SECURE_HSTS_PRELOAD": "y"}, "SECURE_HSTS_PRELOAD"),
+        ({"FOLLOWUP_SLA_HOURS": "48h"}, "FOLLOWUP_SLA_HOURS"),
+        ({"FOLLOWUP_SLA_HOURS": "inf"}, "FOLLOWUP_SLA_HOURS"),
+        ({"EMAIL_URL": "smtp+tls://mail.example.com"}, "EMAIL_URL"),
+        ({"EMAIL_URL": "consolemail://"}, "EMAIL_URL"),
+        ({"EMAIL_URL": "smtp://mail.example.com?tls=maybe"}, "EMAIL_URL"),
+        ({"EMAIL_URL": "smtp://"}, "EMAIL_URL"),
+        ({"EMAIL_URL": "anymail+://?api_key=k"}, "EMAIL_URL"),
+        ({"DATABASE_URL": "postgres://cx:pw@db.internal:port/cxm"}, "DATABASE_URL"),
+        ({"DATABASE_URL": "cxm"}, "DATABASE_URL"),
+        ({"SITE_URL": "http://[::1"}, "SITE_URL"),
+        ({"BRAND_COLOR": "blue"}, "BRAND_COLOR"),
+        ({"PROMOTER_LINK_URL": "reviews.example.com"}, "PROMOTER_LINK_URL"),
     ],
 )
 def test_it_stops_start_up_naming_the_variable_with_a_bad_value(start, env, variable):
@@ -173,6 +206,122 @@ def test_it_stops_start_up_naming_the_variable_with_a_bad_value(start, env, vari
     assert process.returncode != 0
     assert "ImproperlyConfigured" in process.stderr
     assert variable in process.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    "env, message",
+    [
+        ({"DEBUG": "maybe"}, "DEBUG must be true or false, got 'maybe'"),
+        ({"SWEEP_INTERVAL": "2m"}, "SWEEP_INTERVAL must be a whole number, got '2m'"),
+        ({"SWEEP_INTERVAL": "0"}, "SWEEP_INTERVAL must be at least 1, got 0"),
+        (
+            {"FOLLOWUP_SLA_HOURS": "two days"},
+            "FOLLOWUP_SLA_HOURS must be a number, got 'two days'",
+        ),
+        ({"FOLLOWUP_SLA_HOURS": "-1"}, "FOLLOWUP_SLA_HOURS must be greater than 0"),
+        (
+            {"EMAIL_URL": "ftp://x"},
+            "EMAIL_URL must be smtp://user:password@host:port, smtps://…, outbox:, "
+            "console: or anymail+<service>://?api_key=…, got 'ftp://x'",
+        ),
+        (
+            {"EMAIL_URL": "smtp://mail.example.com:port"},
+            "EMAIL_URL has a bad port, got 'smtp://mail.example.com:port'",
+        ),
+        (
+            {"EMAIL_URL": "smtp://mail.example.com?tls=maybe"},
+            "EMAIL_URL must say ?tls=1 or ?tls=0",
+        ),
+        (
+            {"EMAIL_URL": "anymail+://?api_key=k"},
+            "EMAIL_URL names no email service",
+        ),
+        ({"DATABASE_URL": "mysql://x"}, "DATABASE_URL must be postgres://…"),
+        # Not the URL: it holds the password.
+        (
+            {"DATABASE_URL": "postgres://cx:secret@db:port/cxm"},
+            "DATABASE_URL is not a database URL: Port could not be cast",
+        ),
+    ],
+)
+def test_it_says_what_is_wrong_with_a_bad_value(start, env, message):
+    process = start(**env)
+
+    last_line = process.stderr.strip().splitlines()[-1]
+    assert message in last_line
+    assert "secret" not in last_line
+
+
+@pytest.mark.parametrize(
+    "email_url, backend",
+    [
+        ("outbox:", "cxm.outbox.backends.EmailBackend"),
+        ("outbox://", "cxm.outbox.backends.EmailBackend"),
+        ("console:", "django.core.mail.backends.console.EmailBackend"),
+        ("console://", "django.core.mail.backends.console.EmailBackend"),
+    ],
+)
+def test_it_reads_an_email_url_without_a_server(loaded, email_url, backend):
+    s = loaded(EMAIL_URL=email_url)
+
+    assert s["EMAIL_BACKEND"] == backend
+    # Django's defaults: nothing of an SMTP server, no email service.
+    assert (s["EMAIL_HOST"], s["EMAIL_PORT"]) == ("localhost", 25)
+    assert (s["EMAIL_HOST_USER"], s["EMAIL_HOST_PASSWORD"]) == ("", "")
+    assert (s["EMAIL_USE_TLS"], s["EMAIL_USE_SSL"]) == (False, False)
+    assert s["ANYMAIL"] == {}
+
+
+def test_it_takes_a_blank_variable_as_unset(loaded, tmp_path):
+    s = loaded(
+        DEBUG="",
+        SWEEP_INTERVAL="  ",
+        EMAIL_URL="",
+        DATABASE_URL=" ",
+        ALLOWED_HOSTS=" , ",
+        SITE_URL="",
+    )
+
+    assert s["DEBUG"] is False
+    assert s["SWEEP_INTERVAL"] == 60
+    assert s["EMAIL_BACKEND"] == "cxm.outbox.backends.EmailBackend"
+    assert s["DATABASE"]["NAME"] == str(tmp_path / "var" / "cxm.sqlite3")
+    assert s["ALLOWED_HOSTS"] == ["localhost", "127.0.0.1", "[::1]"]
+    assert s["SITE_URL"] == "http://127.0.0.1:8000"
+
+
+def test_it_takes_a_value_starting_with_a_dollar_as_written(loaded):
+    """django-environ would read `$NAME` as the value of the variable NAME."""
+    s = loaded(
+        SECRET_KEY="$SITE_URL",
+        EMAIL_HOST="mail.example.com",
+        EMAIL_HOST_PASSWORD="$ecret",
+    )
+
+    assert s["SECRET_KEY"] == "$SITE_URL"
+    assert s["EMAIL_HOST_PASSWORD"] == "$ecret"
+
+
+@pytest.mark.parametrize(
+    "word, value",
+    [
+        *((word, True) for word in ("1", "true", "yes", "on", "TRUE", "On")),
+        *((word, False) for word in ("0", "false", "no", "off", "False")),
+    ],
+)
+def test_it_reads_the_boolean_words_the_readme_lists(word, value):
+    env = Env()
+    env.ENVIRON = {"DEBUG": word}
+
+    assert env.bool("DEBUG", not value) is value
+
+
+def test_it_reads_a_list_without_spaces_or_empty_items():
+    env = Env()
+    env.ENVIRON = {"ALLOWED_HOSTS": " cx.example.com ,, .example.org, "}
+
+    assert env.list("ALLOWED_HOSTS", default=[]) == ["cx.example.com", ".example.org"]
+    assert env.list("CSRF_TRUSTED_ORIGINS", default=[]) == []
 
 
 def test_it_runs_embedded_without_any_variable(loaded, tmp_path):
@@ -189,6 +338,9 @@ def test_it_runs_embedded_without_any_variable(loaded, tmp_path):
     assert s["SWEEP_INTERVAL"] == 60
     assert s["DELIVERY_REQUEUE_AFTER"] == 60
     assert s["DELIVERY_CLAIM_TIMEOUT"] == 120
+    assert (s["BRAND_COLOR"], s["BRAND_TEXT_COLOR"]) == ("#1d4ed8", "#ffffff")
+    assert s["COMPANY_LOGO"] == "cxm/logo.png"
+    assert s["PROMOTER_LINK_URL"] == ""
 
 
 def test_it_keeps_the_generated_secret_key_across_starts(loaded, tmp_path):
@@ -227,6 +379,22 @@ def test_it_reads_an_anymail_email_url(loaded):
 
     assert s["EMAIL_BACKEND"] == "anymail.backends.mailgun.EmailBackend"
     assert s["ANYMAIL"] == {"MAILGUN_API_KEY": "k", "MAILGUN_SENDER_DOMAIN": "d"}
+    assert s["EMAIL_HOST"] == "localhost"
+
+
+def test_it_reads_an_anymail_email_url_with_escaped_values(loaded):
+    s = loaded(EMAIL_URL="anymail+postmark://?server_token=a%2Fb%26c")
+
+    assert s["EMAIL_BACKEND"] == "anymail.backends.postmark.EmailBackend"
+    assert s["ANYMAIL"] == {"POSTMARK_SERVER_TOKEN": "a/b&c"}
+
+
+def test_it_reads_an_smtp_email_url_without_credentials(loaded):
+    s = loaded(EMAIL_URL="smtp://mail.example.com?tls=on")
+
+    assert (s["EMAIL_HOST"], s["EMAIL_PORT"]) == ("mail.example.com", 25)
+    assert (s["EMAIL_HOST_USER"], s["EMAIL_HOST_PASSWORD"]) == ("", "")
+    assert (s["EMAIL_USE_TLS"], s["EMAIL_USE_SSL"]) == (True, False)
 
 
 def test_it_reads_email_host_and_port(loaded):
@@ -256,6 +424,8 @@ def test_it_reads_the_servers_and_the_site(loaded):
         DEBUG="on",
         TIME_ZONE="Asia/Seoul",
         COMPANY_NAME="Acme",
+        BRAND_COLOR="#FDE047",
+        PROMOTER_LINK_URL="https://reviews.example.com/acme/",
         FOLLOWUP_SLA_HOURS="24",
         SWEEP_INTERVAL="30",
         DELIVERY_REQUEUE_AFTER="45",
@@ -276,10 +446,24 @@ def test_it_reads_the_servers_and_the_site(loaded):
     assert s["DEBUG"] is True
     assert s["TIME_ZONE"] == "Asia/Seoul"
     assert s["COMPANY_NAME"] == "Acme"
+    assert s["COMPANY_LOGO"] == ""
+    assert (s["BRAND_COLOR"], s["BRAND_TEXT_COLOR"]) == ("#fde047", "#111827")
+    assert s["PROMOTER_LINK_URL"] == "https://reviews.example.com/acme"
     assert s["FOLLOWUP_SLA_HOURS"] == 24.0
     assert s["SWEEP_INTERVAL"] == 30
     assert (s["DELIVERY_REQUEUE_AFTER"], s["DELIVERY_CLAIM_TIMEOUT"]) == (45, 90)
     assert s["LOG_LEVEL"] == "WARNING"
+
+
+def test_it_keeps_database_connections_open_unless_the_url_says(loaded):
+    s = loaded(DATABASE_URL="postgres://cx:p%40ss@db.internal/cxm?sslmode=require")
+
+    assert s["DATABASE_LOGIN"] == ["cx", "p@ss"]
+    assert s["DATABASE_OPTIONS"] == {"sslmode": "require"}
+    assert s["DATABASE_CONNECTIONS"] == [60, True]
+    s = loaded(DATABASE_URL="postgres://db.internal/cxm?conn_max_age=0")
+    assert s["DATABASE_CONNECTIONS"] == [0, True]
+    assert s["DATABASE_OPTIONS"] == {}
 
 
 def test_it_waits_for_the_write_lock_of_any_sqlite_file(loaded, tmp_path):
