@@ -1,4 +1,3 @@
-from django.db import IntegrityError, transaction
 from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
@@ -8,7 +7,6 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from cxm.api import (
-    CONFLICT,
     PARSER_CLASSES,
     ErrorSerializer,
     FilterSet,
@@ -22,16 +20,6 @@ from cxm.api import (
 
 from . import services
 from .models import Customer, Interaction
-
-# The field a unique constraint of Customer guards, to name it in a 400.
-CONSTRAINT_FIELDS = {
-    "customer_email_unique_ci": "email",
-    "customer_external_id_unique": "external_id",
-}
-DUPLICATE_MESSAGES = {
-    "email": _("A customer with this email already exists."),
-    "external_id": _("A customer with this external id already exists."),
-}
 
 
 class CustomerSerializer(ModelSerializer):
@@ -60,45 +48,14 @@ class CustomerSerializer(ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        # DRF would add its own unique check for external_id, with its own wording;
-        # validate_external_id says it as the email check does.
+        # The services check uniqueness, with the model's messages, as a conflict.
         extra_kwargs = {"external_id": {"validators": []}}
 
-    def _others(self):
-        qs = Customer.objects.all()
-        return qs.exclude(pk=self.instance.pk) if self.instance else qs
+    def create(self, validated_data):
+        return services.customer_create(**validated_data)
 
-    def validate_email(self, value):
-        # Lower() in the database: the same comparison as the unique constraint.
-        taken = (
-            self._others()
-            .alias(email_lower=Lower("email"))
-            .filter(email_lower=Lower(Value(value)))
-        )
-        if taken.exists():
-            raise serializers.ValidationError(DUPLICATE_MESSAGES["email"], CONFLICT)
-        return value
-
-    def validate_external_id(self, value):
-        if value and self._others().filter(external_id=value).exists():
-            raise serializers.ValidationError(
-                DUPLICATE_MESSAGES["external_id"], CONFLICT
-            )
-        return value
-
-    def save(self, **kwargs):
-        # Two requests with one email can both pass validation; the constraint
-        # stops the second, which gets the same 400 as if validation had.
-        try:
-            with transaction.atomic():
-                return super().save(**kwargs)
-        except IntegrityError as e:
-            for constraint, field in CONSTRAINT_FIELDS.items():
-                if constraint in str(e):
-                    raise serializers.ValidationError(
-                        {field: [DUPLICATE_MESSAGES[field]]}, CONFLICT
-                    )
-            raise
+    def update(self, instance, validated_data):
+        return services.customer_update(customer=instance, **validated_data)
 
 
 class CustomerFilter(FilterSet):
