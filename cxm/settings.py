@@ -537,6 +537,8 @@ CELERY_BEAT_SCHEDULE = {
 FOLLOWUP_SLA_HOURS = envfloat("FOLLOWUP_SLA_HOURS", 48.0)
 FOLLOWUP_AGENTS_GROUP = "CX agents"
 FOLLOWUP_MANAGERS_GROUP = "CX managers"
+# The largest CSV file an import takes (customers, interactions), in bytes.
+IMPORT_MAX_BYTES = envint("IMPORT_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
 
 # Database sessions that refuse keys Django never makes (a NUL byte would 500).
 SESSION_ENGINE = "cxm.sessions"

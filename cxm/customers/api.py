@@ -1,9 +1,13 @@
+import dataclasses
+
+from django.conf import settings
 from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
-from rest_framework import mixins, serializers, status, viewsets
+from rest_framework import exceptions, mixins, parsers, serializers, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from cxm.api import (
@@ -19,7 +23,75 @@ from cxm.api import (
 )
 
 from . import services
+from .csvfiles import CSVFileError, CSVRows
 from .models import Customer, Interaction
+
+
+class ImportFileSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text=_(
+            "A CSV file in UTF-8 whose first line names the columns. Up to "
+            "IMPORT_MAX_BYTES (100 MB unless set)."
+        )
+    )
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField(
+        help_text=_("The line of the file; 1 is the header.")
+    )
+    error = serializers.CharField()
+
+
+class CustomerImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    errors = ImportErrorSerializer(
+        many=True,
+        help_text=_("The rows refused, by line: the first 1,000 of them."),
+    )
+    error_count = serializers.IntegerField(help_text=_("All the rows refused."))
+
+
+class InteractionImportResultSerializer(CustomerImportResultSerializer):
+    updated = serializers.IntegerField(
+        help_text=_("Always 0: a recorded interaction is never changed.")
+    )
+    recorded_before = serializers.IntegerField(
+        help_text=_(
+            "Rows whose external_id was recorded before for the same customer "
+            "and kind: retries, recorded once."
+        )
+    )
+
+
+def csv_import(request, *, importer, known, required: set, any_of: set = frozenset()):
+    """Reads the request's CSV file as a stream into importer; the answer's body."""
+    serializer = ImportFileSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    upload = serializer.validated_data["file"]
+    if upload.size > settings.IMPORT_MAX_BYTES:
+        raise exceptions.ValidationError(
+            {
+                "file": [
+                    _("The file is larger than %(limit)s bytes.")
+                    % {"limit": settings.IMPORT_MAX_BYTES}
+                ]
+            }
+        )
+    upload.seek(0)
+    try:
+        rows = CSVRows(upload.file, known=set(known), required=required, any_of=any_of)
+    except CSVFileError as e:
+        raise exceptions.ValidationError({"file": [str(e)]})
+    try:
+        result = importer(rows=rows)
+    finally:
+        rows.detach()
+    return dataclasses.asdict(result)
+
+
+IMPORT_REQUEST = {"multipart/form-data": ImportFileSerializer}
 
 
 class CustomerSerializer(ModelSerializer):
@@ -84,6 +156,35 @@ class CustomerViewSet(viewsets.ModelViewSet):
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
     parser_classes = PARSER_CLASSES
+
+    @extend_schema(
+        request=IMPORT_REQUEST,
+        responses={200: CustomerImportResultSerializer},
+        description=(
+            "Creates or updates customers from a CSV file: columns email "
+            "(required), name, locale, external_id, and any other column as a "
+            "property (a plain number becomes a number). A row matches a customer "
+            "by external_id, else by email in any case; an empty cell leaves a "
+            "field as it is. The good rows are imported, the others named by line."
+        ),
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[parsers.MultiPartParser],
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def import_csv(self, request):
+        return Response(
+            csv_import(
+                request,
+                importer=services.customers_import,
+                known=services.CUSTOMER_COLUMNS,
+                required={"email"},
+            )
+        )
 
 
 class InteractionSerializer(ModelSerializer):
@@ -211,6 +312,37 @@ class InteractionViewSet(
     serializer_class = InteractionSerializer
     filterset_class = InteractionFilter
     parser_classes = PARSER_CLASSES
+
+    @extend_schema(
+        request=IMPORT_REQUEST,
+        responses={200: InteractionImportResultSerializer},
+        description=(
+            "Records interactions from a CSV file: the customer by customer (an "
+            "id), customer_email or customer_external_id; kind; channel; "
+            "occurred_at (ISO 8601, UTC without an offset, now if empty); "
+            "external_id; any other column as a property. A row whose external_id "
+            "was recorded before for the same customer and kind is not recorded "
+            "again. The good rows are imported, the others named by line."
+        ),
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[parsers.MultiPartParser],
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def import_csv(self, request):
+        return Response(
+            csv_import(
+                request,
+                importer=services.interactions_import,
+                known=services.INTERACTION_COLUMNS,
+                required={"kind"},
+                any_of={"customer", "customer_email", "customer_external_id"},
+            )
+        )
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
