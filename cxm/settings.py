@@ -411,6 +411,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    # The admin's CSV import (with a preview) and export of customers.
+    "import_export",
     # Login protection: failed logins, lockouts (see "Request limits" below).
     "axes",
     "cxm.customers",

@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportExportMixin
+from import_export.formats.base_formats import CSV
 
 from . import services
 from .models import Customer, Interaction
+from .resources import CustomerResource
 
 
 class ContactableFilter(admin.SimpleListFilter):
@@ -27,7 +30,12 @@ class ContactableFilter(admin.SimpleListFilter):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ImportExportMixin, admin.ModelAdmin):
+    # Import (with its preview) and export of CSV; big files go through the
+    # API's import, which streams them.
+    resource_classes = [CustomerResource]
+    import_formats = [CSV]
+    export_formats = [CSV]
     list_display = [
         "email",
         "name",

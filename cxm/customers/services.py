@@ -279,7 +279,7 @@ def _batches(rows: Iterable, keys) -> Iterator[list]:
         yield batch
 
 
-def _customer_fields(row: dict) -> dict:
+def customer_fields_from_row(row: dict) -> dict:
     """
     Returns a CSV row's customer fields: the known columns that are not empty
     (an empty cell leaves the field as it is), the others as properties.
@@ -465,7 +465,7 @@ def customers_import(*, rows: Iterable) -> ImportResult:
             if isinstance(row, CSVLineError):
                 yield line, row
                 continue
-            fields = _customer_fields(row)
+            fields = customer_fields_from_row(row)
             if not fields.get("email"):
                 yield line, CSVLineError(_("email: Give the customer's email address."))
                 continue
