@@ -24,7 +24,7 @@ from cxm.api import (
 
 from . import services
 from .csvfiles import CSVFileError, CSVRows
-from .models import Customer, Interaction
+from .models import INTERACTION_KIND, Customer, Interaction
 
 
 class ImportFileSerializer(serializers.Serializer):
@@ -230,6 +230,9 @@ class InteractionSerializer(ModelSerializer):
         read_only_fields = ["created_at"]
         # interaction_record tells a retry from a clash; DRF's check would not.
         extra_kwargs = {"external_id": {"validators": []}}
+
+    # What validate_interaction_kind takes, for the schema.
+    request_schema = {"properties": {"kind": {"pattern": INTERACTION_KIND.pattern}}}
 
     def validate(self, attrs):
         given = [
