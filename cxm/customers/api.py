@@ -232,7 +232,16 @@ class InteractionSerializer(ModelSerializer):
         extra_kwargs = {"external_id": {"validators": []}}
 
     # What validate_interaction_kind takes, for the schema.
-    request_schema = {"properties": {"kind": {"pattern": INTERACTION_KIND.pattern}}}
+    # The customer named exactly once, by one of its three names.
+    request_schema = {
+        "properties": {"kind": {"pattern": INTERACTION_KIND.pattern}},
+        "oneOf": [
+            {"required": ["customer"]},
+            {"required": ["customer_email"]},
+            {"required": ["customer_external_id"]},
+        ],
+    }
+    body_required = True
 
     def validate(self, attrs):
         given = [

@@ -45,6 +45,7 @@ IMPORT_FILES = {
 @schemathesis.hook
 def map_case(context, case):
     content = IMPORT_FILES.get(case.path)
-    if content is not None and isinstance(case.body, dict) and "file" in case.body:
+    positive = getattr(case.meta.generation.mode, "value", "") == "positive"
+    if positive and content and isinstance(case.body, dict) and "file" in case.body:
         case.body = {**case.body, "file": content}
     return case
