@@ -46,6 +46,8 @@ IMPORT_FILES = {
 def map_case(context, case):
     content = IMPORT_FILES.get(case.path)
     positive = getattr(case.meta.generation.mode, "value", "") == "positive"
-    if positive and content and isinstance(case.body, dict) and "file" in case.body:
-        case.body = {**case.body, "file": content}
+    body = case.body if isinstance(case.body, dict) else {}
+    # Only a file where the schema wants one: a negative case's int stays.
+    if positive and content and isinstance(body.get("file"), bytes | str):
+        case.body = {**body, "file": content}
     return case
