@@ -14,7 +14,7 @@ throughput needs wrk (`make wrk`, Debian's package).
     .venv/bin/python bench/run.py
 
 Sizes (environment; the defaults are the issue's sizes):
-    BENCH_ONLY         delivery,metrics,segments,answers (all by default)
+    BENCH_ONLY         delivery,metrics,segments,answers,imports (all by default)
     BENCH_INVITATIONS  invitations delivered (5000)
     BENCH_RESPONSES    responses of each kind's campaign (1000000)
     BENCH_FOLLOWUPS    follow-ups already there in the second answer run (100000)
@@ -24,6 +24,7 @@ Sizes (environment; the defaults are the issue's sizes):
     BENCH_CONNECTIONS  wrk's concurrent connections (50)
     BENCH_MAX_ERRORS   non-302 answers or socket errors a run may have (5)
     BENCH_PROFILE      answers to time and profile in-process (0: none)
+    BENCH_IMPORT_ROWS  customers in the CSV import (100000)
 """
 
 import json
@@ -42,7 +43,15 @@ from urllib.parse import urlsplit, urlunsplit
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 
-from bench import answers, data, delivery, metrics, segments, smtp_sink  # noqa: E402
+from bench import (  # noqa: E402
+    answers,
+    data,
+    delivery,
+    imports,
+    metrics,
+    segments,
+    smtp_sink,
+)
 from tests.processes import process_group_stop  # noqa: E402
 
 
@@ -61,7 +70,7 @@ def envint(name: str, default: int, *, minimum: int = 0) -> int:
 
 BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "cxm_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
-PARTS = ("delivery", "metrics", "segments", "answers")
+PARTS = ("delivery", "metrics", "segments", "answers", "imports")
 ONLY = [p.strip() for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",")]
 INVITATIONS = envint("BENCH_INVITATIONS", 5_000, minimum=1)
 RESPONSES = envint("BENCH_RESPONSES", 1_000_000, minimum=10)
@@ -73,6 +82,7 @@ WARMUP = envint("BENCH_WARMUP", 3, minimum=1)
 CONNECTIONS = envint("BENCH_CONNECTIONS", 50, minimum=1)
 MAX_ERRORS = envint("BENCH_MAX_ERRORS", 5)
 PROFILE = envint("BENCH_PROFILE", 0)
+IMPORT_ROWS = envint("BENCH_IMPORT_ROWS", 100_000, minimum=1)
 WORKER_CONCURRENCY = 2
 WAIT_TIMEOUT = 300
 # The answer page's server: gunicorn's sync workers, one per core of the 2-core
@@ -727,6 +737,36 @@ def protection_round(*, env: dict, server, csrf: str, workdir: Path) -> list[str
     return problems
 
 
+def bench_imports(*, workdir: Path) -> None:
+    path = imports.csv_write(workdir / "customers.csv", count=IMPORT_ROWS)
+    size = path.stat().st_size
+    log(f"imports: {IMPORT_ROWS:,} rows, {size / 1e6:.1f} MB; reference COPY")
+    reference = imports.copy_import(path)
+    log(f"imports: COPY {reference:.2f} s; customers_import")
+    seconds, result, peak, max_rss = imports.service_import(path)
+    if result.created != IMPORT_ROWS or result.error_count:
+        raise BenchFailure(f"imports: {result.created} created, {result.errors[:3]}")
+    log(
+        f"imports: {seconds:.2f} s, Python peak {peak / 1e6:.1f} MB, "
+        f"max RSS {max_rss / 1e3:.0f} MB"
+    )
+    report(
+        name=(
+            f"CSV import of {IMPORT_ROWS:,} new customers ({size / 1e6:.1f} MB) "
+            "through customers_import, read as a stream in batches of 2,000; ratio "
+            "= rows/s ÷ COPY's rows/s (higher is better)"
+        ),
+        value=IMPORT_ROWS / seconds,
+        unit="rows/s",
+        reference="PostgreSQL COPY of the same file into a bare table (no index)",
+        reference_value=IMPORT_ROWS / reference,
+        details={
+            "python_peak_allocated_mb": round(peak / 1e6, 1),
+            "process_max_rss_mb": round(max_rss / 1e3, 1),
+        },
+    )
+
+
 def main() -> None:
     started = time.monotonic()
     unknown = set(ONLY) - set(PARTS)
@@ -793,6 +833,8 @@ def main() -> None:
                 bench_metrics()
             if "segments" in ONLY:
                 bench_segments()
+            if "imports" in ONLY:
+                bench_imports(workdir=Path(workdir))
             if "answers" in ONLY:
                 try:
                     bench_answers(env=env, workdir=Path(workdir))

@@ -314,6 +314,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_celery_beat",
+    # The admin's CSV import (with a preview) and export of customers.
+    "import_export",
     # Login protection: failed logins, lockouts (see "Request limits" below).
     "axes",
     "cxm.customers",
@@ -449,6 +451,8 @@ CELERY_BEAT_SCHEDULE = {
 FOLLOWUP_SLA_HOURS = env.float("FOLLOWUP_SLA_HOURS", 48.0, positive=True)
 FOLLOWUP_AGENTS_GROUP = "CX agents"
 FOLLOWUP_MANAGERS_GROUP = "CX managers"
+# The largest CSV file an import takes (customers, interactions), in bytes.
+IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
 
 # Database sessions that refuse keys Django never makes (a NUL byte would 500).
 SESSION_ENGINE = "cxm.sessions"

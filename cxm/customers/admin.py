@@ -1,8 +1,11 @@
 from django.contrib import admin
 from django.utils.translation import gettext_lazy as _
+from import_export.admin import ImportExportMixin
+from import_export.formats.base_formats import CSV
 
 from . import services
 from .models import Customer, Interaction, Segment
+from .resources import CustomerResource
 from .selectors import segment_counts
 
 
@@ -28,7 +31,12 @@ class ContactableFilter(admin.SimpleListFilter):
 
 
 @admin.register(Customer)
-class CustomerAdmin(admin.ModelAdmin):
+class CustomerAdmin(ImportExportMixin, admin.ModelAdmin):
+    # Import (with its preview) and export of CSV; big files go through the
+    # API's import, which streams them.
+    resource_classes = [CustomerResource]
+    import_formats = [CSV]
+    export_formats = [CSV]
     list_display = [
         "email",
         "name",
@@ -39,11 +47,26 @@ class CustomerAdmin(admin.ModelAdmin):
     ]
     list_filter = [ContactableFilter, "locale", "created_at"]
     search_fields = ["email", "name", "external_id"]
-    readonly_fields = ["created_at", "updated_at"]
+    # Unsubscribes and bounces are recorded by their services, as they happen.
+    readonly_fields = ["unsubscribed_at", "bounced_at", "created_at", "updated_at"]
 
     @admin.display(boolean=True, description=_("contactable"))
     def is_contactable(self, obj):
         return obj.is_contactable
+
+    def save_model(self, request, obj, form, change):
+        fields = {
+            name: form.cleaned_data[name]
+            for name in services.CUSTOMER_FIELDS
+            if name in form.cleaned_data
+        }
+        if change:
+            original = Customer.objects.get(pk=obj.pk)
+            services.customer_update(customer=original, **fields)
+        else:
+            original = services.customer_create(**fields)
+        obj.pk = original.pk
+        obj.created_at, obj.updated_at = original.created_at, original.updated_at
 
 
 @admin.register(Interaction)

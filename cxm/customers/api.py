@@ -1,15 +1,13 @@
-from django.db import IntegrityError, transaction
+import dataclasses
+
+from django.conf import settings
 from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.utils import (
-    OpenApiResponse,
-    extend_schema,
-    extend_schema_view,
-)
-from rest_framework import mixins, serializers, status, viewsets
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import exceptions, mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
@@ -27,18 +25,82 @@ from cxm.api import (
 )
 
 from . import selectors, services
-from .models import Customer, Interaction, Segment, validate_segment_conditions
+from .csvfiles import CSVFileError, CSVRows
+from .models import (
+    INTERACTION_KIND,
+    Customer,
+    Interaction,
+    Segment,
+    validate_segment_conditions,
+)
 from .segments import conditions_schema
 
-# The field a unique constraint of Customer guards, to name it in a 400.
-CONSTRAINT_FIELDS = {
-    "customer_email_unique_ci": "email",
-    "customer_external_id_unique": "external_id",
-}
-DUPLICATE_MESSAGES = {
-    "email": _("A customer with this email already exists."),
-    "external_id": _("A customer with this external id already exists."),
-}
+
+class ImportFileSerializer(serializers.Serializer):
+    file = serializers.FileField(
+        help_text=_(
+            "A CSV file in UTF-8 whose first line names the columns. Up to "
+            "IMPORT_MAX_BYTES (100 MB unless set)."
+        )
+    )
+
+
+class ImportErrorSerializer(serializers.Serializer):
+    line = serializers.IntegerField(
+        help_text=_("The line of the file; 1 is the header.")
+    )
+    error = serializers.CharField()
+
+
+class CustomerImportResultSerializer(serializers.Serializer):
+    created = serializers.IntegerField()
+    updated = serializers.IntegerField()
+    errors = ImportErrorSerializer(
+        many=True,
+        help_text=_("The rows refused, by line: the first 1,000 of them."),
+    )
+    error_count = serializers.IntegerField(help_text=_("All the rows refused."))
+
+
+class InteractionImportResultSerializer(CustomerImportResultSerializer):
+    updated = serializers.IntegerField(
+        help_text=_("Always 0: a recorded interaction is never changed.")
+    )
+    recorded_before = serializers.IntegerField(
+        help_text=_(
+            "Rows whose external_id was recorded before for the same customer "
+            "and kind: retries, recorded once."
+        )
+    )
+
+
+def csv_import(request, *, importer, known, required: set, any_of: set = frozenset()):
+    """Reads the request's CSV file as a stream into importer; the answer's body."""
+    serializer = ImportFileSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    upload = serializer.validated_data["file"]
+    if upload.size > settings.IMPORT_MAX_BYTES:
+        raise exceptions.ValidationError(
+            {
+                "file": [
+                    _("The file is larger than %(limit)s bytes.")
+                    % {"limit": settings.IMPORT_MAX_BYTES}
+                ]
+            }
+        )
+    upload.seek(0)
+    try:
+        rows = CSVRows(upload.file, known=set(known), required=required, any_of=any_of)
+    except CSVFileError as e:
+        raise exceptions.ValidationError({"file": [str(e)]})
+    try:
+        result = importer(rows=rows)
+    finally:
+        rows.detach()
+    return dataclasses.asdict(result)
+
+
+IMPORT_REQUEST = {"multipart/form-data": ImportFileSerializer}
 
 
 class CustomerSerializer(ModelSerializer):
@@ -67,45 +129,14 @@ class CustomerSerializer(ModelSerializer):
             "created_at",
             "updated_at",
         ]
-        # DRF would add its own unique check for external_id, with its own wording;
-        # validate_external_id says it as the email check does.
+        # The services check uniqueness, with the model's messages, as a conflict.
         extra_kwargs = {"external_id": {"validators": []}}
 
-    def _others(self):
-        qs = Customer.objects.all()
-        return qs.exclude(pk=self.instance.pk) if self.instance else qs
+    def create(self, validated_data):
+        return services.customer_create(**validated_data)
 
-    def validate_email(self, value):
-        # Lower() in the database: the same comparison as the unique constraint.
-        taken = (
-            self._others()
-            .alias(email_lower=Lower("email"))
-            .filter(email_lower=Lower(Value(value)))
-        )
-        if taken.exists():
-            raise serializers.ValidationError(DUPLICATE_MESSAGES["email"], CONFLICT)
-        return value
-
-    def validate_external_id(self, value):
-        if value and self._others().filter(external_id=value).exists():
-            raise serializers.ValidationError(
-                DUPLICATE_MESSAGES["external_id"], CONFLICT
-            )
-        return value
-
-    def save(self, **kwargs):
-        # Two requests with one email can both pass validation; the constraint
-        # stops the second, which gets the same 400 as if validation had.
-        try:
-            with transaction.atomic():
-                return super().save(**kwargs)
-        except IntegrityError as e:
-            for constraint, field in CONSTRAINT_FIELDS.items():
-                if constraint in str(e):
-                    raise serializers.ValidationError(
-                        {field: [DUPLICATE_MESSAGES[field]]}, CONFLICT
-                    )
-            raise
+    def update(self, instance, validated_data):
+        return services.customer_update(customer=instance, **validated_data)
 
 
 class CustomerFilter(FilterSet):
@@ -134,6 +165,35 @@ class CustomerViewSet(viewsets.ModelViewSet):
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
     parser_classes = PARSER_CLASSES
+
+    @extend_schema(
+        request=IMPORT_REQUEST,
+        responses={200: CustomerImportResultSerializer},
+        description=(
+            "Creates or updates customers from a CSV file: columns email "
+            "(required), name, locale, external_id, and any other column as a "
+            "property (a plain number becomes a number). A row matches a customer "
+            "by external_id, else by email in any case; an empty cell leaves a "
+            "field as it is. The good rows are imported, the others named by line."
+        ),
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[parsers.MultiPartParser],
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def import_csv(self, request):
+        return Response(
+            csv_import(
+                request,
+                importer=services.customers_import,
+                known=services.CUSTOMER_COLUMNS,
+                required={"email"},
+            )
+        )
 
 
 class InteractionSerializer(ModelSerializer):
@@ -179,6 +239,18 @@ class InteractionSerializer(ModelSerializer):
         read_only_fields = ["created_at"]
         # interaction_record tells a retry from a clash; DRF's check would not.
         extra_kwargs = {"external_id": {"validators": []}}
+
+    # What validate_interaction_kind takes, for the schema.
+    # The customer named exactly once, by one of its three names.
+    request_schema = {
+        "properties": {"kind": {"pattern": INTERACTION_KIND.pattern}},
+        "oneOf": [
+            {"required": ["customer"]},
+            {"required": ["customer_email"]},
+            {"required": ["customer_external_id"]},
+        ],
+    }
+    body_required = True
 
     def validate(self, attrs):
         given = [
@@ -261,6 +333,37 @@ class InteractionViewSet(
     serializer_class = InteractionSerializer
     filterset_class = InteractionFilter
     parser_classes = PARSER_CLASSES
+
+    @extend_schema(
+        request=IMPORT_REQUEST,
+        responses={200: InteractionImportResultSerializer},
+        description=(
+            "Records interactions from a CSV file: the customer by customer (an "
+            "id), customer_email or customer_external_id; kind; channel; "
+            "occurred_at (ISO 8601, UTC without an offset, now if empty); "
+            "external_id; any other column as a property. A row whose external_id "
+            "was recorded before for the same customer and kind is not recorded "
+            "again. The good rows are imported, the others named by line."
+        ),
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="import",
+        parser_classes=[parsers.MultiPartParser],
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def import_csv(self, request):
+        return Response(
+            csv_import(
+                request,
+                importer=services.interactions_import,
+                known=services.INTERACTION_COLUMNS,
+                required={"kind"},
+                any_of={"customer", "customer_email", "customer_external_id"},
+            )
+        )
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)

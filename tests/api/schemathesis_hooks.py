@@ -72,3 +72,24 @@ def before_call(context, case, kwargs):
         for name in CUSTOMER_REFERENCES:
             case.body.pop(name, None)
         case.body["customer"] = int(customer)
+
+
+# The CSV files the imports read: JSON Schema says "a file", not "UTF-8 text
+# whose header names these columns", so a generated file is swapped for one.
+IMPORT_FILES = {
+    "/api/customers/import/": b"email,name,plan\nschema@example.com,Schema,pro\n",
+    "/api/interactions/import/": (
+        b"customer_email,kind,external_id\nschema@example.com,purchase,schema-1\n"
+    ),
+}
+
+
+@schemathesis.hook
+def map_case(context, case):
+    content = IMPORT_FILES.get(case.path)
+    positive = getattr(case.meta.generation.mode, "value", "") == "positive"
+    body = case.body if isinstance(case.body, dict) else {}
+    # Only a file where the schema wants one: a negative case's int stays.
+    if positive and content and isinstance(body.get("file"), bytes | str):
+        case.body = {**body, "file": content}
+    return case

@@ -20,7 +20,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from cxm.customers.models import Customer, Segment
-from cxm.customers.services import segment_create
+from cxm.customers.services import (
+    customer_create,
+    customer_mark_bounced,
+    customer_unsubscribe,
+    segment_create,
+)
 from cxm.followups.models import EventKind, FollowUp, FollowUpEvent, RootCause
 from cxm.followups.services import (
     followup_add_note,
@@ -368,7 +373,7 @@ class Command(BaseCommand):
                 locale, name = "en", f"{first} {last}"
                 local = f"{first}.{last}".lower()
             customers.append(
-                Customer(
+                customer_create(
                     email=f"{local}{i}@{rng.choice(DOMAINS)}",
                     name=name,
                     locale=locale,
@@ -377,11 +382,17 @@ class Command(BaseCommand):
                 )
             )
         # A few who left the list or whose mailbox bounced: campaigns skip them.
+        # Through their services, then moved back in time like the campaigns.
         for customer in customers[-5:-2]:
-            customer.unsubscribed_at = self.sent_at - timedelta(days=30)
+            customer_unsubscribe(customer=customer)
         for customer in customers[-2:]:
-            customer.bounced_at = self.sent_at - timedelta(days=20)
-        Customer.objects.bulk_create(customers)
+            customer_mark_bounced(customer_id=customer.pk)
+        Customer.objects.filter(pk__in=[c.pk for c in customers[-5:-2]]).update(
+            unsubscribed_at=self.sent_at - timedelta(days=30)
+        )
+        Customer.objects.filter(pk__in=[c.pk for c in customers[-2:]]).update(
+            bounced_at=self.sent_at - timedelta(days=20)
+        )
 
     def send_campaign(self, name, survey, segment) -> Campaign:
         """Sends a campaign and delivers its emails here, not in a worker."""
