@@ -747,8 +747,8 @@ def bench_imports(*, workdir: Path) -> None:
     if result.created != IMPORT_ROWS or result.error_count:
         raise BenchFailure(f"imports: {result.created} created, {result.errors[:3]}")
     log(
-        f"imports: {seconds:.2f} s, peak RSS {rss_before / 1e3:.0f} MB before, "
-        f"{rss_after / 1e3:.0f} MB after"
+        f"imports: {seconds:.2f} s, resident memory {rss_before / 1e3:.0f} MB "
+        f"before, peak {rss_after / 1e3:.0f} MB during"
     )
     report(
         name=(
@@ -761,8 +761,8 @@ def bench_imports(*, workdir: Path) -> None:
         reference="PostgreSQL COPY of the same file into a bare table (no index)",
         reference_value=IMPORT_ROWS / reference,
         details={
-            "process_peak_rss_mb_before": round(rss_before / 1e3, 1),
-            "process_peak_rss_mb_after": round(rss_after / 1e3, 1),
+            "process_rss_mb_before": round(rss_before / 1e3, 1),
+            "process_peak_rss_mb_during": round(rss_after / 1e3, 1),
             "file_mb": round(size / 1e6, 1),
         },
     )
