@@ -183,6 +183,18 @@ def _from_email() -> str:
     return value
 
 
+def _reply_to() -> str:
+    """Returns EMAIL_REPLY_TO: a bare address (it goes into a mailto: URL), or ""."""
+    value = envstr("EMAIL_REPLY_TO")
+    local, _at, domain = value.rpartition("@")
+    if value and (not local or not domain or any(c in value for c in ' <>,?\r\n"')):
+        raise ImproperlyConfigured(
+            f"EMAIL_REPLY_TO must be a bare email address such as "
+            f"unsubscribe@acme.example, got {value!r}"
+        )
+    return value
+
+
 def _allowed_hosts() -> list[str]:
     hosts = [h.strip() for h in envstr("ALLOWED_HOSTS").split(",") if h.strip()]
     for host in hosts:
@@ -491,6 +503,8 @@ WHITENOISE_USE_FINDERS = DEBUG
 globals().update(_email())
 DEFAULT_FROM_EMAIL = _from_email()
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where customers' replies go, and the mailto of the emails' List-Unsubscribe.
+EMAIL_REPLY_TO = _reply_to()
 EMAIL_TIMEOUT = 30
 
 # Celery: the database holds the work (rows with a state and a due time); the broker
@@ -532,6 +546,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SWEEP_INTERVAL),
     },
 }
+
+# Nobody is sent an invitation more often than once in this many days, across all
+# campaigns (a campaign may say otherwise); 0: no limit.
+CONTACT_FREQUENCY_DAYS = envint("CONTACT_FREQUENCY_DAYS", 30)
 
 # Closed loop
 FOLLOWUP_SLA_HOURS = envfloat("FOLLOWUP_SLA_HOURS", 48.0)

@@ -1,6 +1,18 @@
 """Reads of the surveys app that pages and the API share."""
 
-from .models import TOKEN_PATTERN, Invitation, Question, Survey
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db.models import Q
+
+from .models import (
+    TOKEN_PATTERN,
+    Campaign,
+    Invitation,
+    InvitationStatus,
+    Question,
+    Survey,
+)
 
 # The questions of the surveys this process answered lately, by (survey id,
 # questions_version): the version comes with the survey row every answer reads
@@ -42,3 +54,30 @@ def invitation_open(*, token: str, answers: bool = False) -> Invitation | None:
         return invitations.get(token=token)
     except Invitation.DoesNotExist:
         return None
+
+
+def campaign_contact_frequency(campaign: Campaign) -> int:
+    """The days a campaign leaves between two invitations to one customer; 0: any."""
+    if campaign.contact_frequency_days is not None:
+        return campaign.contact_frequency_days
+    return settings.CONTACT_FREQUENCY_DAYS
+
+
+def customer_recently_invited(
+    *, customer_id: int, days: int, now: datetime, exclude_invitation_id: int
+) -> bool:
+    """
+    Whether any campaign sent the customer an invitation in the last `days` days,
+    or is emailing one right now; the contact-frequency rule, the one home of it.
+    """
+    if not days:
+        return False
+    return (
+        Invitation.objects.filter(customer_id=customer_id)
+        .filter(
+            Q(sent_at__gte=now - timedelta(days=days))
+            | Q(status=InvitationStatus.SENDING)
+        )
+        .exclude(pk=exclude_invitation_id)
+        .exists()
+    )
