@@ -349,11 +349,12 @@ class CampaignStats:
         }
 
 
-def campaign_stats(campaign: Campaign) -> CampaignStats:
+def campaign_stats(campaign: Campaign, *, with_metric: bool = True) -> CampaignStats:
     """
     Returns a campaign's invitations counted per state and per skip reason, its
     reminders, deliveries and responses (one aggregate over its invitations, through
-    their campaign index), and its headline metric (one over its responses).
+    their campaign index), and its headline metric (one over its responses) unless
+    not `with_metric`.
     """
     counts = {
         f"state_{value}": Count("pk", filter=Q(status=value))
@@ -382,7 +383,9 @@ def campaign_stats(campaign: Campaign) -> CampaignStats:
         reminders_sent=row["reminders_sent"],
         delivered=row["delivered"],
         responses=row["responses"],
-        metric=metric(kind, campaign=campaign) if kind in KINDS else None,
+        metric=(
+            metric(kind, campaign=campaign) if with_metric and kind in KINDS else None
+        ),
     )
 
 

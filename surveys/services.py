@@ -563,10 +563,20 @@ def campaign_create(**fields) -> Campaign:
 
 
 def campaign_update(*, campaign: Campaign, **fields) -> Campaign:
-    """Changes a draft campaign; once it is sending or sent, it is history."""
+    """
+    Changes a draft campaign; once it is sending or sent, it is history. Fields
+    given with the values they have change nothing (a form posts every field).
+    """
     with transaction.atomic():
         # Locked as campaign_send locks it: a send cannot slip in between.
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        fields = {
+            name: value
+            for name, value in fields.items()
+            if name not in CAMPAIGN_FIELDS or getattr(campaign, name) != value
+        }
+        if not fields:
+            return campaign
         if campaign.status != CampaignStatus.DRAFT:
             message = _("Only a draft campaign can be changed.")
             raise ValidationError({"status": ValidationError(message, code=CONFLICT)})
