@@ -63,15 +63,17 @@ def campaign_contact_frequency(campaign: Campaign) -> int:
     return settings.CONTACT_FREQUENCY_DAYS
 
 
-def customer_recently_invited(
+def recent_invitations(
     *, customer_id: int, days: int, now: datetime, exclude_invitation_id: int
-) -> bool:
+):
     """
-    Whether any campaign sent the customer an invitation in the last `days` days,
-    or is emailing one right now; the contact-frequency rule, the one home of it.
+    The customer's other invitations that count against the contact-frequency rule
+    (sent in the last `days` days, or being emailed right now); None when `days` is
+    0 (no limit). The rule's one home; delivery asks it in the query that locks
+    the customer.
     """
     if not days:
-        return False
+        return None
     return (
         Invitation.objects.filter(customer_id=customer_id)
         .filter(
@@ -79,5 +81,4 @@ def customer_recently_invited(
             | Q(status=InvitationStatus.SENDING)
         )
         .exclude(pk=exclude_invitation_id)
-        .exists()
     )

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Value
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -40,7 +40,7 @@ from .models import (
 )
 from .selectors import (
     campaign_contact_frequency,
-    customer_recently_invited,
+    recent_invitations,
     survey_questions,
 )
 from .signals import response_recorded
@@ -733,10 +733,20 @@ def _invitation_hold_reason(*, invitation: Invitation, now) -> str | None:
     Why an invitation about to be emailed must be held back (a SkipReason), or
     None. The customer's row is read fresh: they may have unsubscribed meanwhile.
     """
+    recent = recent_invitations(
+        customer_id=invitation.customer_id,
+        days=campaign_contact_frequency(invitation.campaign),
+        now=now,
+        exclude_invitation_id=invitation.pk,
+    )
+    # One query: the customer's row locked, its state and the rule's answer.
     customer = (
         Customer.objects.filter(pk=invitation.customer_id)
-        .values("unsubscribed_at", "bounced_at")
-        .select_for_update()
+        .annotate(
+            recent=Exists(recent) if recent is not None else Value(False),
+        )
+        .values("unsubscribed_at", "bounced_at", "recent")
+        .select_for_update(of=("self",))
         .first()
     )
     if customer is None or customer["unsubscribed_at"] is not None:
@@ -745,12 +755,7 @@ def _invitation_hold_reason(*, invitation: Invitation, now) -> str | None:
         return SkipReason.BOUNCED
     if invitation.campaign.is_expired:
         return SkipReason.EXPIRED
-    if customer_recently_invited(
-        customer_id=invitation.customer_id,
-        days=campaign_contact_frequency(invitation.campaign),
-        now=now,
-        exclude_invitation_id=invitation.pk,
-    ):
+    if customer["recent"]:
         return SkipReason.RECENTLY_CONTACTED
     return None
 
