@@ -702,6 +702,12 @@ class CampaignViewSet(
 
 class InvitationSerializer(serializers.ModelSerializer):
     customer_email = serializers.EmailField(source="customer.email", read_only=True)
+    skip_reason = serializers.ChoiceField(
+        choices=SkipReason.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Why a skipped invitation was held back; empty otherwise.",
+    )
 
     class Meta:
         model = Invitation
