@@ -17,7 +17,7 @@ from surveys.models import Invitation, Response
 from surveys.services import invitations_deliver, response_record
 from tests.factories import CampaignFactory, InvitationFactory, UserFactory
 
-from .pages import check_page
+from .pages import axe_violations, check_page, screenshot, sideways_scroll
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -126,3 +126,51 @@ def test_it_lets_staff_search_the_outbox(live_server, settings, page, locale):
     assert page.locator("#outbox .badge").count() == 1
     assert OutboxEmail.objects.count() == 3
     check_page(page, f"outbox-search-{locale}-{page.size}")
+
+
+def log_in(page, live_server):
+    user = UserFactory(is_staff=True, is_superuser=True)
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", "correct horse battery")
+    with page.expect_navigation():
+        page.click("form button[type=submit], form input[type=submit]")
+
+
+def test_it_shows_staff_where_a_campaigns_invitations_stand(
+    live_server, settings, page, locale
+):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    earlier = CampaignFactory(name="Winter", contact_frequency_days=0)
+    campaign = CampaignFactory(name="Spring", reminders=2)
+    customers = []
+    for _ in range(4):
+        invitation = InvitationFactory(campaign=earlier)
+        customers.append(invitation.customer)
+    invitations_deliver(
+        invitation_ids=list(earlier.invitations.values_list("pk", flat=True))
+    )
+    Invitation.objects.filter(campaign=earlier).update(
+        sent_at=timezone.now() - timedelta(days=40)
+    )
+    Invitation.objects.filter(pk=earlier.invitations.first().pk).update(
+        sent_at=timezone.now()
+    )
+    spring = [InvitationFactory(campaign=campaign, customer=c) for c in customers]
+    invitations_deliver(invitation_ids=[i.pk for i in spring])
+    response_record(invitation=spring[1], score=4)
+    log_in(page, live_server)
+
+    page.goto(f"{live_server.url}/admin/surveys/campaign/{campaign.pk}/change/")
+
+    summary = page.locator(".field-invitation_summary").inner_text()
+    assert ("Recently contacted" if locale == "en" else "최근에 연락함") in summary
+    screenshot(page, f"campaign-stats-{locale}-{page.size}")
+    # Django's own breadcrumbs (its stylesheet) are not this page's to fix; the
+    # form, the counts and their links are.
+    assert [v for v in axe_violations(page) if ".breadcrumbs" not in v] == [], locale
+    assert sideways_scroll(page) <= 0
+
+    page.goto(f"{live_server.url}/dashboard/")
+    assert page.locator("text=33.3 %").count() == 1  # 1 of 3 delivered
+    check_page(page, f"dashboard-rate-{locale}-{page.size}")
