@@ -200,6 +200,20 @@ def test_it_sends_no_reminder_to_an_answer_given_meanwhile(mailoutbox):
     assert mailoutbox == []
 
 
+def test_it_sends_no_reminder_to_a_bounced_or_unsubscribed_customer(mailoutbox):
+    bounced, gone = CustomerFactory.create_batch(2)
+    campaign = send([bounced, gone], reminders=1)
+    mailoutbox.clear()
+    campaign.invitations.filter(customer=bounced).update(status="bounced")
+    customer_unsubscribe(customer=gone)
+    campaign.invitations.update(remind_due_at=timezone.now())
+
+    invitations_sweep()
+
+    assert mailoutbox == []
+    assert not campaign.invitations.filter(reminders_sent__gt=0).exists()
+
+
 def test_it_sends_a_reminder_once_when_delivered_twice(mailoutbox):
     campaign = send([CustomerFactory()], reminders=3)
     mailoutbox.clear()
