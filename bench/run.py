@@ -264,6 +264,10 @@ def bench_delivery(*, smtp, env: dict, workdir: Path) -> None:
 
 
 def bench_segments() -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
     from surveys.models import Invitation
 
     log(f"segments: {CUSTOMERS:,} customers, {INTERACTIONS:,} interactions (SQL)")
@@ -276,6 +280,18 @@ def bench_segments() -> None:
     Invitation.objects.bulk_create(
         Invitation(campaign=campaign, customer_id=pk, token=f"seg-{pk}")
         for pk in data.customer_ids(prefix="segments-", every=7)
+    )
+    # And some were emailed by another campaign lately (contact frequency).
+    earlier = data.campaign_create(name="Segment bench, earlier")
+    Invitation.objects.bulk_create(
+        Invitation(
+            campaign=earlier,
+            customer_id=pk,
+            token=f"seg-earlier-{pk}",
+            status="sent",
+            sent_at=timezone.now() - timedelta(days=pk % 60),
+        )
+        for pk in data.customer_ids(prefix="segments-", every=5)
     )
     data.vacuum_analyze(
         "customers_customer", "customers_interaction", "surveys_invitation"

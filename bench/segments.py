@@ -33,17 +33,26 @@ BARE_COUNT = """
 BARE_PREVIEW = """
     SELECT count(*),
            count(*) FILTER (WHERE c.unsubscribed_at IS NULL
-                            AND c.bounced_at IS NULL AND NOT invited),
+                            AND c.bounced_at IS NULL AND NOT invited AND NOT recent),
            count(*) FILTER (WHERE c.unsubscribed_at IS NOT NULL),
            count(*) FILTER (WHERE c.unsubscribed_at IS NULL
                             AND c.bounced_at IS NOT NULL),
            count(*) FILTER (WHERE c.unsubscribed_at IS NULL
-                            AND c.bounced_at IS NULL AND invited)
+                            AND c.bounced_at IS NULL AND invited),
+           count(*) FILTER (WHERE c.unsubscribed_at IS NULL
+                            AND c.bounced_at IS NULL AND NOT invited AND recent)
     FROM (
-        SELECT c.*, EXISTS (
-            SELECT 1 FROM surveys_invitation v
-            WHERE v.campaign_id = %s AND v.customer_id = c.id
-        ) AS invited
+        SELECT c.*,
+               EXISTS (
+                   SELECT 1 FROM surveys_invitation v
+                   WHERE v.campaign_id = %s AND v.customer_id = c.id
+               ) AS invited,
+               EXISTS (
+                   SELECT 1 FROM surveys_invitation v
+                   WHERE v.customer_id = c.id
+                     AND (v.sent_at >= now() - interval '30 days'
+                          OR v.status = 'sending')
+               ) AS recent
         FROM customers_customer c
         WHERE (c.properties @> '{"plan": "pro"}' OR c.properties @> '{"plan": "team"}')
           AND jsonb_typeof(c.properties -> 'seats') = 'number'
@@ -156,6 +165,7 @@ def compare(*, campaign) -> dict:
         preview["excluded"]["unsubscribed"],
         preview["excluded"]["bounced"],
         preview["excluded"]["already_invited"],
+        preview["excluded"]["recently_contacted"],
     )
     if mine != tuple(bare_preview):
         raise RuntimeError(f"the preview {mine} is not the bare SQL's {bare_preview}")

@@ -39,7 +39,9 @@ def build(
         context["subject"] = subject  # the HTML part's <title>
         text = render_to_string(f"emails/{name}-body-text.txt", context)
         html = render_to_string(f"emails/{name}-body-html.html", context)
-    message = EmailMultiAlternatives(subject, text, to=to, headers=headers or {})
+    # Which email it is, for the outbox's search by kind.
+    headers = {"X-Cxm-Email": name, **(headers or {})}
+    message = EmailMultiAlternatives(subject, text, to=to, headers=headers)
     message.attach_alternative(html, "text/html")
     return message
 

@@ -110,6 +110,18 @@ def _from_email() -> str:
     return value
 
 
+def _reply_to() -> str:
+    """Returns EMAIL_REPLY_TO: a bare address (it goes into a mailto: URL), or ""."""
+    value = env.str("EMAIL_REPLY_TO", "")
+    local, _at, domain = value.rpartition("@")
+    if value and (not local or not domain or any(c in value for c in ' <>,?\r\n"')):
+        raise ImproperlyConfigured(
+            f"EMAIL_REPLY_TO must be a bare email address such as "
+            f"unsubscribe@acme.example, got {value!r}"
+        )
+    return value
+
+
 def _allowed_hosts() -> list[str]:
     hosts = env.list("ALLOWED_HOSTS", default=[])
     for host in hosts:
@@ -405,6 +417,8 @@ EMAIL_USE_SSL = _email_settings["EMAIL_USE_SSL"]
 ANYMAIL = _email_settings["ANYMAIL"]
 DEFAULT_FROM_EMAIL = _from_email()
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# Where customers' replies go, and the mailto of the emails' List-Unsubscribe.
+EMAIL_REPLY_TO = _reply_to()
 EMAIL_TIMEOUT = 30
 
 # Celery: the database holds the work (rows with a state and a due time); the broker
@@ -446,6 +460,10 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(SWEEP_INTERVAL),
     },
 }
+
+# Nobody is sent an invitation more often than once in this many days, across all
+# campaigns (a campaign may say otherwise); 0: no limit.
+CONTACT_FREQUENCY_DAYS = env.int("CONTACT_FREQUENCY_DAYS", 30, minimum=0)
 
 # Closed loop
 FOLLOWUP_SLA_HOURS = env.float("FOLLOWUP_SLA_HOURS", 48.0, positive=True)

@@ -7,11 +7,15 @@ Every write calls a service; a form only checks what the service would refuse, s
 the refusal shows on the form rather than as an error page.
 """
 
+from urllib.parse import urlencode
+
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import widgets as admin_widgets
 from django.contrib.admin.utils import construct_change_message, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import models
 from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -31,17 +35,22 @@ from .models import (
     Campaign,
     CampaignStatus,
     Invitation,
+    InvitationStatus,
     Question,
     QuestionRole,
     QuestionType,
     Response,
+    SkipReason,
     Survey,
 )
 from .selectors import campaign_audience_preview
 from .services import (
+    CAMPAIGN_FIELDS,
     QUESTION_FIELDS,
     SURVEY_TEMPLATES,
+    campaign_create,
     campaign_send,
+    campaign_update,
     survey_copy,
     survey_create,
     survey_from_template,
@@ -589,8 +598,19 @@ def _metric_headline(kind: str, result: metrics.Metric) -> str:
     ) % {"figure": figure, "count": result.responses}
 
 
+class LabelledSplitDateTime(admin_widgets.AdminSplitDateTime):
+    """The admin's date and time boxes, each named for a screen reader (the field's
+    one label can point at only one of them)."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.widgets[0].attrs["aria-label"] = _("Date")
+        self.widgets[1].attrs["aria-label"] = _("Time")
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.DateTimeField: {"widget": LabelledSplitDateTime}}
     list_display = [
         "name",
         "survey",
@@ -608,9 +628,66 @@ class CampaignAdmin(admin.ModelAdmin):
         "sent_at",
         "created_at",
         "audience_preview",
+        "invitation_summary",
         "metric_summary",
     ]
+    fieldsets = [
+        (None, {"fields": ["name", "survey", "segment", "status", "audience_preview"]}),
+        (
+            _("Emails"),
+            {"fields": ["subject_en", "intro_en", "subject_ko", "intro_ko"]},
+        ),
+        (
+            _("Rules"),
+            {
+                "fields": [
+                    "contact_frequency_days",
+                    "reminders",
+                    "reminder_interval_days",
+                    "expires_after_days",
+                    "expires_at",
+                ]
+            },
+        ),
+        (
+            _("Results"),
+            {
+                "fields": [
+                    "created_at",
+                    "sent_at",
+                    "invitation_summary",
+                    "metric_summary",
+                ]
+            },
+        ),
+    ]
     actions = ["send"]
+
+    def save_model(self, request, obj, form, change):
+        # The service's rules (a sent campaign is history), not a bare save.
+        fields = {
+            name: value
+            for name, value in form.cleaned_data.items()
+            if name in CAMPAIGN_FIELDS
+        }
+        try:
+            if change:
+                saved = campaign_update(campaign=obj, **fields)
+            else:
+                saved = campaign_create(**fields)
+        except ValidationError as e:
+            raise _Refused(e)
+        # The admin goes on with the object its form built: make it this one.
+        obj.pk, obj.created_at = saved.pk, saved.created_at
+        obj._state.adding = False
+        obj._state.db = saved._state.db
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except _Refused as refused:
+            self.message_user(request, " ".join(refused.error.messages), messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
 
     def get_queryset(self, request):
         return metrics.campaigns_with_counts(super().get_queryset(request))
@@ -660,6 +737,7 @@ class CampaignAdmin(admin.ModelAdmin):
             "unsubscribed": _("unsubscribed"),
             "bounced": _("bounced"),
             "already_invited": _("invited by this campaign before"),
+            "recently_contacted": _("recently contacted"),
         }
         return format_html(
             "<p>{}</p><ul>{}</ul>",
@@ -697,6 +775,64 @@ class CampaignAdmin(admin.ModelAdmin):
             "<p>{}</p><ul>{}</ul>",
             _metric_headline(kind, result),
             format_html_join("", "<li>{}: {}</li>", counts),
+        )
+
+    @admin.display(description=_("invitations"))
+    def invitation_summary(self, obj):
+        if obj is None or obj.pk is None:
+            return None
+        stats = metrics.campaign_stats(obj, with_metric=False)
+        url = reverse("admin:surveys_invitation_changelist")
+
+        def listed(label, count, **filters):
+            # The whole line is the link: a link inside text would need more than
+            # its colour to stand out.
+            query = urlencode({"campaign__id__exact": obj.pk, **filters})
+            return format_html(
+                '<li><a href="{}?{}">{}: {}</a></li>', url, query, label, count
+            )
+
+        states = format_html_join(
+            "",
+            "{}",
+            (
+                (listed(label, stats.states[value], status__exact=value),)
+                for value, label in InvitationStatus.choices
+                if stats.states[value]
+            ),
+        )
+        reasons = format_html_join(
+            "",
+            "{}",
+            (
+                (listed(label, stats.skipped[value], skip_reason__exact=value),)
+                for value, label in SkipReason.choices
+                if stats.skipped[value]
+            ),
+        )
+        rate = stats.response_rate
+        return format_html(
+            "<p>{}</p><ul>{}</ul>{}<p>{}</p><p>{}</p>",
+            ngettext("%(count)d invitation", "%(count)d invitations", stats.invited)
+            % {"count": stats.invited},
+            states,
+            format_html("<p>{}</p><ul>{}</ul>", gettext("Skipped because:"), reasons)
+            if reasons
+            else "",
+            ngettext(
+                "%(count)d reminder sent to %(customers)d customers",
+                "%(count)d reminders sent to %(customers)d customers",
+                stats.reminders_sent,
+            )
+            % {"count": stats.reminders_sent, "customers": stats.reminded},
+            gettext(
+                "Response rate: %(rate)s (%(responses)d of %(delivered)d delivered)"
+            )
+            % {
+                "rate": "—" if rate is None else f"{rate} %",
+                "responses": stats.responses,
+                "delivered": stats.delivered,
+            },
         )
 
     @admin.action(description=_("Send the selected campaigns"))
@@ -741,15 +877,32 @@ class HistoryAdmin(admin.ModelAdmin):
 
 @admin.register(Invitation)
 class InvitationAdmin(HistoryAdmin):
-    list_display = ["customer", "campaign", "status", "sent_at", "answered_at"]
-    list_filter = ["status", "campaign"]
+    list_display = [
+        "customer",
+        "campaign",
+        "status",
+        "skip_reason",
+        "due_at",
+        "sent_at",
+        "reminders_sent",
+        "reminded_at",
+        "answered_at",
+        "expires_at",
+    ]
+    list_filter = ["status", "skip_reason", "campaign"]
     search_fields = ["customer__email", "token"]
     list_select_related = ["customer", "campaign"]
     raw_id_fields = ["customer", "campaign"]
     readonly_fields = [
         "token",
         "created_at",
+        "due_at",
         "sent_at",
+        "skip_reason",
+        "reminders_sent",
+        "reminded_at",
+        "remind_due_at",
+        "expires_at",
         "answered_at",
         "claimed_at",
         "attempts",

@@ -42,10 +42,12 @@ from .models import (
     Answer,
     Campaign,
     Invitation,
+    InvitationStatus,
     Question,
     QuestionRole,
     QuestionType,
     Response,
+    SkipReason,
     Survey,
 )
 from .selectors import campaign_audience_preview
@@ -493,6 +495,14 @@ class CampaignSerializer(ModelSerializer):
             "survey",
             "segment",
             "expires_at",
+            "expires_after_days",
+            "contact_frequency_days",
+            "reminders",
+            "reminder_interval_days",
+            "subject_en",
+            "subject_ko",
+            "intro_en",
+            "intro_ko",
             "status",
             "created_at",
             "sent_at",
@@ -519,8 +529,58 @@ class CampaignSerializer(ModelSerializer):
         metric = metrics.campaign_metric(campaign)
         return metric.margin_of_error if metric else None
 
+    def create(self, validated_data):
+        return services.campaign_create(**validated_data)
+
     def update(self, instance, validated_data):
         return services.campaign_update(campaign=instance, **validated_data)
+
+
+def _counts_serializer(name: str, choices, help_text: str):
+    """A serializer of one count (an integer) for each of `choices`."""
+    fields = {
+        value: serializers.IntegerField(help_text=str(label))
+        for value, label in choices
+    }
+    return type(name, (serializers.Serializer,), {"__doc__": help_text, **fields})
+
+
+InvitationStateCountsSerializer = _counts_serializer(
+    "InvitationStateCounts",
+    InvitationStatus.choices,
+    "The campaign's invitations in each state.",
+)
+SkipReasonCountsSerializer = _counts_serializer(
+    "SkipReasonCounts",
+    SkipReason.choices,
+    "The skipped invitations by the reason they were held back.",
+)
+
+
+class CampaignStatsSerializer(serializers.Serializer):
+    invited = serializers.IntegerField(help_text="Invitations created by the send.")
+    states = InvitationStateCountsSerializer()
+    skipped = SkipReasonCountsSerializer()
+    reminded = serializers.IntegerField(
+        help_text="Invitations that got at least one reminder."
+    )
+    reminders_sent = serializers.IntegerField(help_text="Reminders sent in all.")
+    delivered = serializers.IntegerField(
+        help_text="Invitations whose email went out and did not bounce."
+    )
+    responses = serializers.IntegerField(help_text="Invitations answered.")
+    response_rate = serializers.FloatField(
+        allow_null=True,
+        help_text="Responses ÷ delivered invitations, in %; null before any delivery.",
+    )
+    metric = serializers.DictField(
+        allow_null=True,
+        help_text=(
+            "The answers so far: the headline metric as /api/metrics/<kind>/ gives "
+            "it (NPS, CSAT or CES, with its counts and margin of error); null for "
+            "a custom survey."
+        ),
+    )
 
 
 class SendResultSerializer(serializers.Serializer):
@@ -539,6 +599,9 @@ class ExclusionsSerializer(serializers.Serializer):
     bounced = serializers.IntegerField()
     already_invited = serializers.IntegerField(
         help_text="Invited by this campaign before."
+    )
+    recently_contacted = serializers.IntegerField(
+        help_text="Sent an invitation within the campaign's contact frequency."
     )
 
 
@@ -571,6 +634,8 @@ class CampaignViewSet(
         qs = super().get_queryset()
         if self.action in {"send", "audience"}:
             return qs
+        if self.action == "stats":
+            return qs.select_related("survey")
         # Ordered explicitly: an aggregate query leaves out Meta.ordering.
         return metrics.campaigns_with_counts(qs).order_by("-created_at", "-pk")
 
@@ -619,9 +684,26 @@ class CampaignViewSet(
         preview = campaign_audience_preview(campaign=self.get_object())
         return ApiResponse(AudiencePreviewSerializer(preview).data)
 
+    @extend_schema(responses={200: CampaignStatsSerializer})
+    @action(detail=True, methods=["get"])
+    def stats(self, request, pk=None):
+        """
+        Where the campaign's invitations stand: counts per state (scheduled,
+        skipped, sent, bounced, answered, expired …) and per skip reason, reminders,
+        the response rate (responses ÷ delivered) and the answers so far.
+        """
+        stats = metrics.campaign_stats(self.get_object())
+        return ApiResponse(CampaignStatsSerializer(stats.as_dict()).data)
+
 
 class InvitationSerializer(serializers.ModelSerializer):
     customer_email = serializers.EmailField(source="customer.email", read_only=True)
+    skip_reason = serializers.ChoiceField(
+        choices=SkipReason.choices,
+        allow_blank=True,
+        read_only=True,
+        help_text="Why a skipped invitation was held back; empty otherwise.",
+    )
 
     class Meta:
         model = Invitation
@@ -633,10 +715,15 @@ class InvitationSerializer(serializers.ModelSerializer):
             "token",
             "link",
             "status",
+            "skip_reason",
             "due_at",
             "attempts",
             "last_error",
             "sent_at",
+            "reminders_sent",
+            "reminded_at",
+            "remind_due_at",
+            "expires_at",
             "answered_at",
             "created_at",
         ]

@@ -24,6 +24,7 @@ from django.db.models import (
     QuerySet,
     StdDev,
     Subquery,
+    Sum,
     Value,
     When,
 )
@@ -31,7 +32,7 @@ from django.db.models.functions import Coalesce, JSONObject
 from django.utils.translation import gettext as _
 
 from .kinds import KINDS, SurveyKind
-from .models import Campaign, Invitation, Response, Survey
+from .models import Campaign, Invitation, InvitationStatus, Response, SkipReason, Survey
 
 Z95 = 1.96
 
@@ -304,10 +305,95 @@ def _of_campaign(model, aggregate, **match):
     )
 
 
+# An invitation whose email reached the customer's mail server: sent, answered
+# after it or expired since (a bounce is not delivered). The denominator of the
+# response rate.
+DELIVERED = Q(sent_at__isnull=False) & ~Q(status=InvitationStatus.BOUNCED)
+
+
+def response_rate(responses: int, delivered: int) -> float | None:
+    """Responses ÷ delivered invitations, in %; None before anything was delivered."""
+    if not delivered:
+        return None
+    return round(100 * responses / delivered, 1)
+
+
+@dataclass(frozen=True)
+class CampaignStats:
+    """Where a campaign's invitations stand, and the answers so far."""
+
+    invited: int
+    states: dict[str, int]
+    skipped: dict[str, int]
+    reminded: int
+    reminders_sent: int
+    delivered: int
+    responses: int
+    metric: Metric | None
+
+    @property
+    def response_rate(self) -> float | None:
+        return response_rate(self.responses, self.delivered)
+
+    def as_dict(self) -> dict:
+        return {
+            "invited": self.invited,
+            "states": self.states,
+            "skipped": self.skipped,
+            "reminded": self.reminded,
+            "reminders_sent": self.reminders_sent,
+            "delivered": self.delivered,
+            "responses": self.responses,
+            "response_rate": self.response_rate,
+            "metric": self.metric.as_dict() if self.metric else None,
+        }
+
+
+def campaign_stats(campaign: Campaign, *, with_metric: bool = True) -> CampaignStats:
+    """
+    Returns a campaign's invitations counted per state and per skip reason, its
+    reminders, deliveries and responses (one aggregate over its invitations, through
+    their campaign index), and its headline metric (one over its responses) unless
+    not `with_metric`.
+    """
+    counts = {
+        f"state_{value}": Count("pk", filter=Q(status=value))
+        for value in InvitationStatus.values
+    }
+    counts.update(
+        {
+            f"skip_{value}": Count("pk", filter=Q(skip_reason=value))
+            for value in SkipReason.values
+        }
+    )
+    row = Invitation.objects.filter(campaign=campaign).aggregate(
+        invited=Count("pk"),
+        reminded=Count("pk", filter=Q(reminders_sent__gt=0)),
+        reminders_sent=Coalesce(Sum("reminders_sent"), 0),
+        delivered=Count("pk", filter=DELIVERED),
+        responses=Count("pk", filter=Q(answered_at__isnull=False)),
+        **counts,
+    )
+    kind = campaign.survey.kind
+    return CampaignStats(
+        invited=row["invited"],
+        states={value: row[f"state_{value}"] for value in InvitationStatus.values},
+        skipped={value: row[f"skip_{value}"] for value in SkipReason.values},
+        reminded=row["reminded"],
+        reminders_sent=row["reminders_sent"],
+        delivered=row["delivered"],
+        responses=row["responses"],
+        metric=(
+            metric(kind, campaign=campaign) if with_metric and kind in KINDS else None
+        ),
+    )
+
+
 def campaigns_with_counts(campaigns: QuerySet | None = None) -> QuerySet:
     """
-    Returns campaigns with their survey, annotated with `invited` (invitations) and
-    `response_counts`, what campaign_metric() reads: one subquery on each table
+    Returns campaigns with their survey, annotated with `invited` (invitations),
+    `delivered` (see DELIVERED) and `response_counts`, what campaign_metric() and
+    campaign_response_rate() read: one subquery on each table
     through its campaign index (the responses read once for all their counts), run
     only for the rows fetched.
     """
@@ -318,6 +404,7 @@ def campaigns_with_counts(campaigns: QuerySet | None = None) -> QuerySet:
         negative_high=_bound("negative", "survey__kind"),
         positive_low=_bound("positive", "survey__kind"),
         invited=Coalesce(_of_campaign(Invitation, Count("pk")), 0),
+        delivered=Coalesce(_of_campaign(Invitation, Count("pk", filter=DELIVERED)), 0),
         response_counts=_of_campaign(
             Response,
             JSONObject(
@@ -334,6 +421,12 @@ def campaigns_with_counts(campaigns: QuerySet | None = None) -> QuerySet:
 def campaign_responded(campaign) -> int:
     """How many responses a campaign from campaigns_with_counts() has."""
     return (campaign.response_counts or {}).get("responses", 0)
+
+
+def campaign_response_rate(campaign) -> float | None:
+    """Responses ÷ delivered invitations (%) of a campaign from
+    campaigns_with_counts()."""
+    return response_rate(campaign_responded(campaign), campaign.delivered)
 
 
 def campaign_metric(campaign) -> Metric | None:

@@ -1,8 +1,10 @@
 import re
 import secrets
+from datetime import timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -326,6 +328,65 @@ class Campaign(models.Model):
         blank=True,
         help_text=_("After this time the links no longer accept answers."),
     )
+    expires_after_days = models.PositiveSmallIntegerField(
+        _("expires after (days)"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text=_(
+            "Each link closes this many days after its email was sent. Empty: "
+            "only the date above closes them."
+        ),
+    )
+    contact_frequency_days = models.PositiveSmallIntegerField(
+        _("contact frequency (days)"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(365)],
+        help_text=_(
+            "Nobody sent an invitation by any campaign within this many days is "
+            "invited; they are skipped. Empty: the project's default; 0: no limit."
+        ),
+    )
+    reminders = models.PositiveSmallIntegerField(
+        _("reminders"),
+        default=0,
+        validators=[MaxValueValidator(5)],
+        help_text=_("How many reminders those who have not answered get (0 to 5)."),
+    )
+    reminder_interval_days = models.PositiveSmallIntegerField(
+        _("days between reminders"),
+        default=3,
+        validators=[MinValueValidator(1), MaxValueValidator(60)],
+        help_text=_("Days from the invitation to the first reminder, and between."),
+    )
+    subject_en = models.CharField(
+        _("email subject (English)"),
+        max_length=200,
+        blank=True,
+        help_text=_("Empty: “A quick question about your experience”."),
+    )
+    subject_ko = models.CharField(
+        _("email subject (Korean)"),
+        max_length=200,
+        blank=True,
+        help_text=_("Empty: the standard Korean subject."),
+    )
+    intro_en = models.TextField(
+        _("email introduction (English)"),
+        max_length=1000,
+        blank=True,
+        help_text=_(
+            "A paragraph under the greeting. Empty: the standard wording (none "
+            "above a score question)."
+        ),
+    )
+    intro_ko = models.TextField(
+        _("email introduction (Korean)"),
+        max_length=1000,
+        blank=True,
+        help_text=_("Empty: the standard Korean wording."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
 
@@ -333,6 +394,14 @@ class Campaign(models.Model):
         verbose_name = _("campaign")
         verbose_name_plural = _("campaigns")
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(reminders__lte=5)
+                & models.Q(reminder_interval_days__gte=1)
+                & ~models.Q(expires_after_days=0),
+                name="campaign_reminders_expiry",
+            )
+        ]
 
     def __str__(self):
         return self.name
@@ -341,14 +410,40 @@ class Campaign(models.Model):
     def is_expired(self) -> bool:
         return self.expires_at is not None and self.expires_at <= timezone.now()
 
+    def email_subject(self, language: str) -> str:
+        """The staff's subject of the emails in `language`; "" for the standard."""
+        return self.subject_ko if language.startswith("ko") else self.subject_en
+
+    def email_intro(self, language: str) -> str:
+        """The staff's introduction in `language`; "" for the standard."""
+        return self.intro_ko if language.startswith("ko") else self.intro_en
+
+    def invitation_expiry(self, *, sent_at):
+        """When the link of an invitation sent at `sent_at` closes, or None."""
+        ends = [self.expires_at] if self.expires_at else []
+        if self.expires_after_days:
+            ends.append(sent_at + timedelta(days=self.expires_after_days))
+        return min(ends) if ends else None
+
 
 class InvitationStatus(models.TextChoices):
-    QUEUED = "queued", _("Queued")
+    QUEUED = "queued", _("Scheduled")
     SENDING = "sending", _("Sending")
     SENT = "sent", _("Sent")
+    SKIPPED = "skipped", _("Skipped")
     FAILED = "failed", _("Failed")
     BOUNCED = "bounced", _("Bounced")
     ANSWERED = "answered", _("Answered")
+    EXPIRED = "expired", _("Expired")
+
+
+class SkipReason(models.TextChoices):
+    """Why an invitation was held back instead of sent."""
+
+    RECENTLY_CONTACTED = "recently_contacted", _("Recently contacted")
+    UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
+    BOUNCED = "bounced", _("Bounced before")
+    EXPIRED = "expired", _("Campaign expired")
 
 
 def new_token() -> str:
@@ -386,6 +481,18 @@ class Invitation(models.Model):
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     last_error = models.TextField(_("last error"), blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    skip_reason = models.CharField(
+        _("skipped because"), max_length=20, choices=SkipReason.choices, blank=True
+    )
+    # The next reminder's due time (None: no more reminders), and the claim of a
+    # worker sending it, as due_at and claimed_at are for the invitation itself.
+    remind_due_at = models.DateTimeField(_("next reminder at"), null=True, blank=True)
+    remind_claimed_at = models.DateTimeField(
+        _("reminder claimed at"), null=True, blank=True
+    )
+    reminders_sent = models.PositiveSmallIntegerField(_("reminders sent"), default=0)
+    reminded_at = models.DateTimeField(_("last reminded at"), null=True, blank=True)
+    expires_at = models.DateTimeField(_("link closes at"), null=True, blank=True)
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
@@ -405,6 +512,24 @@ class Invitation(models.Model):
                 name="invitation_due",
                 condition=models.Q(status__in=["queued", "sending"]),
             ),
+            # The sweep's reminders: sent, unanswered rows by their reminder's time.
+            models.Index(
+                fields=["remind_due_at"],
+                name="invitation_remind_due",
+                condition=models.Q(status="sent", remind_due_at__isnull=False),
+            ),
+            # The sweep's expiry: sent rows whose link closes.
+            models.Index(
+                fields=["expires_at"],
+                name="invitation_expiry",
+                condition=models.Q(status="sent", expires_at__isnull=False),
+            ),
+            # Contact frequency: was this customer sent anything lately?
+            models.Index(
+                fields=["customer", "sent_at"],
+                name="invitation_customer_sent",
+                condition=models.Q(sent_at__isnull=False),
+            ),
         ]
 
     def __str__(self):
@@ -416,6 +541,15 @@ class Invitation(models.Model):
     @property
     def link(self) -> str:
         return settings.SITE_URL + self.get_absolute_url()
+
+    @property
+    def is_expired(self) -> bool:
+        """Whether the link is closed: by its campaign, its own time, or a sweep."""
+        return (
+            self.status == InvitationStatus.EXPIRED
+            or self.campaign.is_expired
+            or (self.expires_at is not None and self.expires_at <= timezone.now())
+        )
 
 
 class Response(models.Model):

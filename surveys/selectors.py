@@ -1,11 +1,22 @@
 """Reads of the surveys app that pages and the API share."""
 
+from datetime import datetime, timedelta
+
+from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q
+from django.utils import timezone
 
 from cxm.customers.models import CONTACTABLE
 from cxm.customers.selectors import segment_customers
 
-from .models import TOKEN_PATTERN, Campaign, Invitation, Question, Survey
+from .models import (
+    TOKEN_PATTERN,
+    Campaign,
+    Invitation,
+    InvitationStatus,
+    Question,
+    Survey,
+)
 
 # The questions of the surveys this process answered lately, by (survey id,
 # questions_version): the version comes with the survey row every answer reads
@@ -49,6 +60,33 @@ def invitation_open(*, token: str, answers: bool = False) -> Invitation | None:
         return None
 
 
+def campaign_contact_frequency(campaign: Campaign) -> int:
+    """The days a campaign leaves between two invitations to one customer; 0: any."""
+    if campaign.contact_frequency_days is not None:
+        return campaign.contact_frequency_days
+    return settings.CONTACT_FREQUENCY_DAYS
+
+
+def recent_invitations(
+    *, customer_id, days: int, now: datetime, exclude_invitation_id: int | None = None
+):
+    """
+    The customer's other invitations that count against the contact-frequency rule
+    (sent in the last `days` days, or being emailed right now); None when `days` is
+    0 (no limit). The rule's one home: delivery asks it in the query that locks
+    the customer, the audience preview for every customer (customer_id an
+    OuterRef).
+    """
+    if not days:
+        return None
+    recent = Invitation.objects.filter(customer_id=customer_id).filter(
+        Q(sent_at__gte=now - timedelta(days=days)) | Q(status=InvitationStatus.SENDING)
+    )
+    if exclude_invitation_id is not None:
+        recent = recent.exclude(pk=exclude_invitation_id)
+    return recent
+
+
 # Why a member of a campaign's segment would not be invited, in the order the
 # reasons are told: a customer counts under the first that applies.
 AUDIENCE_EXCLUSIONS = [
@@ -63,10 +101,17 @@ def campaign_audience_preview(*, campaign: Campaign, now=None) -> dict:
     now, how many it would invite, and how many it leaves out for each reason:
     one query, however large the segment.
     """
-    already = Exists(
-        Invitation.objects.filter(campaign=campaign, customer=OuterRef("pk"))
+    now = now or timezone.now()
+    already = Q(
+        Exists(Invitation.objects.filter(campaign=campaign, customer=OuterRef("pk")))
     )
-    reasons = [*AUDIENCE_EXCLUSIONS, ("already_invited", Q(already))]
+    reasons = [*AUDIENCE_EXCLUSIONS, ("already_invited", already)]
+    recent = recent_invitations(
+        customer_id=OuterRef("pk"), days=campaign_contact_frequency(campaign), now=now
+    )
+    # Sent now, this is who the contact-frequency rule would hold back.
+    held_back = Q(Exists(recent)) if recent is not None else Q(pk__in=[])
+    reasons.append(("recently_contacted", held_back))
     counts, earlier = {}, Q()
     for reason, condition in reasons:
         counts[reason] = Count(
@@ -75,7 +120,7 @@ def campaign_audience_preview(*, campaign: Campaign, now=None) -> dict:
         earlier |= condition
     preview = segment_customers(segment=campaign.segment, now=now).aggregate(
         audience=Count("pk"),
-        invited=Count("pk", filter=CONTACTABLE & ~Q(already)),
+        invited=Count("pk", filter=CONTACTABLE & ~already & ~held_back),
         **counts,
     )
     return {

@@ -7,13 +7,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q
+from django.db.models import Exists, F, OuterRef, Q, Value
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from cxm import emails
+from cxm.customers.models import Customer
 from cxm.customers.selectors import segment_customers
 from cxm.customers.services import customer_mark_bounced
 from cxm.jsonvalues import json_problem
@@ -33,10 +34,15 @@ from .models import (
     QuestionType,
     Response,
     ResponseRevision,
+    SkipReason,
     Survey,
     validate_choices,
 )
-from .selectors import survey_questions
+from .selectors import (
+    campaign_contact_frequency,
+    recent_invitations,
+    survey_questions,
+)
 from .signals import response_recorded
 
 logger = logging.getLogger(__name__)
@@ -49,6 +55,8 @@ INSERT_BATCH = 1000
 # Most invitations one sweep enqueues; the next sweep takes the rest.
 SWEEP_LIMIT = 20_000
 MAX_ATTEMPTS = 5
+# A reminder the mail server refused for now is tried again this much later.
+REMINDER_RETRY = timedelta(minutes=15)
 
 
 # Ready surveys staff start from: (name, kind, wording of the headline in English
@@ -518,16 +526,63 @@ def campaign_audience(*, campaign: Campaign):
     return segment_customers(segment=campaign.segment).contactable()
 
 
+# What staff may set on a campaign (the rest is set by sending it).
+CAMPAIGN_FIELDS = (
+    "name",
+    "survey",
+    "segment",
+    "expires_at",
+    "expires_after_days",
+    "contact_frequency_days",
+    "reminders",
+    "reminder_interval_days",
+    "subject_en",
+    "subject_ko",
+    "intro_en",
+    "intro_ko",
+)
+
+
+def _campaign_check(campaign: Campaign, fields) -> None:
+    """Raises ValidationError naming the field if a campaign's `fields` are wrong."""
+    unknown = set(fields) - set(CAMPAIGN_FIELDS)
+    if unknown:
+        raise ValidationError(
+            {sorted(unknown)[0]: _("This is not a field staff can change.")}
+        )
+    others = [f.name for f in Campaign._meta.fields if f.name not in fields]
+    campaign.full_clean(exclude=others, validate_unique=False)
+
+
+def campaign_create(**fields) -> Campaign:
+    """Creates a draft campaign."""
+    campaign = Campaign(**{k: v for k, v in fields.items() if k in CAMPAIGN_FIELDS})
+    _campaign_check(campaign, fields)
+    campaign.save()
+    return campaign
+
+
 def campaign_update(*, campaign: Campaign, **fields) -> Campaign:
-    """Changes a draft campaign; once it is sending or sent, it is history."""
+    """
+    Changes a draft campaign; once it is sending or sent, it is history. Fields
+    given with the values they have change nothing (a form posts every field).
+    """
     with transaction.atomic():
         # Locked as campaign_send locks it: a send cannot slip in between.
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        fields = {
+            name: value
+            for name, value in fields.items()
+            if name not in CAMPAIGN_FIELDS or getattr(campaign, name) != value
+        }
+        if not fields:
+            return campaign
         if campaign.status != CampaignStatus.DRAFT:
             message = _("Only a draft campaign can be changed.")
             raise ValidationError({"status": ValidationError(message, code=CONFLICT)})
         for name, value in fields.items():
             setattr(campaign, name, value)
+        _campaign_check(campaign, fields)
         campaign.save(update_fields=list(fields))
     return campaign
 
@@ -586,8 +641,9 @@ def campaign_send(*, campaign: Campaign) -> int:
 
 def invitations_enqueue(*, campaign_id: int | None = None, now=None) -> int:
     """
-    Enqueues delivery tasks for due queued invitations (of one campaign, or all)
-    that no message is on its way for; returns how many were enqueued.
+    Enqueues delivery tasks for due queued invitations and due reminders of sent
+    ones (of one campaign, or all) that no message is on its way for; returns how
+    many were enqueued.
 
     Each batch is marked enqueued, and committed, before its message goes out: a
     worker that takes the message at once must find its rows free, since a claim
@@ -601,8 +657,8 @@ def invitations_enqueue(*, campaign_id: int | None = None, now=None) -> int:
     lost = now - timedelta(seconds=settings.DELIVERY_REQUEUE_AFTER)
     due = Invitation.objects.filter(
         Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=lost),
-        status=InvitationStatus.QUEUED,
-        due_at__lte=now,
+        Q(status=InvitationStatus.QUEUED, due_at__lte=now)
+        | Q(status=InvitationStatus.SENT, remind_due_at__lte=now),
     )
     if campaign_id is not None:
         due = due.filter(campaign_id=campaign_id)
@@ -630,12 +686,23 @@ def invitations_enqueue(*, campaign_id: int | None = None, now=None) -> int:
 
 
 def invitations_sweep(*, now=None) -> int:
-    """Requeues invitations claimed by a dead worker, then enqueues all due ones."""
+    """
+    Closes the links whose time is up, requeues invitations and reminders claimed by
+    a dead worker, then enqueues all due ones (invitations and reminders).
+    """
     now = now or timezone.now()
     stale = now - timedelta(seconds=settings.DELIVERY_CLAIM_TIMEOUT)
     Invitation.objects.filter(
+        status=InvitationStatus.SENT, expires_at__isnull=False, expires_at__lte=now
+    ).update(status=InvitationStatus.EXPIRED, remind_due_at=None)
+    Invitation.objects.filter(
         status=InvitationStatus.SENDING, claimed_at__lt=stale
     ).update(status=InvitationStatus.QUEUED, claimed_at=None, enqueued_at=None)
+    Invitation.objects.filter(
+        status=InvitationStatus.SENT,
+        remind_due_at__isnull=True,
+        remind_claimed_at__lt=stale,
+    ).update(remind_due_at=now, remind_claimed_at=None, enqueued_at=None)
     # An invitation answered before delivery is never delivered, so no delivery
     # finishes a campaign whose last waiting invitation it was.
     _campaigns_finish(
@@ -659,6 +726,127 @@ def _invitation_claim(*, invitation_id: int, now) -> bool:
             attempts=F("attempts") + 1,
         )
     )
+
+
+def _invitation_hold_reason(*, invitation: Invitation, now) -> str | None:
+    """
+    Why an invitation about to be emailed must be held back (a SkipReason), or
+    None. The customer's row is read fresh: they may have unsubscribed meanwhile.
+    """
+    recent = recent_invitations(
+        customer_id=invitation.customer_id,
+        days=campaign_contact_frequency(invitation.campaign),
+        now=now,
+        exclude_invitation_id=invitation.pk,
+    )
+    # One query: the customer's row locked, its state and the rule's answer.
+    customer = (
+        Customer.objects.filter(pk=invitation.customer_id)
+        .annotate(
+            recent=Exists(recent) if recent is not None else Value(False),
+        )
+        .values("unsubscribed_at", "bounced_at", "recent")
+        .select_for_update(of=("self",))
+        .first()
+    )
+    if customer is None or customer["unsubscribed_at"] is not None:
+        return SkipReason.UNSUBSCRIBED
+    if customer["bounced_at"] is not None:
+        return SkipReason.BOUNCED
+    if invitation.campaign.is_expired:
+        return SkipReason.EXPIRED
+    if customer["recent"]:
+        return SkipReason.RECENTLY_CONTACTED
+    return None
+
+
+def _invitation_claim_or_skip(*, invitation: Invitation, now) -> bool:
+    """
+    Claims one due queued invitation for emailing (see _invitation_claim), or
+    records it skipped with its reason; returns whether it is to be emailed.
+
+    The customer's row stays locked from the check to the claim, so two workers
+    emailing two campaigns to one customer at once cannot both pass the contact
+    frequency rule: the second sees the first's invitation sending.
+    """
+    with transaction.atomic():
+        reason = _invitation_hold_reason(invitation=invitation, now=now)
+        if not _invitation_claim(invitation_id=invitation.pk, now=now):
+            return False
+        if reason is None:
+            return True
+        Invitation.objects.filter(pk=invitation.pk).update(
+            status=InvitationStatus.SKIPPED,
+            skip_reason=reason,
+            claimed_at=None,
+            last_error="",
+        )
+    return False
+
+
+def _reminder_claim(*, invitation_id: int, now) -> bool:
+    """
+    Takes a sent invitation's due reminder (its due time cleared, the claim's time
+    set); returns whether this caller won it. A worker that dies with it leaves it
+    to the sweep after DELIVERY_CLAIM_TIMEOUT, as an invitation's claim.
+    """
+    return bool(
+        Invitation.objects.filter(
+            pk=invitation_id, status=InvitationStatus.SENT, remind_due_at__lte=now
+        ).update(remind_due_at=None, remind_claimed_at=timezone.now())
+    )
+
+
+def _reminder_deliver(*, invitation: Invitation, connection, now) -> bool:
+    """
+    Emails an invitation's due reminder unless it is answered, closed or its customer
+    is no longer contactable; returns whether it went out. Schedules the next one.
+    """
+    if not _reminder_claim(invitation_id=invitation.pk, now=now):
+        return False  # answered, expired, or another worker's
+    campaign = invitation.campaign
+    if not invitation.customer.is_contactable or invitation.is_expired:
+        Invitation.objects.filter(pk=invitation.pk).update(remind_claimed_at=None)
+        return False
+    number = invitation.reminders_sent + 1
+    mine = Invitation.objects.filter(pk=invitation.pk, remind_claimed_at__isnull=False)
+    try:
+        message = invitation_message(invitation=invitation, reminder=number)
+        message.connection = connection
+        message.send()
+    except smtplib.SMTPRecipientsRefused as e:
+        Invitation.objects.filter(
+            pk=invitation.pk, status=InvitationStatus.SENT
+        ).update(
+            status=InvitationStatus.BOUNCED,
+            remind_claimed_at=None,
+            last_error=str(e)[:2000],
+        )
+        customer_mark_bounced(customer_id=invitation.customer_id)
+        return False
+    except Exception as e:
+        logger.warning("Reminder of invitation %s not sent: %s", invitation.pk, e)
+        mine.update(
+            remind_due_at=now + REMINDER_RETRY,
+            remind_claimed_at=None,
+            enqueued_at=None,
+            last_error=str(e)[:2000],
+        )
+        return False
+    sent_at = timezone.now()
+    more = number < campaign.reminders
+    mine.update(
+        reminders_sent=number,
+        reminded_at=sent_at,
+        remind_due_at=(
+            sent_at + timedelta(days=campaign.reminder_interval_days) if more else None
+        ),
+        remind_claimed_at=None,
+        # The message that carried it is spent: the next reminder needs its own.
+        enqueued_at=None,
+        last_error="",
+    )
+    return True
 
 
 # The invitation email's score buttons fit a 320 px phone even where the mail
@@ -702,14 +890,35 @@ def _email_score_rows(
     ]
 
 
-def invitation_message_id(*, invitation: Invitation) -> str:
-    """The invitation email's Message-ID, derived from the invitation and the site."""
+def invitation_message_id(*, invitation: Invitation, reminder: int = 0) -> str:
+    """The invitation email's Message-ID (or its `reminder`th reminder's), derived
+    from the invitation and the site."""
     host = urlsplit(settings.SITE_URL).hostname or "localhost"
-    return f"<invitation-{invitation.pk}-{invitation.campaign_id}@{host}>"
+    which = f"-reminder-{reminder}" if reminder else ""
+    return f"<invitation-{invitation.pk}-{invitation.campaign_id}{which}@{host}>"
 
 
-def invitation_message(*, invitation: Invitation):
-    """Returns the invitation email for one customer, in the customer's language."""
+def unsubscribe_headers(*, url: str) -> dict:
+    """
+    The List-Unsubscribe headers of an email to a customer: the https link (RFC 8058
+    one-click), and a mailto to EMAIL_REPLY_TO when one is set.
+    """
+    targets = [f"<{url}>"]
+    if settings.EMAIL_REPLY_TO:
+        targets.append(f"<mailto:{settings.EMAIL_REPLY_TO}?subject=unsubscribe>")
+    return {
+        "List-Unsubscribe": ", ".join(targets),
+        # RFC 8058: mail providers (Gmail, Yahoo) post to it for one click.
+        "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+    }
+
+
+def invitation_message(*, invitation: Invitation, reminder: int = 0):
+    """
+    Returns the invitation email for one customer, in the customer's language, or
+    its `reminder`th reminder (1, 2 …): the campaign's subject and introduction in
+    that language, the standard wording where staff left them empty.
+    """
     survey = invitation.campaign.survey
     headline = next(
         (q for q in survey.questions.all() if q.role == QuestionRole.HEADLINE), None
@@ -719,11 +928,15 @@ def invitation_message(*, invitation: Invitation):
     )
     link = invitation.link  # one reverse() per email, not one per score link
     language = invitation.customer.locale
+    campaign = invitation.campaign
     context = {
         "invitation": invitation,
         "customer": invitation.customer,
         "link": link,
         "unsubscribe_url": unsubscribe,
+        "custom_subject": campaign.email_subject(language),
+        "intro": campaign.email_intro(language),
+        "reminder": reminder,
     }
     if headline is not None:
         low, high = headline.scale
@@ -739,21 +952,24 @@ def invitation_message(*, invitation: Invitation):
             score_links=[(s["n"], s["url"]) for row in rows for s in row["scores"]],
             score_rows=rows,
         )
-    return emails.build(
-        "invitation",
+    message = emails.build(
+        "reminder" if reminder else "invitation",
         to=[invitation.customer.email],
         language=language,
         context=context,
         headers={
-            "List-Unsubscribe": f"<{unsubscribe}>",
-            # RFC 8058: mail providers (Gmail, Yahoo) post to it for one click.
-            "List-Unsubscribe-Post": "List-Unsubscribe=One-Click",
+            **unsubscribe_headers(url=unsubscribe),
             "X-Cxm-Invitation": str(invitation.pk),
             # The same on every attempt: a message sent twice (a worker killed
             # after the server took it) shows once in the customer's mailbox.
-            "Message-ID": invitation_message_id(invitation=invitation),
+            "Message-ID": invitation_message_id(
+                invitation=invitation, reminder=reminder
+            ),
         },
     )
+    if settings.EMAIL_REPLY_TO:
+        message.reply_to = [settings.EMAIL_REPLY_TO]
+    return message
 
 
 def _invitation_failed(*, invitation: Invitation, error: Exception, now) -> None:
@@ -782,7 +998,9 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
     now = timezone.now()
     invitations = list(
         Invitation.objects.filter(
-            pk__in=invitation_ids, status=InvitationStatus.QUEUED, due_at__lte=now
+            Q(status=InvitationStatus.QUEUED, due_at__lte=now)
+            | Q(status=InvitationStatus.SENT, remind_due_at__lte=now),
+            pk__in=invitation_ids,
         )
         .select_related("campaign__survey", "customer")
         .prefetch_related("campaign__survey__questions")
@@ -797,6 +1015,8 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
     except (smtplib.SMTPException, OSError) as e:
         logger.warning("Cannot reach the mail server: %s", e)
         for invitation in invitations:
+            if invitation.status == InvitationStatus.SENT:
+                continue  # a reminder: due still, the next sweep enqueues it again
             if _invitation_claim(invitation_id=invitation.pk, now=now):
                 invitation.attempts += 1
                 _invitation_failed(invitation=invitation, error=e, now=now)
@@ -805,14 +1025,14 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
         return 0
     try:
         for invitation in invitations:
-            if not _invitation_claim(invitation_id=invitation.pk, now=now):
-                continue  # another worker's, or answered or unsubscribed meanwhile
-            invitation.attempts += 1
-            if not invitation.customer.is_contactable or invitation.campaign.is_expired:
-                Invitation.objects.filter(
-                    pk=invitation.pk, status=InvitationStatus.SENDING
-                ).update(status=InvitationStatus.FAILED, last_error="not contactable")
+            if invitation.status == InvitationStatus.SENT:
+                sent += _reminder_deliver(
+                    invitation=invitation, connection=connection, now=now
+                )
                 continue
+            if not _invitation_claim_or_skip(invitation=invitation, now=now):
+                continue  # another worker's, answered meanwhile, or held back
+            invitation.attempts += 1
             try:
                 message = invitation_message(invitation=invitation)
                 message.connection = connection
@@ -834,10 +1054,20 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
                 logger.exception("Invitation %s not sent", invitation.pk)
                 _invitation_failed(invitation=invitation, error=e, now=now)
                 continue
+            sent_at = timezone.now()
+            campaign = invitation.campaign
             Invitation.objects.filter(
                 pk=invitation.pk, status=InvitationStatus.SENDING
             ).update(
-                status=InvitationStatus.SENT, sent_at=timezone.now(), last_error=""
+                status=InvitationStatus.SENT,
+                sent_at=sent_at,
+                last_error="",
+                expires_at=campaign.invitation_expiry(sent_at=sent_at),
+                remind_due_at=(
+                    sent_at + timedelta(days=campaign.reminder_interval_days)
+                    if campaign.reminders
+                    else None
+                ),
             )
             sent += 1
     finally:
@@ -954,7 +1184,7 @@ def response_record(
             ]
     if errors:
         raise ValidationError(errors)
-    if invitation.campaign.is_expired:
+    if invitation.is_expired:
         raise ValidationError(_("This survey is closed."))
 
     now = timezone.now()
@@ -983,7 +1213,7 @@ def _response_write(*, invitation, survey, cleaned: dict, now):
         # waits here for the first, then finds its response below.
         first = Invitation.objects.filter(
             pk=invitation.pk, answered_at__isnull=True
-        ).update(status=InvitationStatus.ANSWERED, answered_at=now)
+        ).update(status=InvitationStatus.ANSWERED, answered_at=now, remind_due_at=None)
         response = None
         if not first:
             locked = Invitation.objects.select_for_update().filter(pk=invitation.pk)

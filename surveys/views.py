@@ -159,7 +159,9 @@ def _answer_step(request, token: str, *, step: int):
     if invitation is None:
         return _unknown(request)
     language = invitation.customer.locale
-    if invitation.campaign.is_expired:
+    if invitation.is_expired:
+        # The link from the email (with its ?score=), the page and a late POST
+        # alike: a polite closed page, and nothing recorded.
         return _page(request, "surveys/closed.html", {}, status=410, language=language)
     survey = invitation.campaign.survey
     first, rest = _steps(survey)
@@ -272,6 +274,10 @@ def unsubscribe(request, token: str):
     with no cookie and no CSRF token).
     """
     invitation = invitation_open(token=token)
+    if request.method == "POST" and request.POST.get("List-Unsubscribe") == (
+        "One-Click"
+    ):
+        return _unsubscribe_one_click(request, invitation)
     if invitation is None:
         return _unknown(request)
     done = False
@@ -291,6 +297,19 @@ def unsubscribe(request, token: str):
         {"invitation": invitation, "done": done},
         language=invitation.customer.locale,
     )
+
+
+def _unsubscribe_one_click(request, invitation):
+    """
+    A mail provider's RFC 8058 post: unsubscribes the link's customer, and answers
+    an unknown link the same (a provider cannot act on a difference, a prober
+    learns nothing from one). Not a token miss: providers post what they were given.
+    """
+    if invitation is not None:
+        if (wait := unsubscribe_count(request, token=invitation.token)) is not None:
+            return _too_many(request, limit="unsubscribe", wait=wait)
+        customer_unsubscribe(customer=invitation.customer)
+    return _page(request, "surveys/unsubscribe.html", {"done": True})
 
 
 def csrf_failure(request, reason=""):
@@ -320,7 +339,12 @@ def dashboard(request):
         {
             "overall": metrics.metrics_by_kind(),
             "rows": [
-                (c, metrics.campaign_responded(c), metrics.campaign_metric(c))
+                (
+                    c,
+                    metrics.campaign_responded(c),
+                    metrics.campaign_response_rate(c),
+                    metrics.campaign_metric(c),
+                )
                 for c in campaigns
             ],
         },

@@ -3,7 +3,8 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from cxm.customers.models import Customer
+from cxm.customers.models import Customer, Segment
+from cxm.customers.services import segment_create
 from surveys.models import Campaign, Invitation, Survey
 from surveys.services import survey_create
 
@@ -69,3 +70,11 @@ class InvitationFactory(factory.django.DjangoModelFactory):
 
     campaign = factory.SubFactory(CampaignFactory)
     customer = factory.SubFactory(CustomerFactory)
+
+
+def property_segment(name: str, value) -> Segment:
+    """A segment of the customers whose property `name` equals `value`."""
+    return segment_create(
+        name=f"{name} = {value!r} ({Segment.objects.count()})",
+        conditions=[{"type": "property", "name": name, "op": "equals", "value": value}],
+    )

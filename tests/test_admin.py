@@ -10,7 +10,12 @@ from cxm.customers.services import segment_create
 from journeys.models import Journey
 from surveys.kinds import KINDS
 from surveys.models import Answer, Campaign, CampaignStatus, Response, Survey
-from surveys.services import campaign_send, response_record, survey_create
+from surveys.services import (
+    campaign_send,
+    invitations_deliver,
+    response_record,
+    survey_create,
+)
 from tests.factories import (
     CampaignFactory,
     CustomerFactory,
@@ -18,9 +23,14 @@ from tests.factories import (
     SurveyFactory,
     UserFactory,
     agent,
+    property_segment,
 )
 
 pytestmark = pytest.mark.django_db
+
+
+# What the campaign form posts for its rules, as drawn (the defaults).
+RULES = {"reminders": 0, "reminder_interval_days": 3}
 
 
 @pytest.fixture
@@ -1288,3 +1298,97 @@ def test_it_offers_no_delete_for_a_sent_campaign_or_a_survey_in_use(admin_client
     for model in ("campaign", "survey"):
         page = admin_client.get(f"/admin/surveys/{model}/").content.decode()
         assert 'value="delete_selected"' not in page
+
+
+# Campaign rules and where invitations stand
+
+
+def deliver(campaign) -> None:
+    ids = list(campaign.invitations.values_list("pk", flat=True))
+    invitations_deliver(invitation_ids=ids)
+
+
+def test_it_refuses_renaming_a_sent_campaign_through_the_service(admin_client):
+    survey = SurveyFactory(name="NPS")
+    campaign = CampaignFactory(name="Old", survey=survey)
+    campaign_send(campaign=campaign)
+
+    r = admin_client.post(
+        f"/admin/surveys/campaign/{campaign.pk}/change/",
+        {"name": "New", **RULES},
+        follow=True,
+    )
+
+    assert "Only a draft campaign can be changed." in r.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.name == "Old"
+
+
+def test_it_saves_a_drafts_rules_and_per_language_wording_through_the_service(
+    admin_client,
+):
+    survey = SurveyFactory(name="NPS")
+    r = admin_client.post(
+        "/admin/surveys/campaign/add/",
+        {
+            "name": "Spring",
+            "survey": survey.pk,
+            "segment": "",
+            "reminders": 2,
+            "reminder_interval_days": 4,
+            "contact_frequency_days": 14,
+            "expires_after_days": 10,
+            "subject_ko": "봄 설문조사",
+            "intro_en": "Thanks for shopping with us.",
+        },
+    )
+    assert r.status_code == 302
+    campaign = Campaign.objects.get()
+    assert (campaign.reminders, campaign.reminder_interval_days) == (2, 4)
+    assert (campaign.contact_frequency_days, campaign.expires_after_days) == (14, 10)
+    assert campaign.subject_ko == "봄 설문조사" and campaign.subject_en == ""
+    assert campaign.intro_en == "Thanks for shopping with us."
+
+
+def test_it_shows_counts_per_state_and_skip_reasons_on_the_campaign(
+    admin_client, django_assert_num_queries, mailoutbox
+):
+    customers = CustomerFactory.create_batch(4, properties={"p": "1"})
+    earlier = CampaignFactory(segment=property_segment("p", "1"))
+    Customer.objects.filter(pk=customers[0].pk).update(properties={})
+    campaign_send(campaign=earlier)
+    deliver(earlier)  # the three are sent now
+    campaign = CampaignFactory()
+    campaign_send(campaign=campaign)
+    deliver(campaign)  # three recently contacted, one sent
+    response_record(invitation=campaign.invitations.get(customer=customers[0]), score=9)
+
+    url = f"/admin/surveys/campaign/{campaign.pk}/change/"
+    admin_client.get(url)  # what Django caches per process (content types)
+    # The audience preview is one of them: one query, as the stats.
+    with django_assert_num_queries(6):
+        html = admin_client.get(url).content.decode()
+
+    summary = html.split("field-invitation_summary", 1)[1].split("field-metric", 1)[0]
+    assert "4 invitations" in summary
+    assert ">Skipped: 3</a>" in summary and ">Recently contacted: 3</a>" in summary
+    assert (
+        f"status__exact=skipped&amp;campaign__id__exact={campaign.pk}" in (summary)
+        or f"campaign__id__exact={campaign.pk}&amp;status__exact=skipped" in summary
+    )
+    assert "Response rate: 100.0 % (1 of 1 delivered)" in summary
+
+
+def test_it_lists_invitations_with_state_and_times_in_constant_queries(
+    admin_client, django_assert_num_queries
+):
+    CustomerFactory()
+    campaign_send(campaign=CampaignFactory())
+    with django_assert_num_queries(6) as few:
+        admin_client.get("/admin/surveys/invitation/")
+    CustomerFactory.create_batch(3)
+    campaign_send(campaign=CampaignFactory(contact_frequency_days=0))
+    with django_assert_num_queries(len(few.captured_queries)):
+        r = admin_client.get("/admin/surveys/invitation/?skip_reason__exact=")
+    html = r.content.decode()
+    assert "field-skip_reason" in html and "field-reminders_sent" in html

@@ -364,6 +364,31 @@ def test_it_takes_every_one_click_unsubscribe_a_mail_provider_relays():
     assert not Customer.objects.filter(unsubscribed_at__isnull=True).exists()
 
 
+def test_it_answers_a_one_click_post_of_an_unknown_link_as_a_known_one():
+    client = Client(enforce_csrf_checks=True)
+    invitation = InvitationFactory(customer__email="kim@example.com")
+    one_click = {"List-Unsubscribe": "One-Click"}
+
+    known = client.post(f"/s/{invitation.token}/unsubscribe/", one_click)
+    unknown = client.post("/s/guessedtoken/unsubscribe/", one_click)
+
+    assert known.status_code == unknown.status_code == 200
+    assert known.content == unknown.content
+    assert "kim@example.com" not in known.content.decode()
+    assert Customer.objects.get(pk=invitation.customer_id).unsubscribed_at
+
+
+def test_it_does_not_count_one_click_posts_of_unknown_links_as_misses(client):
+    for n in range(5):  # over TOKEN_MISS_RATE
+        r = client.post(
+            f"/s/guessed{n}/unsubscribe/", {"List-Unsubscribe": "One-Click"}
+        )
+        assert r.status_code == 200
+
+    # The confirmation page of an unknown link still counts, and is a 404.
+    assert client.get("/s/guessed/unsubscribe/").status_code == 404
+
+
 def test_it_unsubscribes_a_customer_who_clicks_twice(client):
     invitation = InvitationFactory()
     for _ in range(2):

@@ -5,6 +5,7 @@ from .models import OutboxEmail
 
 @admin.register(OutboxEmail)
 class OutboxEmailAdmin(admin.ModelAdmin):
-    list_display = ["subject", "to", "created_at"]
+    list_display = ["subject", "to", "kind", "created_at"]
+    list_filter = ["kind"]
     search_fields = ["subject", "to"]
     readonly_fields = [f.name for f in OutboxEmail._meta.fields]

@@ -17,6 +17,8 @@ class EmailBackend(BaseEmailBackend):
                 ),
                 "",
             )
+            headers = {k: str(v) for k, v in message.extra_headers.items()}
+            invitation = headers.get("X-Cxm-Invitation", "")
             rows.append(
                 OutboxEmail(
                     from_email=message.from_email,
@@ -24,7 +26,9 @@ class EmailBackend(BaseEmailBackend):
                     subject=message.subject,
                     body_text=message.body,
                     body_html=html,
-                    headers={k: str(v) for k, v in message.extra_headers.items()},
+                    headers=headers,
+                    kind=headers.get("X-Cxm-Email", "")[:50],
+                    invitation_id=int(invitation) if invitation.isdigit() else None,
                 )
             )
         OutboxEmail.objects.bulk_create(rows)

@@ -11,6 +11,10 @@ class OutboxEmail(models.Model):
     body_text = models.TextField(_("text"))
     body_html = models.TextField(_("HTML"), blank=True)
     headers = models.JSONField(_("headers"), default=dict)
+    # Which email it is (cxm.emails' name: invitation, reminder, followup-…) and
+    # the invitation it carries, from the X-Cxm-Email and X-Cxm-Invitation headers.
+    kind = models.CharField(_("kind"), max_length=50, blank=True, db_index=True)
+    invitation_id = models.BigIntegerField(_("invitation"), null=True, blank=True)
     created_at = models.DateTimeField(_("sent at"), auto_now_add=True)
 
     class Meta:

@@ -2,9 +2,13 @@ import re
 
 from csp.constants import NONE, SELF, UNSAFE_INLINE
 from csp.decorators import csp, csp_update
+from django import forms
+from django.apps import apps
 from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from cxm.access import staff_required
@@ -20,10 +24,55 @@ EMAIL_SANDBOX = [
 HEAD = re.compile(r"<head(\s[^>]*)?>", re.IGNORECASE)
 
 
+# The emails cxm sends, by their template name (cxm.emails).
+KINDS = [
+    ("invitation", _("Invitation")),
+    ("reminder", _("Reminder")),
+    ("followup-assigned", _("Follow-up assigned")),
+    ("followup-escalated", _("Follow-up escalated")),
+]
+
+
+class OutboxSearchForm(forms.Form):
+    q = forms.CharField(label=_("Recipient"), required=False, max_length=200)
+    kind = forms.ChoiceField(label=_("Kind"), required=False)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = [("", _("All")), *KINDS]
+
+
+def _answered():
+    """Whether the email's invitation is answered, as a subquery. The outbox is the
+    project's, not the surveys app's: the model is looked up, not imported."""
+    invitation = apps.get_model("surveys", "Invitation")
+    return Exists(
+        invitation.objects.filter(
+            pk=OuterRef("invitation_id"), answered_at__isnull=False
+        )
+    )
+
+
 @staff_required
 def outbox_list(request):
-    page = Paginator(OutboxEmail.objects.all(), 50).get_page(request.GET.get("page"))
-    return render(request, "outbox/list.html", {"page": page})
+    """The stored emails, newest first; searched by recipient and kind, with the
+    invitations that were answered marked."""
+    form = OutboxSearchForm(request.GET or None)
+    emails = OutboxEmail.objects.defer("body_text", "body_html", "headers")
+    if form.is_valid():
+        if form.cleaned_data["q"]:
+            emails = emails.filter(to__icontains=form.cleaned_data["q"].strip())
+        if form.cleaned_data["kind"]:
+            emails = emails.filter(kind=form.cleaned_data["kind"])
+    emails = emails.annotate(answered=_answered())
+    page = Paginator(emails, 50).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "outbox/list.html",
+        {"page": page, "form": form, "query": query.urlencode()},
+    )
 
 
 @csp_update({"frame-src": [SELF]})

@@ -190,7 +190,8 @@ def api_server(transactional_db, tmp_path):
             try:
                 requests.get(f"{url}/api/", timeout=10)
                 break
-            # A loaded machine may take its time over the first request too.
+            # Bound but still booting its workers: refused, or slow to answer on
+            # a busy machine.
             except (requests.ConnectionError, requests.Timeout):
                 if server.poll() is not None or time.monotonic() > deadline:
                     pytest.fail(f"gunicorn did not start:\n{log.read_text()}")

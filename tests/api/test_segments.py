@@ -1,5 +1,7 @@
 """Segments over the API, and the audience a campaign would invite."""
 
+from datetime import timedelta
+
 import pytest
 from django.utils import timezone
 
@@ -87,8 +89,39 @@ def test_it_previews_whom_a_campaign_would_invite_and_why_not(api):
     assert r.json() == {
         "audience": 7,
         "invited": 3,
-        "excluded": {"unsubscribed": 2, "bounced": 1, "already_invited": 1},
+        "excluded": {
+            "unsubscribed": 2,
+            "bounced": 1,
+            "already_invited": 1,
+            "recently_contacted": 0,
+        },
     }
+
+
+def test_it_previews_whom_the_contact_frequency_would_hold_back(api, settings):
+    settings.CONTACT_FREQUENCY_DAYS = 30
+    pro = {"plan": "pro"}
+    recent, old, fresh = CustomerFactory.create_batch(3, properties=pro)
+    earlier = CampaignFactory()
+    now = timezone.now()
+    for customer, days_ago in [(recent, 3), (old, 45)]:
+        Invitation.objects.create(
+            campaign=earlier,
+            customer=customer,
+            status="sent",
+            sent_at=now - timedelta(days=days_ago),
+        )
+    campaign = CampaignFactory(segment=segment_create(name="Pro", conditions=[PRO]))
+
+    preview = api.get(f"/api/campaigns/{campaign.pk}/audience/").json()
+    assert preview["invited"] == 2
+    assert preview["excluded"]["recently_contacted"] == 1
+
+    campaign.contact_frequency_days = 0  # this campaign asks for no limit
+    campaign.save(update_fields=["contact_frequency_days"])
+    preview = api.get(f"/api/campaigns/{campaign.pk}/audience/").json()
+    assert preview["invited"] == 3
+    assert preview["excluded"]["recently_contacted"] == 0
 
 
 def test_it_previews_in_one_query_for_any_segment(api, django_assert_num_queries):

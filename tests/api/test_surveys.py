@@ -14,7 +14,7 @@ from surveys.models import (
     InvitationStatus,
     Survey,
 )
-from surveys.services import campaign_send
+from surveys.services import campaign_send, invitations_deliver, response_record
 from tests.api.helpers import answer, page_ids
 from tests.factories import (
     CampaignFactory,
@@ -635,3 +635,38 @@ def test_it_reports_a_bad_question_at_the_index_the_client_sent_it(api):
     assert r.json() == {
         "questions": [{}, {"text_en": ["Word the question in English."]}]
     }
+
+
+def test_it_gives_a_campaigns_stats_with_counts_per_state_and_response_rate(
+    api, django_assert_num_queries
+):
+    customers = CustomerFactory.create_batch(3)
+    campaign = CampaignFactory(survey__kind="nps", reminders=1)
+    campaign_send(campaign=campaign)
+    invitations = list(campaign.invitations.order_by("pk"))
+    invitations_deliver(invitation_ids=[i.pk for i in invitations])
+    for invitation in invitations:
+        invitation.refresh_from_db()
+    response_record(invitation=invitations[0], score=10)
+    invitations[1].status = "bounced"
+    invitations[1].save()
+
+    with django_assert_num_queries(4):  # the user, the campaign, counts, metric
+        r = api.get(f"/api/campaigns/{campaign.pk}/stats/")
+
+    assert r.status_code == 200
+    body = r.json()
+    assert body["invited"] == 3
+    assert body["states"]["answered"] == 1
+    assert body["states"]["bounced"] == 1
+    assert body["states"]["sent"] == 1
+    assert body["skipped"]["recently_contacted"] == 0
+    assert body["delivered"] == 2
+    assert body["responses"] == 1
+    assert body["response_rate"] == 50.0
+    assert body["metric"]["nps"] == 100.0
+    assert len(customers) == 3
+
+
+def test_it_answers_404_for_the_stats_of_no_campaign(api):
+    assert api.get("/api/campaigns/999999/stats/").status_code == 404

@@ -174,7 +174,8 @@ def test_it_does_not_email_a_customer_who_unsubscribed_after_the_send(mailoutbox
 
     assert mailoutbox == []
     invitation.refresh_from_db()
-    assert invitation.status == InvitationStatus.FAILED
+    assert invitation.status == InvitationStatus.SKIPPED
+    assert invitation.skip_reason == "unsubscribed"
 
 
 def test_it_does_not_deliver_an_invitation_before_it_is_due(mailoutbox):

@@ -189,3 +189,63 @@ def test_it_writes_a_korean_email_without_particle_fill_ins(settings):
     assert "설문조사 열기" in html
     for part in (message.subject, message.body, html):
         assert not re.search(r"\((을|를|이|가|은|는|와|과|으)\)", part)
+
+
+# The campaign's own wording, per language
+
+
+def test_it_uses_the_campaigns_subject_and_intro_in_the_customers_language():
+    english = invitation(customer__locale="en")
+    korean = InvitationFactory(campaign=english.campaign, customer__locale="ko")
+    campaign = english.campaign
+    campaign.subject_en, campaign.intro_en = "Your spring order", "Thanks & hello."
+    campaign.subject_ko, campaign.intro_ko = (
+        "봄 주문 설문조사",
+        "구매해 주셔서 감사합니다.",
+    )
+    campaign.save()
+
+    en, ko = (
+        invitation_message(invitation=english),
+        invitation_message(invitation=korean),
+    )
+    reminder = invitation_message(invitation=korean, reminder=1)
+
+    assert en.subject == "Your spring order"
+    assert "Thanks & hello." in en.body and "Thanks &amp; hello." in html_of(en)
+    assert ko.subject == "봄 주문 설문조사"
+    assert "구매해 주셔서 감사합니다." in ko.body
+    assert "구매해 주셔서 감사합니다." in html_of(ko)
+    assert reminder.subject == "다시 알려 드립니다: 봄 주문 설문조사"
+
+
+def test_it_uses_the_standard_wording_where_the_campaign_has_none():
+    english = invitation(customer__locale="en")
+    korean = InvitationFactory(campaign=english.campaign, customer__locale="ko")
+    english.campaign.subject_en = "Only in English"
+    english.campaign.save()
+
+    ko = invitation_message(invitation=korean)
+
+    assert ko.subject == "고객님의 경험에 대해 간단히 여쭙니다"
+    assert "Only in English" not in ko.body
+
+
+def test_it_adds_a_mailto_to_list_unsubscribe_when_a_reply_address_is_set(settings):
+    settings.EMAIL_REPLY_TO = "unsubscribe@acme.example"
+    message = invitation_message(invitation=invitation())
+
+    https, mailto = message.extra_headers["List-Unsubscribe"].split(", ")
+    assert https.startswith("<http://testserver/s/") and https.endswith(
+        "/unsubscribe/>"
+    )
+    assert mailto == "<mailto:unsubscribe@acme.example?subject=unsubscribe>"
+    assert message.reply_to == ["unsubscribe@acme.example"]
+
+
+def test_it_offers_only_the_https_unsubscribe_without_a_reply_address(settings):
+    settings.EMAIL_REPLY_TO = ""
+    message = invitation_message(invitation=invitation())
+
+    assert "mailto:" not in message.extra_headers["List-Unsubscribe"]
+    assert message.reply_to == []

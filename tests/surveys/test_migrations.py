@@ -1,4 +1,6 @@
-"""Migration 0002 moves the responses of before survey kinds to the new model."""
+"""Migrations that move the data of before: survey kinds, invitation states."""
+
+from datetime import timedelta
 
 import pytest
 from django.db import connection
@@ -107,3 +109,54 @@ def test_it_turns_each_campaign_audience_into_a_segment(apps_before_segments):
         {"type": "property", "name": "plan", "op": "equals", "value": "pro"},
         {"type": "property", "name": "seats", "op": "equals", "value": 5},
     ]
+
+
+def test_it_gives_invitations_of_before_their_skip_reasons_and_closing_times():
+    """Migration 0004: a row "failed" as not contactable was held back: skipped."""
+    apps = migrate([("surveys", "0003_questions_version")])
+    try:
+        Customer = apps.get_model("customers", "Customer")
+        Survey = apps.get_model("surveys", "Survey")
+        Campaign = apps.get_model("surveys", "Campaign")
+        Invitation = apps.get_model("surveys", "Invitation")
+        closes = timezone.now() + timedelta(days=3)
+        campaign = Campaign.objects.create(
+            name="Old", survey=Survey.objects.create(name="NPS"), expires_at=closes
+        )
+        now = timezone.now()
+        customers = {
+            name: Customer.objects.create(email=f"{name}@example.com", **fields)
+            for name, fields in {
+                "gone": {"unsubscribed_at": now},
+                "bounced": {"bounced_at": now},
+                "late": {},
+                "broken": {},
+                "sent": {},
+            }.items()
+        }
+        for name, customer in customers.items():
+            Invitation.objects.create(
+                campaign=campaign,
+                customer=customer,
+                token=f"t-{name}",
+                status="sent" if name == "sent" else "failed",
+                sent_at=now if name == "sent" else None,
+                last_error="SMTP down" if name == "broken" else "not contactable",
+            )
+
+        apps = migrate([("surveys", "0005_invitation_states_reminders_expiry")])
+
+        Invitation = apps.get_model("surveys", "Invitation")
+        rows = {
+            i.token[2:]: (i.status, i.skip_reason, i.expires_at)
+            for i in Invitation.objects.all()
+        }
+        assert rows == {
+            "gone": ("skipped", "unsubscribed", None),
+            "bounced": ("skipped", "bounced", None),
+            "late": ("skipped", "expired", None),
+            "broken": ("failed", "", None),
+            "sent": ("sent", "", closes),
+        }
+    finally:
+        migrate(MigrationExecutor(connection).loader.graph.leaf_nodes())

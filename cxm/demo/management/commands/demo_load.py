@@ -41,6 +41,7 @@ from surveys.kinds import score_bucket
 from surveys.models import Campaign, Invitation, InvitationStatus, Response
 from surveys.services import (
     DELIVERY_BATCH,
+    campaign_create,
     campaign_send,
     invitations_deliver,
     response_record,
@@ -396,7 +397,11 @@ class Command(BaseCommand):
 
     def send_campaign(self, name, survey, segment) -> Campaign:
         """Sends a campaign and delivers its emails here, not in a worker."""
-        campaign = Campaign.objects.create(name=name, survey=survey, segment=segment)
+        # The demo sends its three campaigns at once, to overlapping audiences: no
+        # contact-frequency limit, or the later two would skip most of theirs.
+        campaign = campaign_create(
+            name=name, survey=survey, segment=segment, contact_frequency_days=0
+        )
         last_email = last_outbox_pk()
         campaign_send(campaign=campaign)
         ids = campaign.invitations.order_by("pk").values_list("pk", flat=True)
