@@ -5,3 +5,15 @@ from django.utils.translation import gettext_lazy as _
 class SurveysConfig(AppConfig):
     name = "surveys"
     verbose_name = _("Surveys")
+
+    def ready(self):
+        from cxm.customers.models import Interaction
+        from cxm.customers.signals import interaction_recorded
+
+        from .services import on_interaction_recorded
+
+        interaction_recorded.connect(
+            on_interaction_recorded,
+            sender=Interaction,
+            dispatch_uid="surveys.triggers",
+        )

@@ -4,6 +4,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from .models import Customer, Interaction
+from .signals import interaction_recorded
 
 # The code of an error about the current state, not the request (the API's 409).
 CONFLICT = "conflict"
@@ -82,4 +83,9 @@ def interaction_record(
                 {"external_id": ValidationError(message, code=CONFLICT)}
             ) from None
         return existing, False
+    transaction.on_commit(
+        lambda: interaction_recorded.send_robust(
+            sender=Interaction, interaction=interaction
+        )
+    )
     return interaction, True
