@@ -33,13 +33,13 @@ def customer_zone(name) -> zoneinfo.ZoneInfo:
 
 class SpreadPlan:
     """
-    Spreads `total` invitations evenly over the sending windows: the `days`
-    calendar days from `start`, on `weekdays` (ISO, 1 = Monday; empty: every day),
-    between `start_hour` and `end_hour` (None: all day) in each customer's own zone.
+    Spreads invitations evenly over the sending windows: the `days` calendar days
+    from `start`, on `weekdays` (ISO, 1 = Monday; empty: every day), between
+    `start_hour` and `end_hour` (None: all day) in each customer's own zone.
 
-    Invitation number i (0 … total-1) gets the time i + ½ of the way through the
-    total sending time, so the first and the last are half a slot from the ends and
-    every day gets its share of the audience. A window that has begun when the
+    Of `total` invitations in a zone, number i (0 … total-1) gets the time i + ½
+    of the way through the zone's sending time, so the first and the last are half
+    a slot from the ends and every day gets its share. A window that has begun when the
     campaign starts counts only its rest. A zone whose days hold no window (a
     weekend-only campaign of one weekday) sends in the next window after them.
     """
@@ -52,14 +52,12 @@ class SpreadPlan:
         weekdays: list[int] | None,
         start_hour: int | None,
         end_hour: int | None,
-        total: int,
     ):
         self.start = start
         self.days = days
         self.weekdays = set(weekdays or range(1, 8))
         self.start_hour = 0 if start_hour is None else start_hour
         self.end_hour = 24 if end_hour is None else end_hour
-        self.total = max(total, 1)
         self._segments = {}
 
     def _window(self, day: date, zone) -> tuple[datetime, datetime]:
@@ -93,12 +91,13 @@ class SpreadPlan:
             self._segments[key] = (starts, ends)
         return self._segments[key]
 
-    def due_at(self, index: int, zone) -> datetime:
-        """Returns when invitation number `index` of the plan is due, in UTC."""
+    def due_at(self, index: int, zone, *, total: int) -> datetime:
+        """Returns when invitation number `index` of `total` in `zone` is due, in
+        UTC."""
         starts, ends = self.segments(zone)
         if not starts:
             return self.start
-        offset = (index + 0.5) * ends[-1] / self.total
+        offset = (index + 0.5) * ends[-1] / max(total, index + 1)
         n = min(bisect.bisect_right(ends, offset), len(starts) - 1)
         before = ends[n - 1] if n else 0.0
         return starts[n] + timedelta(seconds=int(offset - before))

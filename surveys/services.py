@@ -1,5 +1,6 @@
 import logging
 import smtplib
+from collections import Counter
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -7,7 +8,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, Max, OuterRef, Q
+from django.db.models import Count, Exists, F, Max, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -630,30 +631,37 @@ def _wave_create(*, campaign: Campaign, wave: int, start) -> int:
     many. Streams the audience in batches: 100k customers are never in memory.
     """
     audience = campaign_audience(campaign=campaign).order_by("pk")
-    plan = None
+    zone_of = f"properties__{TIMEZONE_PROPERTY}"
+    plan, zone_totals, zone_index = None, Counter(), Counter()
     if campaign.schedule == ScheduleKind.SPREAD:
+        # Each zone spreads its own customers over its own windows, so customers
+        # imported city by city still fill every day of every zone evenly.
+        for name, count in (
+            audience.order_by().values_list(zone_of).annotate(n=Count("pk"))
+        ):
+            zone_totals[str(customer_zone(name))] += count
         plan = SpreadPlan(
             start=start,
             days=campaign.window_days,
             weekdays=campaign.window_weekdays,
             start_hour=campaign.window_start_hour,
             end_hour=campaign.window_end_hour,
-            total=audience.count(),
         )
-    rows = audience.values_list("pk", f"properties__{TIMEZONE_PROPERTY}").iterator(
-        chunk_size=INSERT_BATCH
-    )
+    rows = audience.values_list("pk", zone_of).iterator(chunk_size=INSERT_BATCH)
     invitations = Invitation.objects.filter(campaign=campaign, wave=wave)
     before = invitations.count()
-    index = 0
     for batch in batched(rows, INSERT_BATCH):
         new = []
         for pk, zone_name in batch:
-            due_at = plan.due_at(index, customer_zone(zone_name)) if plan else start
+            due_at = start
+            if plan:
+                zone = customer_zone(zone_name)
+                key = str(zone)
+                due_at = plan.due_at(zone_index[key], zone, total=zone_totals[key])
+                zone_index[key] += 1
             new.append(
                 Invitation(campaign=campaign, customer_id=pk, wave=wave, due_at=due_at)
             )
-            index += 1
         # A customer already invited keeps the one invitation (the constraint).
         Invitation.objects.bulk_create(new, ignore_conflicts=True)
     # bulk_create returns every row it was given, inserted or not: count.
