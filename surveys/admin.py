@@ -28,6 +28,7 @@ from . import metrics
 from .kinds import KINDS, Bucket, SurveyKind
 from .models import (
     CHOICE_VALUE,
+    SCHEDULE_FIELDS,
     Campaign,
     CampaignStatus,
     Invitation,
@@ -35,12 +36,16 @@ from .models import (
     QuestionRole,
     QuestionType,
     Response,
+    ScheduleKind,
     Survey,
 )
 from .services import (
     QUESTION_FIELDS,
     SURVEY_TEMPLATES,
+    campaign_pause,
+    campaign_resume,
     campaign_send,
+    campaign_stop,
     survey_copy,
     survey_create,
     survey_from_template,
@@ -588,12 +593,81 @@ def _metric_headline(kind: str, result: metrics.Metric) -> str:
     ) % {"figure": figure, "count": result.responses}
 
 
+WEEKDAYS = [
+    (1, _("Monday")),
+    (2, _("Tuesday")),
+    (3, _("Wednesday")),
+    (4, _("Thursday")),
+    (5, _("Friday")),
+    (6, _("Saturday")),
+    (7, _("Sunday")),
+]
+
+
+class CampaignForm(forms.ModelForm):
+    # Not required: a form without it (an older page) sends now.
+    schedule = forms.ChoiceField(
+        label=_("schedule"),
+        choices=ScheduleKind.choices,
+        required=False,
+        initial=ScheduleKind.NOW,
+    )
+    window_weekdays = forms.TypedMultipleChoiceField(
+        label=_("window weekdays"),
+        choices=WEEKDAYS,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Spread: the weekdays to send on. None ticked: every day."),
+    )
+
+    class Meta:
+        model = Campaign
+        fields = ["name", "survey", "audience", "expires_at", *SCHEDULE_FIELDS]
+
+    def clean_schedule(self):
+        return self.cleaned_data["schedule"] or ScheduleKind.NOW
+
+
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
+    form = CampaignForm
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    "name",
+                    "survey",
+                    "audience",
+                    "expires_at",
+                    "status",
+                    "sent_at",
+                    "created_at",
+                    "metric_summary",
+                ]
+            },
+        ),
+        (
+            _("Schedule"),
+            {
+                "fields": [*SCHEDULE_FIELDS, "wave", "next_wave_at"],
+                "description": _(
+                    "Now: when sent. At a time: at “starts at”. Spread: over the "
+                    "window days from “starts at”, on the weekdays and hours given, "
+                    "in each customer's time zone. After an interaction: the delay "
+                    "after each interaction of the kind given. Recurring: the "
+                    "audience again every N days. Only the fields of the chosen "
+                    "schedule count."
+                ),
+            },
+        ),
+    ]
     list_display = [
         "name",
         "survey",
         "kind",
+        "schedule",
         "status",
         "sent_at",
         "invited",
@@ -602,8 +676,15 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
     list_filter = ["status", "survey"]
     search_fields = ["name"]
-    readonly_fields = ["status", "sent_at", "created_at", "metric_summary"]
-    actions = ["send"]
+    readonly_fields = [
+        "status",
+        "sent_at",
+        "created_at",
+        "metric_summary",
+        "wave",
+        "next_wave_at",
+    ]
+    actions = ["send", "pause", "resume", "stop"]
 
     def get_queryset(self, request):
         return metrics.campaigns_with_counts(super().get_queryset(request))
@@ -624,7 +705,7 @@ class CampaignAdmin(admin.ModelAdmin):
         fields = super().get_readonly_fields(request, obj)
         if obj is not None and obj.status != CampaignStatus.DRAFT:
             # Who was invited to what is history once the campaign went out.
-            return [*fields, "survey", "audience"]
+            return [*fields, "survey", "audience", *SCHEDULE_FIELDS]
         return fields
 
     @admin.display(description=_("kind"), ordering="survey__kind")
@@ -687,6 +768,31 @@ class CampaignAdmin(admin.ModelAdmin):
                     )
                     % {"campaign": campaign, "count": count},
                 )
+
+    def _move(self, request, queryset, service):
+        for campaign in queryset:
+            try:
+                campaign = service(campaign=campaign)
+            except ValidationError as e:
+                self.message_user(
+                    request, f"{campaign}: {' '.join(e.messages)}", messages.ERROR
+                )
+            else:
+                self.message_user(
+                    request, f"{campaign}: {campaign.get_status_display()}"
+                )
+
+    @admin.action(description=_("Pause the selected campaigns"))
+    def pause(self, request, queryset):
+        self._move(request, queryset, campaign_pause)
+
+    @admin.action(description=_("Resume the selected campaigns"))
+    def resume(self, request, queryset):
+        self._move(request, queryset, campaign_resume)
+
+    @admin.action(description=_("Stop the selected campaigns"))
+    def stop(self, request, queryset):
+        self._move(request, queryset, campaign_stop)
 
 
 class HistoryAdmin(admin.ModelAdmin):
