@@ -726,6 +726,7 @@ class InvitationSerializer(serializers.ModelSerializer):
             "link",
             "status",
             "due_at",
+            "wave",
             "attempts",
             "last_error",
             "sent_at",
