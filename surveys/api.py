@@ -561,6 +561,19 @@ class CampaignSerializer(ModelSerializer):
                     "recurring: the audience again every recur_every_days days."
                 )
             },
+            "trigger_kind": {
+                # An interaction kind, or nothing (blank): schedule_problems asks
+                # for one only of a triggered campaign.
+                "validators": [
+                    RegexValidator(
+                        r"^[a-z][a-z0-9_.-]{0,63}$",
+                        _(
+                            "Use lowercase letters, digits, _, . and -, starting "
+                            "with a letter (e.g. purchase)."
+                        ),
+                    )
+                ]
+            },
             "wave": {"help_text": "Waves of invitations created so far."},
             "next_wave_at": {"help_text": "Recurring: when the next wave is due."},
         }
