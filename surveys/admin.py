@@ -607,13 +607,13 @@ WEEKDAYS = [
 class CampaignForm(forms.ModelForm):
     # Not required: a form without it (an older page) sends now.
     schedule = forms.ChoiceField(
-        label=_("schedule"),
+        label=capfirst(_("schedule")),
         choices=ScheduleKind.choices,
         required=False,
         initial=ScheduleKind.NOW,
     )
     window_weekdays = forms.TypedMultipleChoiceField(
-        label=_("window weekdays"),
+        label=capfirst(_("window weekdays")),
         choices=WEEKDAYS,
         coerce=int,
         required=False,
@@ -624,6 +624,18 @@ class CampaignForm(forms.ModelForm):
     class Meta:
         model = Campaign
         fields = ["name", "survey", "audience", "expires_at", *SCHEDULE_FIELDS]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The admin's date and time boxes have one <label> for the pair; screen
+        # readers need a name for each box.
+        for name in ("expires_at", "starts_at"):
+            field = self.fields.get(name)
+            parts = getattr(field and field.widget, "widgets", None)
+            if parts:
+                label = field.label
+                parts[0].attrs["aria-label"] = _("%(field)s: date") % {"field": label}
+                parts[1].attrs["aria-label"] = _("%(field)s: time") % {"field": label}
 
     def clean_schedule(self):
         return self.cleaned_data["schedule"] or ScheduleKind.NOW
