@@ -582,7 +582,9 @@ def campaign_send(*, campaign: Campaign, now=None) -> int:
             raise ValidationError(
                 {"starts_at": ValidationError(message, code=CONFLICT)}
             )
-        start = max(campaign.starts_at or now, now)
+        start = now
+        if campaign.schedule != ScheduleKind.NOW and campaign.starts_at:
+            start = max(campaign.starts_at, now)
         created = 0
         if campaign.schedule == ScheduleKind.TRIGGERED:
             campaign.status = CampaignStatus.RUNNING

@@ -61,6 +61,16 @@ def test_it_sends_now_by_default(django_capture_on_commit_callbacks):
     assert Invitation.objects.filter(status=InvitationStatus.SENT).count() == 3
 
 
+def test_it_sends_now_whatever_start_time_is_left_from_another_schedule():
+    CustomerFactory()
+    campaign = CampaignFactory(schedule="now", starts_at=MONDAY)
+    sent = timezone.now()
+
+    campaign_send(campaign=campaign, now=sent)
+
+    assert due_times(campaign) == [sent]
+
+
 def test_it_makes_invitations_due_at_the_time_given_and_enqueues_none_before(
     django_capture_on_commit_callbacks,
 ):
