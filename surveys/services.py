@@ -689,7 +689,8 @@ def invitations_trigger(*, campaign: Campaign, interactions) -> int:
     waiting to go out (a second purchase before the first one's survey went does
     not add another). Running it twice for an interaction creates nothing more.
     """
-    if campaign.status != CampaignStatus.RUNNING:
+    # An expired campaign's links take no answers: it invites nobody more.
+    if campaign.status != CampaignStatus.RUNNING or campaign.is_expired:
         return 0
     waiting = Invitation.objects.filter(
         campaign=campaign, customer=OuterRef("customer_id"), status__in=WAITING
@@ -814,7 +815,7 @@ def campaign_wave_create(*, campaign_id: int, now=None) -> int:
             )
             .first()
         )
-        if campaign is None:
+        if campaign is None or campaign.is_expired:
             return 0
         wave = campaign.wave + 1
         created = _wave_create(campaign=campaign, wave=wave, start=now)

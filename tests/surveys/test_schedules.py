@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from cxm.customers.models import Interaction
 from cxm.customers.services import customer_unsubscribe, interaction_record
-from surveys.models import CampaignStatus, Invitation, InvitationStatus
+from surveys.models import Campaign, CampaignStatus, Invitation, InvitationStatus
 from surveys.schedules import SpreadPlan, customer_zone
 from surveys.services import (
     campaign_pause,
@@ -390,6 +390,22 @@ def test_it_ignores_interactions_recorded_before_it_was_sent():
 
     assert campaigns_sweep() == 0
     assert not Invitation.objects.filter(campaign=campaign).exists()
+
+
+def test_it_invites_nobody_more_once_the_campaign_expired(
+    django_capture_on_commit_callbacks,
+):
+    jane = CustomerFactory()
+    campaign = triggered_campaign(expires_at=timezone.now() + timedelta(days=1))
+    Campaign.objects.filter(pk=campaign.pk).update(
+        expires_at=timezone.now() - timedelta(minutes=1)
+    )
+
+    with django_capture_on_commit_callbacks(execute=True):
+        interaction_record(customer=jane, kind="purchase")
+
+    assert campaigns_sweep() == 0
+    assert not Invitation.objects.exists()
 
 
 # Recurring
