@@ -1,6 +1,9 @@
 """The campaign API's schedules: set, checked, sent, paused and stopped."""
 
+from datetime import timedelta
+
 import pytest
+from django.utils import timezone
 
 from surveys.models import Campaign, Invitation
 from tests.factories import CampaignFactory, CustomerFactory, SurveyFactory
@@ -130,3 +133,16 @@ def test_it_lets_an_agent_read_but_not_pause_a_campaign(agent_api):
 
     assert agent_api.get(f"/api/campaigns/{campaign.pk}/").status_code == 200
     assert agent_api.post(f"/api/campaigns/{campaign.pk}/pause/").status_code == 403
+
+
+def test_it_answers_409_when_the_time_to_send_at_has_passed(api):
+    CustomerFactory()
+    campaign = CampaignFactory(
+        schedule="at", starts_at=timezone.now() - timedelta(minutes=5)
+    )
+
+    r = api.post(f"/api/campaigns/{campaign.pk}/send/")
+
+    assert r.status_code == 409
+    assert "passed" in r.json()["starts_at"][0]
+    assert not Invitation.objects.exists()
