@@ -396,6 +396,16 @@ try:
     zoneinfo.ZoneInfo(TIME_ZONE)
 except (zoneinfo.ZoneInfoNotFoundError, ValueError):
     raise ImproperlyConfigured(f"TIME_ZONE is not a time zone name: {TIME_ZONE!r}")
+# The time zone of a customer whose `timezone` property names none: the hours of a
+# campaign spread over a window are the customer's local hours.
+DEFAULT_CUSTOMER_TIMEZONE = env.str("DEFAULT_CUSTOMER_TIMEZONE", TIME_ZONE)
+try:
+    zoneinfo.ZoneInfo(DEFAULT_CUSTOMER_TIMEZONE)
+except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+    raise ImproperlyConfigured(
+        "DEFAULT_CUSTOMER_TIMEZONE is not a time zone name: "
+        f"{DEFAULT_CUSTOMER_TIMEZONE!r}"
+    )
 USE_I18N = True
 USE_TZ = True
 
@@ -453,6 +463,11 @@ DELIVERY_CLAIM_TIMEOUT = env.int("DELIVERY_CLAIM_TIMEOUT", 120, minimum=1)
 CELERY_BEAT_SCHEDULE = {
     "invitations-sweep": {
         "task": "surveys.tasks.invitations_sweep",
+        "schedule": float(SWEEP_INTERVAL),
+    },
+    # Triggered invitations whose interaction's signal was lost; recurring waves.
+    "campaigns-sweep": {
+        "task": "surveys.tasks.campaigns_sweep",
         "schedule": float(SWEEP_INTERVAL),
     },
     "followups-sweep": {

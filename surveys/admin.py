@@ -12,10 +12,8 @@ from urllib.parse import urlencode
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
-from django.contrib.admin import widgets as admin_widgets
 from django.contrib.admin.utils import construct_change_message, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import models
 from django.db.models import Count
 from django.http import Http404, HttpResponseRedirect
 from django.shortcuts import redirect, render
@@ -32,6 +30,7 @@ from . import metrics
 from .kinds import KINDS, Bucket, SurveyKind
 from .models import (
     CHOICE_VALUE,
+    SCHEDULE_FIELDS,
     Campaign,
     CampaignStatus,
     Invitation,
@@ -40,6 +39,7 @@ from .models import (
     QuestionRole,
     QuestionType,
     Response,
+    ScheduleKind,
     SkipReason,
     Survey,
 )
@@ -49,7 +49,10 @@ from .services import (
     QUESTION_FIELDS,
     SURVEY_TEMPLATES,
     campaign_create,
+    campaign_pause,
+    campaign_resume,
     campaign_send,
+    campaign_stop,
     campaign_update,
     survey_copy,
     survey_create,
@@ -598,23 +601,62 @@ def _metric_headline(kind: str, result: metrics.Metric) -> str:
     ) % {"figure": figure, "count": result.responses}
 
 
-class LabelledSplitDateTime(admin_widgets.AdminSplitDateTime):
-    """The admin's date and time boxes, each named for a screen reader (the field's
-    one label can point at only one of them)."""
+WEEKDAYS = [
+    (1, _("Monday")),
+    (2, _("Tuesday")),
+    (3, _("Wednesday")),
+    (4, _("Thursday")),
+    (5, _("Friday")),
+    (6, _("Saturday")),
+    (7, _("Sunday")),
+]
 
-    def __init__(self, attrs=None):
-        super().__init__(attrs)
-        self.widgets[0].attrs["aria-label"] = _("Date")
-        self.widgets[1].attrs["aria-label"] = _("Time")
+
+class CampaignForm(forms.ModelForm):
+    # Not required: a form without it (an older page) sends now.
+    schedule = forms.ChoiceField(
+        label=capfirst(_("schedule")),
+        choices=ScheduleKind.choices,
+        required=False,
+        initial=ScheduleKind.NOW,
+    )
+    window_weekdays = forms.TypedMultipleChoiceField(
+        label=capfirst(_("window weekdays")),
+        choices=WEEKDAYS,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text=_("Spread: the weekdays to send on. None ticked: every day."),
+    )
+
+    class Meta:
+        model = Campaign
+        fields = list(CAMPAIGN_FIELDS)
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # The admin's date and time boxes have one <label> for the pair; screen
+        # readers need a name for each box.
+        for name in ("expires_at", "starts_at"):
+            field = self.fields.get(name)
+            parts = getattr(field and field.widget, "widgets", None)
+            if parts:
+                label = field.label
+                parts[0].attrs["aria-label"] = _("%(field)s: date") % {"field": label}
+                parts[1].attrs["aria-label"] = _("%(field)s: time") % {"field": label}
+
+    def clean_schedule(self):
+        return self.cleaned_data["schedule"] or ScheduleKind.NOW
 
 
 @admin.register(Campaign)
 class CampaignAdmin(admin.ModelAdmin):
-    formfield_overrides = {models.DateTimeField: {"widget": LabelledSplitDateTime}}
+    form = CampaignForm
     list_display = [
         "name",
         "survey",
         "kind",
+        "schedule",
         "status",
         "sent_at",
         "invited",
@@ -630,9 +672,25 @@ class CampaignAdmin(admin.ModelAdmin):
         "audience_preview",
         "invitation_summary",
         "metric_summary",
+        "wave",
+        "next_wave_at",
     ]
     fieldsets = [
         (None, {"fields": ["name", "survey", "segment", "status", "audience_preview"]}),
+        (
+            _("Schedule"),
+            {
+                "fields": [*SCHEDULE_FIELDS, "wave", "next_wave_at"],
+                "description": _(
+                    "Now: when sent. At a time: at “starts at”. Spread: over the "
+                    "window days from “starts at”, on the weekdays and hours given, "
+                    "in each customer's time zone. After an interaction: the delay "
+                    "after each interaction of the kind given. Recurring: the "
+                    "audience again every N days. Only the fields of the chosen "
+                    "schedule count."
+                ),
+            },
+        ),
         (
             _("Emails"),
             {"fields": ["subject_en", "intro_en", "subject_ko", "intro_ko"]},
@@ -661,7 +719,7 @@ class CampaignAdmin(admin.ModelAdmin):
             },
         ),
     ]
-    actions = ["send"]
+    actions = ["send", "pause", "resume", "stop"]
 
     def save_model(self, request, obj, form, change):
         # The service's rules (a sent campaign is history), not a bare save.
@@ -708,7 +766,7 @@ class CampaignAdmin(admin.ModelAdmin):
         fields = super().get_readonly_fields(request, obj)
         if obj is not None and obj.status != CampaignStatus.DRAFT:
             # Who was invited to what is history once the campaign went out.
-            return [*fields, "survey", "segment"]
+            return [*fields, "survey", "segment", *SCHEDULE_FIELDS]
         return fields
 
     @admin.display(description=_("kind"), ordering="survey__kind")
@@ -854,6 +912,31 @@ class CampaignAdmin(admin.ModelAdmin):
                     )
                     % {"campaign": campaign, "count": count},
                 )
+
+    def _move(self, request, queryset, service):
+        for campaign in queryset:
+            try:
+                campaign = service(campaign=campaign)
+            except ValidationError as e:
+                self.message_user(
+                    request, f"{campaign}: {' '.join(e.messages)}", messages.ERROR
+                )
+            else:
+                self.message_user(
+                    request, f"{campaign}: {campaign.get_status_display()}"
+                )
+
+    @admin.action(description=_("Pause the selected campaigns"))
+    def pause(self, request, queryset):
+        self._move(request, queryset, campaign_pause)
+
+    @admin.action(description=_("Resume the selected campaigns"))
+    def resume(self, request, queryset):
+        self._move(request, queryset, campaign_resume)
+
+    @admin.action(description=_("Stop the selected campaigns"))
+    def stop(self, request, queryset):
+        self._move(request, queryset, campaign_stop)
 
 
 class HistoryAdmin(admin.ModelAdmin):

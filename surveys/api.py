@@ -39,6 +39,7 @@ from .models import (
     CHOICE_TYPES,
     CHOICE_VALUE,
     MAX_CHOICES,
+    SCHEDULE_FIELDS,
     Answer,
     Campaign,
     Invitation,
@@ -49,6 +50,7 @@ from .models import (
     Response,
     SkipReason,
     Survey,
+    schedule_problems,
 )
 from .selectors import campaign_audience_preview
 
@@ -486,6 +488,15 @@ class CampaignSerializer(ModelSerializer):
     margin_of_error = serializers.SerializerMethodField(
         help_text="The score's margin of error at 95 %, in the score's units."
     )
+    window_weekdays = serializers.ListField(
+        child=StrictIntegerField(min_value=1, max_value=7),
+        max_length=7,
+        required=False,
+        help_text=(
+            "Spread: the weekdays to send on, 1 (Monday) to 7 (Sunday); empty: "
+            "every day."
+        ),
+    )
 
     class Meta:
         model = Campaign
@@ -512,8 +523,46 @@ class CampaignSerializer(ModelSerializer):
             "score",
             "nps",
             "margin_of_error",
+            *SCHEDULE_FIELDS,
+            "wave",
+            "next_wave_at",
         ]
-        read_only_fields = ["status", "created_at", "sent_at"]
+        read_only_fields = ["status", "created_at", "sent_at", "wave", "next_wave_at"]
+        extra_kwargs = {
+            "schedule": {
+                "help_text": (
+                    "now: when sent; at: at starts_at; spread: over window_days "
+                    "from starts_at, on window_weekdays between window_start_hour "
+                    "and window_end_hour in each customer's time zone; triggered: "
+                    "trigger_delay_hours after each interaction of trigger_kind; "
+                    "recurring: the audience again every recur_every_days days."
+                )
+            },
+            "trigger_kind": {
+                # An interaction kind, or nothing (blank): schedule_problems asks
+                # for one only of a triggered campaign.
+                "validators": [
+                    RegexValidator(
+                        r"^[a-z][a-z0-9_.-]{0,63}$",
+                        _(
+                            "Use lowercase letters, digits, _, . and -, starting "
+                            "with a letter (e.g. purchase)."
+                        ),
+                    )
+                ]
+            },
+            "wave": {"help_text": "Waves of invitations created so far."},
+            "next_wave_at": {"help_text": "Recurring: when the next wave is due."},
+        }
+
+    def validate(self, attrs):
+        values = {
+            f: attrs.get(f, getattr(self.instance, f) if self.instance else None)
+            for f in SCHEDULE_FIELDS
+        }
+        if problems := schedule_problems(values):
+            raise serializers.ValidationError(problems)
+        return attrs
 
     def get_responses(self, campaign) -> int:
         return metrics.campaign_responded(campaign)
@@ -663,13 +712,18 @@ class CampaignViewSet(
         responses={
             202: SendResultSerializer,
             409: OpenApiResponse(
-                ErrorSerializer, description="Sent already, or expired."
+                ErrorSerializer,
+                description="Sent already, expired, or its send time has passed.",
             ),
         },
     )
     @action(detail=True, methods=["post"])
     def send(self, request, pk=None):
-        """Invites the audience; their emails go out in the background."""
+        """
+        Sends the campaign under its schedule; returns the invitations created now
+        (none yet for a triggered one). Their emails go out in the background when
+        due.
+        """
         campaign = self.get_object()
         created = services.campaign_send(campaign=campaign)
         return ApiResponse({"invitations": created}, status=status.HTTP_202_ACCEPTED)
@@ -695,6 +749,50 @@ class CampaignViewSet(
         stats = metrics.campaign_stats(self.get_object())
         return ApiResponse(CampaignStatsSerializer(stats.as_dict()).data)
 
+    def _move(self, service):
+        campaign = service(campaign=self.get_object())
+        campaign = self.get_queryset().get(pk=campaign.pk)
+        return ApiResponse(self.get_serializer(campaign).data)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: CampaignSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer, description="Not sending or running."
+            ),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def pause(self, request, pk=None):
+        """Pauses a sending or running campaign: nothing of it goes out or is
+        created until it is resumed."""
+        return self._move(services.campaign_pause)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: CampaignSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="Not paused."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Resumes a paused campaign."""
+        return self._move(services.campaign_resume)
+
+    @extend_schema(
+        request=None,
+        responses={
+            200: CampaignSerializer,
+            409: OpenApiResponse(ErrorSerializer, description="Ended already."),
+        },
+    )
+    @action(detail=True, methods=["post"])
+    def stop(self, request, pk=None):
+        """Stops a campaign for good: nothing more of it is created or goes out."""
+        return self._move(services.campaign_stop)
+
 
 class InvitationSerializer(serializers.ModelSerializer):
     customer_email = serializers.EmailField(source="customer.email", read_only=True)
@@ -717,6 +815,7 @@ class InvitationSerializer(serializers.ModelSerializer):
             "status",
             "skip_reason",
             "due_at",
+            "wave",
             "attempts",
             "last_error",
             "sent_at",

@@ -10,3 +10,14 @@ class SurveysConfig(AppConfig):
         from . import segments
 
         segments.register()
+
+        from cxm.customers.models import Interaction
+        from cxm.customers.signals import interaction_recorded
+
+        from .services import on_interaction_recorded
+
+        interaction_recorded.connect(
+            on_interaction_recorded,
+            sender=Interaction,
+            dispatch_uid="surveys.triggers",
+        )

@@ -11,7 +11,7 @@ from django.utils import timezone, translation
 from django.utils.translation import get_language, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
-from cxm.customers.models import Customer, Segment
+from cxm.customers.models import INTERACTION_KIND, Customer, Segment
 from cxm.jsonvalues import json_problem
 
 from .kinds import (
@@ -297,6 +297,100 @@ class CampaignStatus(models.TextChoices):
     DRAFT = "draft", _("Draft")
     SENDING = "sending", _("Sending")
     SENT = "sent", _("Sent")
+    # A triggered or recurring campaign keeps inviting until staff stop it.
+    RUNNING = "running", _("Running")
+    # Nothing new is created and nothing goes out until it is resumed.
+    PAUSED = "paused", _("Paused")
+    # Ended by staff: nothing more is created or sent.
+    STOPPED = "stopped", _("Stopped")
+
+
+# No invitation of a campaign in these states goes out.
+CAMPAIGN_HELD = (CampaignStatus.PAUSED, CampaignStatus.STOPPED)
+
+
+class ScheduleKind(models.TextChoices):
+    NOW = "now", _("Now")
+    AT = "at", _("At a time")
+    SPREAD = "spread", _("Spread over a window")
+    TRIGGERED = "triggered", _("After an interaction")
+    RECURRING = "recurring", _("Recurring waves")
+
+
+# The fields of a campaign that make its schedule.
+SCHEDULE_FIELDS = (
+    "schedule",
+    "starts_at",
+    "window_days",
+    "window_weekdays",
+    "window_start_hour",
+    "window_end_hour",
+    "trigger_kind",
+    "trigger_delay_hours",
+    "recur_every_days",
+)
+WINDOW_DAYS_MAX = 366
+TRIGGER_DELAY_HOURS_MAX = 24 * 366
+RECUR_EVERY_DAYS_MAX = 3660
+
+
+def schedule_problems(values: dict) -> dict[str, str]:
+    """
+    Returns {field: message} for what is wrong with a campaign's schedule, given as
+    its field values (schedule, starts_at, window_days …); empty when it holds.
+    Parameters of another kind of schedule are not looked at.
+    """
+    kind = values.get("schedule") or ScheduleKind.NOW
+    problems = {}
+    if kind not in ScheduleKind.values:
+        return {"schedule": _("Choose now, at, spread, triggered or recurring.")}
+    if kind == ScheduleKind.AT and values.get("starts_at") is None:
+        problems["starts_at"] = _("Give the time to send at.")
+    if kind == ScheduleKind.SPREAD:
+        days = values.get("window_days")
+        if days is None or not 1 <= days <= WINDOW_DAYS_MAX:
+            problems["window_days"] = _(
+                "Give the number of days to spread over, 1 to %(max)d."
+            ) % {"max": WINDOW_DAYS_MAX}
+        weekdays = values.get("window_weekdays") or []
+        if not isinstance(weekdays, list) or any(
+            isinstance(d, bool) or not isinstance(d, int) or not 1 <= d <= 7
+            for d in weekdays
+        ):
+            problems["window_weekdays"] = _(
+                "List the weekdays as numbers, 1 (Monday) to 7 (Sunday)."
+            )
+        elif len(set(weekdays)) != len(weekdays):
+            problems["window_weekdays"] = _("A weekday is listed twice.")
+        start, end = values.get("window_start_hour"), values.get("window_end_hour")
+        if (start is None) != (end is None):
+            problems["window_end_hour"] = _(
+                "Give both the hour the window opens and the hour it closes, or "
+                "neither for any time of day."
+            )
+        elif start is not None and not 0 <= start < end <= 24:
+            problems["window_end_hour"] = _(
+                "The window needs hours: it opens (0–23) before it closes (1–24)."
+            )
+    if kind == ScheduleKind.TRIGGERED:
+        if not INTERACTION_KIND.fullmatch(values.get("trigger_kind") or ""):
+            problems["trigger_kind"] = _(
+                "Name the kind of interaction that triggers an invitation, e.g. "
+                "purchase."
+            )
+        delay = values.get("trigger_delay_hours")
+        if delay is None or not 1 <= delay <= TRIGGER_DELAY_HOURS_MAX:
+            problems["trigger_delay_hours"] = _(
+                "Give the delay after the interaction in hours, at least 1 "
+                "(72 for 3 days)."
+            )
+    if kind == ScheduleKind.RECURRING:
+        every = values.get("recur_every_days")
+        if every is None or not 1 <= every <= RECUR_EVERY_DAYS_MAX:
+            problems["recur_every_days"] = _(
+                "Give how often to invite again, in days, at least 1."
+            )
+    return problems
 
 
 class Campaign(models.Model):
@@ -389,6 +483,79 @@ class Campaign(models.Model):
     )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    # The schedule (schedule_problems checks it; see README, "Schedules").
+    schedule = models.CharField(
+        _("schedule"),
+        max_length=10,
+        choices=ScheduleKind.choices,
+        default=ScheduleKind.NOW,
+    )
+    starts_at = models.DateTimeField(
+        _("starts at"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "When the invitations go out (at a time), the window opens (spread), "
+            "interactions start to count (triggered) or the first wave goes out "
+            "(recurring). Empty: when the campaign is sent."
+        ),
+    )
+    window_days = models.PositiveSmallIntegerField(
+        _("window days"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(WINDOW_DAYS_MAX)],
+        help_text=_("Spread: the number of days the invitations are spread over."),
+    )
+    window_weekdays = models.JSONField(
+        _("window weekdays"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Spread: the weekdays to send on, 1 (Monday) to 7 (Sunday), e.g. "
+            "[1, 2, 3, 4, 5]. Empty: every day."
+        ),
+    )
+    window_start_hour = models.PositiveSmallIntegerField(
+        _("window opens at"),
+        null=True,
+        blank=True,
+        validators=[MaxValueValidator(23)],
+        help_text=_("Spread: the hour (0–23) sending starts, in the customer's zone."),
+    )
+    window_end_hour = models.PositiveSmallIntegerField(
+        _("window closes at"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(24)],
+        help_text=_("Spread: the hour (1–24) sending stops, in the customer's zone."),
+    )
+    trigger_kind = models.CharField(
+        _("trigger interaction"),
+        max_length=64,
+        blank=True,
+        help_text=_("Triggered: the kind of interaction, e.g. purchase."),
+    )
+    trigger_delay_hours = models.PositiveIntegerField(
+        _("delay in hours"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(TRIGGER_DELAY_HOURS_MAX)],
+        help_text=_("Triggered: hours after the interaction, e.g. 72 for 3 days."),
+    )
+    recur_every_days = models.PositiveSmallIntegerField(
+        _("every N days"),
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(RECUR_EVERY_DAYS_MAX)],
+        help_text=_("Recurring: the days between two waves of invitations."),
+    )
+    wave = models.PositiveIntegerField(_("waves sent"), default=0, editable=False)
+    next_wave_at = models.DateTimeField(
+        _("next wave at"), null=True, blank=True, editable=False
+    )
+    # The last interaction id the trigger sweep has looked at.
+    trigger_watermark = models.BigIntegerField(default=0, editable=False)
 
     class Meta:
         verbose_name = _("campaign")
@@ -405,6 +572,11 @@ class Campaign(models.Model):
 
     def __str__(self):
         return self.name
+
+    def clean(self):
+        problems = schedule_problems({f: getattr(self, f) for f in SCHEDULE_FIELDS})
+        if problems:
+            raise ValidationError(problems)
 
     @property
     def is_expired(self) -> bool:
@@ -495,6 +667,12 @@ class Invitation(models.Model):
     expires_at = models.DateTimeField(_("link closes at"), null=True, blank=True)
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+    # Recurring campaigns invite their audience again in waves 1, 2, …; every other
+    # campaign has one wave.
+    wave = models.PositiveIntegerField(_("wave"), default=1)
+    # The id of the interaction that triggered it, for a triggered campaign: a
+    # plain number, so that deleting an interaction leaves the invitation as it is.
+    interaction_id = models.BigIntegerField(_("interaction"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("invitation")
@@ -502,8 +680,15 @@ class Invitation(models.Model):
         ordering = ["-created_at", "-id"]
         constraints = [
             models.UniqueConstraint(
-                fields=["campaign", "customer"], name="invitation_one_per_customer"
-            )
+                fields=["campaign", "customer", "wave"],
+                condition=models.Q(interaction_id__isnull=True),
+                name="invitation_one_per_customer_wave",
+            ),
+            models.UniqueConstraint(
+                fields=["campaign", "interaction_id"],
+                condition=models.Q(interaction_id__isnull=False),
+                name="invitation_one_per_interaction",
+            ),
         ]
         indexes = [
             # The sweep's query: queued (or stuck sending) rows by due time.

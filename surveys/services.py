@@ -1,5 +1,6 @@
 import logging
 import smtplib
+from collections import Counter
 from datetime import timedelta
 from urllib.parse import urlsplit
 
@@ -7,14 +8,14 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.db import IntegrityError, transaction
-from django.db.models import Exists, F, OuterRef, Q, Value
+from django.db.models import Count, Exists, F, Max, OuterRef, Q, Value
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from cxm import emails
-from cxm.customers.models import Customer
+from cxm.customers.models import Customer, Interaction
 from cxm.customers.selectors import segment_customers
 from cxm.customers.services import customer_mark_bounced
 from cxm.jsonvalues import json_problem
@@ -22,7 +23,9 @@ from cxm.utils import batched
 
 from .kinds import SCORE_MAX, SCORE_MIN, SurveyKind, kind_of, score_bucket
 from .models import (
+    CAMPAIGN_HELD,
     CHOICE_TYPES,
+    SCHEDULE_FIELDS,
     TEXT_LIMITS,
     Answer,
     Campaign,
@@ -34,10 +37,13 @@ from .models import (
     QuestionType,
     Response,
     ResponseRevision,
+    ScheduleKind,
     SkipReason,
     Survey,
+    schedule_problems,
     validate_choices,
 )
+from .schedules import TIMEZONE_PROPERTY, SpreadPlan, customer_zone
 from .selectors import (
     campaign_contact_frequency,
     recent_invitations,
@@ -540,6 +546,7 @@ CAMPAIGN_FIELDS = (
     "subject_ko",
     "intro_en",
     "intro_ko",
+    *SCHEDULE_FIELDS,
 )
 
 
@@ -551,6 +558,7 @@ def _campaign_check(campaign: Campaign, fields) -> None:
             {sorted(unknown)[0]: _("This is not a field staff can change.")}
         )
     others = [f.name for f in Campaign._meta.fields if f.name not in fields]
+    # Campaign.clean checks the rules between a schedule's fields.
     campaign.full_clean(exclude=others, validate_unique=False)
 
 
@@ -587,13 +595,20 @@ def campaign_update(*, campaign: Campaign, **fields) -> Campaign:
     return campaign
 
 
-def campaign_send(*, campaign: Campaign) -> int:
+def campaign_send(*, campaign: Campaign, now=None) -> int:
     """
-    Creates one invitation per eligible customer and queues them for delivery.
+    Sends a draft campaign under its schedule; returns how many invitations it
+    created now.
 
-    Returns how many invitations were created. Unsubscribed and bounced customers are
-    skipped; a customer never gets two invitations for one campaign.
+    Now, at a time, spread: one invitation per eligible customer, due now, at the
+    time, or at the customer's slot of the window (SpreadPlan). Recurring: the
+    first wave the same way, due at the start; the campaign keeps running and
+    campaigns_sweep creates a wave every recur_every_days. Triggered: none yet;
+    the campaign runs, and each interaction of its kind from now on invites its
+    customer (invitations_trigger). Unsubscribed and bounced customers are
+    skipped; a customer never gets two invitations for one wave.
     """
+    now = now or timezone.now()
     with transaction.atomic():
         campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
         if campaign.status != CampaignStatus.DRAFT:
@@ -610,33 +625,347 @@ def campaign_send(*, campaign: Campaign) -> int:
             raise ValidationError(
                 _("This campaign has expired; change its expiry first."), code=CONFLICT
             )
-        now = timezone.now()
-        customer_ids = (
-            campaign_audience(campaign=campaign)
-            .order_by("pk")
-            .values_list("pk", flat=True)
-            .iterator(chunk_size=INSERT_BATCH)
-        )
-        invitations = Invitation.objects.filter(campaign=campaign)
-        before = invitations.count()
-        for batch in batched(customer_ids, INSERT_BATCH):
-            # A customer already invited keeps the one invitation (the constraint).
-            Invitation.objects.bulk_create(
-                [
-                    Invitation(campaign=campaign, customer_id=pk, due_at=now)
-                    for pk in batch
-                ],
-                ignore_conflicts=True,
+        if problems := schedule_problems(
+            {f: getattr(campaign, f) for f in SCHEDULE_FIELDS}
+        ):
+            raise ValidationError(problems)
+        if campaign.schedule == ScheduleKind.AT and campaign.starts_at <= now:
+            message = _("The time to send at has passed; choose a later one.")
+            raise ValidationError(
+                {"starts_at": ValidationError(message, code=CONFLICT)}
             )
-        # bulk_create returns every row it was given, inserted or not: count.
-        created = invitations.count() - before
-        campaign.status = CampaignStatus.SENDING if created else CampaignStatus.SENT
+        start = now
+        if campaign.schedule != ScheduleKind.NOW and campaign.starts_at:
+            start = max(campaign.starts_at, now)
+        created = 0
+        if campaign.schedule == ScheduleKind.TRIGGERED:
+            campaign.status = CampaignStatus.RUNNING
+            campaign.starts_at = start
+            # Interactions recorded before the send never trigger; the sweep
+            # starts after them.
+            campaign.trigger_watermark = _interactions_last_id()
+        else:
+            created = _wave_create(campaign=campaign, wave=1, start=start)
+            if campaign.schedule == ScheduleKind.RECURRING:
+                campaign.status = CampaignStatus.RUNNING
+                campaign.starts_at = start
+                campaign.wave = 1
+                campaign.next_wave_at = start + timedelta(
+                    days=campaign.recur_every_days
+                )
+            else:
+                campaign.status = (
+                    CampaignStatus.SENDING if created else CampaignStatus.SENT
+                )
         campaign.sent_at = now
-        campaign.save(update_fields=["status", "sent_at"])
+        campaign.save(
+            update_fields=[
+                "status",
+                "sent_at",
+                "starts_at",
+                "wave",
+                "next_wave_at",
+                "trigger_watermark",
+            ]
+        )
         transaction.on_commit(
             lambda: invitations_enqueue(campaign_id=campaign.pk), robust=True
         )
     return created
+
+
+def _interactions_last_id() -> int:
+    return Interaction.objects.aggregate(last=Max("pk"))["last"] or 0
+
+
+def _wave_create(*, campaign: Campaign, wave: int, start) -> int:
+    """
+    Creates one invitation of `wave` per customer in the campaign's audience, due
+    at `start`, or at their slot of the window for a spread campaign; returns how
+    many. Streams the audience in batches: 100k customers are never in memory.
+    """
+    audience = campaign_audience(campaign=campaign).order_by("pk")
+    zone_of = f"properties__{TIMEZONE_PROPERTY}"
+    plan, zone_totals, zone_index = None, Counter(), Counter()
+    if campaign.schedule == ScheduleKind.SPREAD:
+        # Each zone spreads its own customers over its own windows, so customers
+        # imported city by city still fill every day of every zone evenly.
+        for name, count in (
+            audience.order_by().values_list(zone_of).annotate(n=Count("pk"))
+        ):
+            zone_totals[str(customer_zone(name))] += count
+        plan = SpreadPlan(
+            start=start,
+            days=campaign.window_days,
+            weekdays=campaign.window_weekdays,
+            start_hour=campaign.window_start_hour,
+            end_hour=campaign.window_end_hour,
+        )
+    rows = audience.values_list("pk", zone_of).iterator(chunk_size=INSERT_BATCH)
+    invitations = Invitation.objects.filter(campaign=campaign, wave=wave)
+    before = invitations.count()
+    for batch in batched(rows, INSERT_BATCH):
+        new = []
+        for pk, zone_name in batch:
+            due_at = start
+            if plan:
+                zone = customer_zone(zone_name)
+                key = str(zone)
+                due_at = plan.due_at(zone_index[key], zone, total=zone_totals[key])
+                zone_index[key] += 1
+            new.append(
+                Invitation(campaign=campaign, customer_id=pk, wave=wave, due_at=due_at)
+            )
+        # A customer already invited keeps the one invitation (the constraint).
+        Invitation.objects.bulk_create(new, ignore_conflicts=True)
+    # bulk_create returns every row it was given, inserted or not: count.
+    return invitations.count() - before
+
+
+# Interactions one trigger sweep reads per batch, and batches per campaign per sweep.
+TRIGGER_BATCH = 5000
+TRIGGER_BATCHES = 20
+# Statuses of an invitation still to go out: a customer with one gets no other
+# from the same triggered campaign until it has gone.
+WAITING = (InvitationStatus.QUEUED, InvitationStatus.SENDING)
+
+
+def invitations_trigger(*, campaign: Campaign, interactions) -> int:
+    """
+    Creates the invitations a running triggered campaign owes for `interactions`
+    (a queryset); returns how many.
+
+    One invitation per triggering interaction, due trigger_delay_hours after it
+    happened, if it is of the campaign's kind, happened once the campaign started,
+    and its customer is in the audience with no invitation of this campaign still
+    waiting to go out (a second purchase before the first one's survey went does
+    not add another). Running it twice for an interaction creates nothing more.
+    """
+    # An expired campaign's links take no answers: it invites nobody more.
+    if campaign.status != CampaignStatus.RUNNING or campaign.is_expired:
+        return 0
+    waiting = Invitation.objects.filter(
+        campaign=campaign, customer=OuterRef("customer_id"), status__in=WAITING
+    )
+    rows = (
+        interactions.filter(
+            kind=campaign.trigger_kind,
+            occurred_at__gte=campaign.starts_at,
+            customer__in=campaign_audience(campaign=campaign),
+        )
+        .exclude(Exists(waiting))
+        .order_by("pk")
+        .values_list("pk", "customer_id", "occurred_at")
+    )
+    delay = timedelta(hours=campaign.trigger_delay_hours)
+    new, seen = [], set()
+    for pk, customer_id, occurred_at in rows:
+        if customer_id in seen:
+            continue  # its first interaction in this batch invites it
+        seen.add(customer_id)
+        new.append(
+            Invitation(
+                campaign=campaign,
+                customer_id=customer_id,
+                interaction_id=pk,
+                due_at=occurred_at + delay,
+            )
+        )
+    if not new:
+        return 0
+    ids = [i.interaction_id for i in new]
+    invitations = Invitation.objects.filter(campaign=campaign, interaction_id__in=ids)
+    before = invitations.count()
+    Invitation.objects.bulk_create(new, ignore_conflicts=True)
+    return invitations.count() - before
+
+
+def interaction_triggers(*, interaction: Interaction) -> int:
+    """
+    Creates the invitations that running triggered campaigns owe for one new
+    interaction; returns how many. Called when interaction_record commits; what a
+    lost call misses, campaigns_sweep creates.
+    """
+    created = 0
+    campaigns = Campaign.objects.filter(
+        status=CampaignStatus.RUNNING,
+        schedule=ScheduleKind.TRIGGERED,
+        trigger_kind=interaction.kind,
+    )
+    for campaign in campaigns:
+        with transaction.atomic():
+            count = invitations_trigger(
+                campaign=campaign,
+                interactions=Interaction.objects.filter(pk=interaction.pk),
+            )
+        created += count
+        # Due already when the interaction is recorded late.
+        if (
+            count
+            and interaction.occurred_at + timedelta(hours=campaign.trigger_delay_hours)
+            <= timezone.now()
+        ):
+            invitations_enqueue(campaign_id=campaign.pk)
+    return created
+
+
+def on_interaction_recorded(*, sender, interaction: Interaction, **kwargs) -> None:
+    """The receiver of customers' interaction_recorded."""
+    interaction_triggers(interaction=interaction)
+
+
+def _campaign_trigger_sweep(*, campaign_id: int) -> int:
+    """Triggers on the interactions a campaign has not looked at yet, batch by
+    batch, moving its watermark on; returns how many invitations it created."""
+    created = 0
+    for _batch in range(TRIGGER_BATCHES):
+        with transaction.atomic():
+            # Two sweeps at once: one of them does it.
+            campaign = (
+                Campaign.objects.select_for_update(skip_locked=True)
+                .filter(pk=campaign_id, status=CampaignStatus.RUNNING)
+                .first()
+            )
+            if campaign is None:
+                return created
+            ids = list(
+                Interaction.objects.filter(
+                    pk__gt=campaign.trigger_watermark, kind=campaign.trigger_kind
+                )
+                .order_by("pk")
+                .values_list("pk", flat=True)[:TRIGGER_BATCH]
+            )
+            if not ids:
+                return created
+            created += invitations_trigger(
+                campaign=campaign, interactions=Interaction.objects.filter(pk__in=ids)
+            )
+            Campaign.objects.filter(pk=campaign.pk).update(trigger_watermark=ids[-1])
+        if len(ids) < TRIGGER_BATCH:
+            break
+    return created
+
+
+def campaign_wave_create(*, campaign_id: int, now=None) -> int:
+    """
+    Creates the next wave of a running recurring campaign if it is due: one
+    invitation per customer in the audience now; returns how many. A wave missed
+    for days (beat was down) is created once, and the next one is due on the
+    campaign's rhythm. Two sweeps at once create it once: the campaign row is
+    locked (the other skips it), the wave number moves on in the same
+    transaction, and the unique (campaign, customer, wave) holds besides.
+    """
+    now = now or timezone.now()
+    with transaction.atomic():
+        campaign = (
+            Campaign.objects.select_for_update(skip_locked=True)
+            .filter(
+                pk=campaign_id,
+                status=CampaignStatus.RUNNING,
+                schedule=ScheduleKind.RECURRING,
+                next_wave_at__lte=now,
+            )
+            .first()
+        )
+        if campaign is None or campaign.is_expired:
+            return 0
+        wave = campaign.wave + 1
+        created = _wave_create(campaign=campaign, wave=wave, start=now)
+        every = timedelta(days=campaign.recur_every_days)
+        next_wave_at = campaign.next_wave_at + every
+        if next_wave_at <= now:
+            next_wave_at += every * ((now - next_wave_at) // every + 1)
+        Campaign.objects.filter(pk=campaign.pk, wave=campaign.wave).update(
+            wave=wave, next_wave_at=next_wave_at
+        )
+        transaction.on_commit(
+            lambda: invitations_enqueue(campaign_id=campaign.pk), robust=True
+        )
+    return created
+
+
+def campaigns_sweep(*, now=None) -> int:
+    """
+    Creates what running campaigns owe: triggered invitations for interactions
+    whose signal was lost (a crash between commit and receiver), and recurring
+    waves that are due. Returns how many invitations it created.
+    """
+    now = now or timezone.now()
+    created = 0
+    triggered = Campaign.objects.filter(
+        status=CampaignStatus.RUNNING, schedule=ScheduleKind.TRIGGERED
+    ).values_list("pk", flat=True)
+    for campaign_id in triggered:
+        created += _campaign_trigger_sweep(campaign_id=campaign_id)
+    recurring = Campaign.objects.filter(
+        status=CampaignStatus.RUNNING,
+        schedule=ScheduleKind.RECURRING,
+        next_wave_at__lte=now,
+    ).values_list("pk", flat=True)
+    for campaign_id in recurring:
+        created += campaign_wave_create(campaign_id=campaign_id, now=now)
+    return created
+
+
+def _campaign_move(*, campaign: Campaign, allowed, to, message) -> Campaign:
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.status not in allowed:
+            raise ValidationError({"status": ValidationError(message, code=CONFLICT)})
+        campaign.status = to(campaign) if callable(to) else to
+        fields = ["status"]
+        if (
+            campaign.status == CampaignStatus.RUNNING
+            and campaign.schedule == ScheduleKind.TRIGGERED
+        ):
+            # What happened while it was paused does not trigger.
+            campaign.trigger_watermark = _interactions_last_id()
+            fields.append("trigger_watermark")
+        campaign.save(update_fields=fields)
+        if campaign.status == CampaignStatus.SENDING:
+            transaction.on_commit(
+                lambda: _campaigns_finish(campaign_ids=[campaign.pk]), robust=True
+            )
+    return campaign
+
+
+def campaign_pause(*, campaign: Campaign) -> Campaign:
+    """Pauses a sending or running campaign: no invitation of it goes out and a
+    triggered or recurring one creates none, until it is resumed."""
+    return _campaign_move(
+        campaign=campaign,
+        allowed=(CampaignStatus.SENDING, CampaignStatus.RUNNING),
+        to=CampaignStatus.PAUSED,
+        message=_("Only a sending or running campaign can be paused."),
+    )
+
+
+def campaign_resume(*, campaign: Campaign) -> Campaign:
+    """Resumes a paused campaign: its due invitations go out, and a triggered one
+    counts the interactions from now on (those while paused do not trigger)."""
+
+    def resumed(c):
+        if c.schedule in (ScheduleKind.TRIGGERED, ScheduleKind.RECURRING):
+            return CampaignStatus.RUNNING
+        return CampaignStatus.SENDING
+
+    return _campaign_move(
+        campaign=campaign,
+        allowed=(CampaignStatus.PAUSED,),
+        to=resumed,
+        message=_("Only a paused campaign can be resumed."),
+    )
+
+
+def campaign_stop(*, campaign: Campaign) -> Campaign:
+    """Stops a sending, running or paused campaign for good: nothing more of it is
+    created or goes out; what was sent stays, and answers are still taken."""
+    return _campaign_move(
+        campaign=campaign,
+        allowed=(CampaignStatus.SENDING, CampaignStatus.RUNNING, CampaignStatus.PAUSED),
+        to=CampaignStatus.STOPPED,
+        message=_("This campaign has ended already."),
+    )
 
 
 def invitations_enqueue(*, campaign_id: int | None = None, now=None) -> int:
@@ -1002,6 +1331,7 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
             | Q(status=InvitationStatus.SENT, remind_due_at__lte=now),
             pk__in=invitation_ids,
         )
+        .exclude(campaign__in=Campaign.objects.filter(status__in=CAMPAIGN_HELD))
         .select_related("campaign__survey", "customer")
         .prefetch_related("campaign__survey__questions")
         .order_by("pk")

@@ -11,3 +11,8 @@ def invitations_send(invitation_ids: list[int]) -> int:
 @shared_task
 def invitations_sweep() -> int:
     return services.invitations_sweep()
+
+
+@shared_task
+def campaigns_sweep() -> int:
+    return services.campaigns_sweep()

@@ -1392,3 +1392,74 @@ def test_it_lists_invitations_with_state_and_times_in_constant_queries(
         r = admin_client.get("/admin/surveys/invitation/?skip_reason__exact=")
     html = r.content.decode()
     assert "field-skip_reason" in html and "field-reminders_sent" in html
+
+
+# Campaign schedules
+
+
+def test_it_saves_a_spread_schedule_from_the_admin_form(admin_client):
+    survey = SurveyFactory(name="NPS")
+    r = admin_client.post(
+        "/admin/surveys/campaign/add/",
+        {
+            "name": "Spring",
+            "survey": survey.pk,
+            **RULES,
+            "schedule": "spread",
+            "starts_at_0": "2027-03-01",
+            "starts_at_1": "09:00:00",
+            "window_days": "10",
+            "window_weekdays": ["1", "2", "3", "4", "5"],
+            "window_start_hour": "9",
+            "window_end_hour": "11",
+        },
+    )
+
+    assert r.status_code == 302
+    campaign = Campaign.objects.get()
+    assert (campaign.schedule, campaign.window_weekdays) == ("spread", [1, 2, 3, 4, 5])
+
+
+def test_it_says_what_is_wrong_with_a_schedule_in_the_admin_form(admin_client):
+    survey = SurveyFactory(name="NPS")
+    r = admin_client.post(
+        "/admin/surveys/campaign/add/",
+        {
+            "name": "Spring",
+            "survey": survey.pk,
+            **RULES,
+            "schedule": "triggered",
+            "trigger_kind": "purchase",
+            "trigger_delay_hours": "0",
+        },
+    )
+
+    assert r.status_code == 200
+    assert "at least 1" in r.content.decode()
+    assert not Campaign.objects.exists()
+
+
+def test_it_pauses_and_stops_campaigns_from_the_admin_actions(admin_client):
+    CustomerFactory()
+    campaign = CampaignFactory(schedule="recurring", recur_every_days=30)
+    campaign_send(campaign=campaign)
+
+    for action, status in (
+        ("pause", "paused"),
+        ("resume", "running"),
+        ("stop", "stopped"),
+    ):
+        r = admin_client.post(
+            "/admin/surveys/campaign/",
+            {"action": action, "_selected_action": [campaign.pk]},
+            follow=True,
+        )
+        campaign.refresh_from_db()
+        assert campaign.status == status, r.content.decode()
+
+    r = admin_client.post(
+        "/admin/surveys/campaign/",
+        {"action": "resume", "_selected_action": [campaign.pk]},
+        follow=True,
+    )
+    assert "Only a paused campaign can be resumed." in r.content.decode()

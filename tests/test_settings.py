@@ -31,6 +31,7 @@ VARIABLES = [
     "CSRF_TRUSTED_ORIGINS",
     "DATABASE_URL",
     "DEBUG",
+    "DEFAULT_CUSTOMER_TIMEZONE",
     "DEFAULT_FROM_EMAIL",
     "DELIVERY_CLAIM_TIMEOUT",
     "DELIVERY_REQUEUE_AFTER",
@@ -62,6 +63,7 @@ SHOWN = [
     "SITE_URL",
     "ALLOWED_HOSTS",
     "TIME_ZONE",
+    "DEFAULT_CUSTOMER_TIMEZONE",
     "COMPANY_NAME",
     "COMPANY_LOGO",
     "BRAND_COLOR",
@@ -151,6 +153,7 @@ def loaded(start):
         ({"EMAIL_URL": "smtp://mail.example.com:port"}, "EMAIL_URL"),
         ({"CELERY_BROKER_URL": "http://x"}, "CELERY_BROKER_URL"),
         ({"TIME_ZONE": "Mars/Base"}, "TIME_ZONE"),
+        ({"DEFAULT_CUSTOMER_TIMEZONE": "Seoul"}, "DEFAULT_CUSTOMER_TIMEZONE"),
         ({"FOLLOWUP_SLA_HOURS": "-1"}, "FOLLOWUP_SLA_HOURS"),
         ({"FOLLOWUP_SLA_HOURS": "two days"}, "FOLLOWUP_SLA_HOURS"),
         ({"SWEEP_INTERVAL": "0"}, "SWEEP_INTERVAL"),
@@ -445,6 +448,7 @@ def test_it_reads_the_servers_and_the_site(loaded):
     assert s["ALLOWED_HOSTS"] == ["cx.internal", "10.0.0.5", "cx.example.com"]
     assert s["DEBUG"] is True
     assert s["TIME_ZONE"] == "Asia/Seoul"
+    assert s["DEFAULT_CUSTOMER_TIMEZONE"] == "Asia/Seoul"  # TIME_ZONE's
     assert s["COMPANY_NAME"] == "Acme"
     assert s["COMPANY_LOGO"] == ""
     assert (s["BRAND_COLOR"], s["BRAND_TEXT_COLOR"]) == ("#fde047", "#111827")

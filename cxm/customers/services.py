@@ -14,6 +14,7 @@ from django.utils.translation import gettext as _
 
 from .csvfiles import CSVLineError, property_value
 from .models import Customer, Interaction, Segment
+from .signals import interaction_recorded
 
 # The code of an error about the current state, not the request (the API's 409).
 CONFLICT = "conflict"
@@ -210,6 +211,11 @@ def interaction_record(
         if not _interaction_same(existing, interaction):
             raise _interaction_conflict(external_id) from None
         return existing, False
+    transaction.on_commit(
+        lambda: interaction_recorded.send_robust(
+            sender=Interaction, interaction=interaction
+        )
+    )
     return interaction, True
 
 
