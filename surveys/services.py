@@ -988,7 +988,7 @@ def invitations_enqueue(*, campaign_id: int | None = None, now=None) -> int:
         Q(enqueued_at__isnull=True) | Q(enqueued_at__lt=lost),
         Q(status=InvitationStatus.QUEUED, due_at__lte=now)
         | Q(status=InvitationStatus.SENT, remind_due_at__lte=now),
-    )
+    ).exclude(campaign__in=Campaign.objects.filter(status__in=CAMPAIGN_HELD))
     if campaign_id is not None:
         due = due.filter(campaign_id=campaign_id)
     enqueued = 0

@@ -23,7 +23,7 @@ from surveys.services import (
     campaigns_sweep,
     invitations_enqueue,
 )
-from tests.factories import CampaignFactory, CustomerFactory
+from tests.factories import CampaignFactory, CustomerFactory, property_segment
 
 pytestmark = pytest.mark.django_db
 
@@ -137,9 +137,7 @@ def test_it_spreads_invitations_over_weekday_mornings_in_each_customers_zone():
 
 def test_it_spreads_evenly_over_the_days():
     CustomerFactory.create_batch(50)
-    campaign = CampaignFactory(
-        schedule="spread", starts_at=MONDAY, window_days=5, audience={}
-    )
+    campaign = CampaignFactory(schedule="spread", starts_at=MONDAY, window_days=5)
 
     campaign_send(campaign=campaign, now=MONDAY)
 
@@ -297,7 +295,7 @@ def test_it_invites_a_customer_the_delay_after_an_interaction(
     django_capture_on_commit_callbacks,
 ):
     jane = CustomerFactory(properties={"plan": "pro"})
-    campaign = triggered_campaign(audience={"plan": "pro"})
+    campaign = triggered_campaign(segment=property_segment("plan", "pro"))
     assert campaign.status == CampaignStatus.RUNNING
     occurred = timezone.now()
 
@@ -319,7 +317,7 @@ def test_it_does_not_trigger_on_other_kinds_customers_or_earlier_interactions(
 ):
     jane = CustomerFactory(properties={"plan": "pro"})
     outsider = CustomerFactory(properties={"plan": "free"})
-    campaign = triggered_campaign(audience={"plan": "pro"})
+    campaign = triggered_campaign(segment=property_segment("plan", "pro"))
 
     with django_capture_on_commit_callbacks(execute=True):
         interaction_record(customer=jane, kind="support_call")
