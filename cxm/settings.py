@@ -492,6 +492,16 @@ globals().update(_email())
 DEFAULT_FROM_EMAIL = _from_email()
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 EMAIL_TIMEOUT = 30
+# The user:password an email service posts its tracking webhooks with (basic auth,
+# in the webhook URL: https://user:password@cx.example.com/anymail/mailgun/tracking/).
+# Unset, the webhooks are off. A service's signing key comes in EMAIL_URL
+# (anymail+mailgun://?api_key=…&webhook_signing_key=…).
+ANYMAIL_WEBHOOK_SECRET = envstr("ANYMAIL_WEBHOOK_SECRET")
+if ANYMAIL_WEBHOOK_SECRET and ":" not in ANYMAIL_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("ANYMAIL_WEBHOOK_SECRET must be user:password")
+# Most emails sent per second, by all workers together (the email service's
+# quota); 0 for no limit.
+EMAIL_SEND_RATE = envfloat("EMAIL_SEND_RATE", 0.0)
 
 # Celery: the database holds the work (rows with a state and a due time); the broker
 # only carries "look at these rows now" messages, so a lost message delays, never loses.

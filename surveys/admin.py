@@ -720,6 +720,7 @@ class InvitationAdmin(HistoryAdmin):
         "created_at",
         "sent_at",
         "answered_at",
+        "complained_at",
         "claimed_at",
         "attempts",
     ]

@@ -431,6 +431,9 @@ class Invitation(models.Model):
     last_error = models.TextField(_("last error"), blank=True)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    # A complaint (the customer marked the email as spam) comes after delivery, so
+    # it is recorded beside the delivery state rather than as one.
+    complained_at = models.DateTimeField(_("complained at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
 
     class Meta:

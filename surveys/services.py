@@ -3,6 +3,7 @@ import smtplib
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from anymail.exceptions import AnymailRecipientsRefused
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
@@ -15,10 +16,11 @@ from django.utils.translation import gettext_lazy
 
 from cxm import emails
 from cxm.customers.models import Customer
-from cxm.customers.services import customer_mark_bounced
 from cxm.jsonvalues import json_problem
+from cxm.send_rate import send_slot_wait
 from cxm.utils import batched
 
+from .bounces import METADATA_KEY, invitation_bounce
 from .kinds import SCORE_MAX, SCORE_MIN, SurveyKind, kind_of, score_bucket
 from .models import (
     CHOICE_TYPES,
@@ -740,7 +742,7 @@ def invitation_message(*, invitation: Invitation):
             score_links=[(s["n"], s["url"]) for row in rows for s in row["scores"]],
             score_rows=rows,
         )
-    return emails.build(
+    message = emails.build(
         "invitation",
         to=[invitation.customer.email],
         language=language,
@@ -755,6 +757,20 @@ def invitation_message(*, invitation: Invitation):
             "Message-ID": invitation_message_id(invitation=invitation),
         },
     )
+    # An email service (through django-anymail) returns it with each tracking
+    # event, whatever Message-ID it gives the email itself (surveys.bounces).
+    message.metadata = {METADATA_KEY: str(invitation.pk)}
+    return message
+
+
+def _refusal(error: Exception) -> str:
+    """What a refused recipient's error says: the server's reply where it gave one."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return "; ".join(
+            f"{address}: {code} {reply.decode(errors='replace')}"
+            for address, (code, reply) in error.recipients.items()
+        )
+    return str(error)
 
 
 def _invitation_failed(*, invitation: Invitation, error: Exception, now) -> None:
@@ -817,12 +833,15 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
             try:
                 message = invitation_message(invitation=invitation)
                 message.connection = connection
+                send_slot_wait()  # EMAIL_SEND_RATE, shared by every worker
                 message.send()
-            except smtplib.SMTPRecipientsRefused as e:
-                Invitation.objects.filter(
-                    pk=invitation.pk, status=InvitationStatus.SENDING
-                ).update(status=InvitationStatus.BOUNCED, last_error=str(e)[:2000])
-                customer_mark_bounced(customer_id=invitation.customer_id)
+            except (smtplib.SMTPRecipientsRefused, AnymailRecipientsRefused) as e:
+                # The address is refused, not the server down: never retried.
+                invitation_bounce(
+                    invitation_id=invitation.pk,
+                    customer_id=invitation.customer_id,
+                    reason=_refusal(e),
+                )
                 continue
             except (smtplib.SMTPException, OSError) as e:
                 logger.warning("Invitation %s not sent: %s", invitation.pk, e)

@@ -19,3 +19,11 @@ def customer_mark_bounced(*, customer_id: int) -> None:
     Customer.objects.filter(pk=customer_id, bounced_at__isnull=True).update(
         bounced_at=timezone.now()
     )
+
+
+def customer_mark_complained(*, customer_id: int) -> None:
+    """Records that the customer reported our email as spam (once; the first time
+    is kept), so no campaign emails them again."""
+    Customer.objects.filter(pk=customer_id, complained_at__isnull=True).update(
+        complained_at=timezone.now()
+    )

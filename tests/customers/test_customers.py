@@ -4,7 +4,11 @@ import pytest
 from django.db import IntegrityError, transaction
 
 from cxm.customers.models import Customer
-from cxm.customers.services import customer_mark_bounced, customer_unsubscribe
+from cxm.customers.services import (
+    customer_mark_bounced,
+    customer_mark_complained,
+    customer_unsubscribe,
+)
 from tests.factories import CustomerFactory
 
 pytestmark = pytest.mark.django_db
@@ -29,19 +33,20 @@ def test_it_allows_many_customers_without_an_external_id():
     assert Customer.objects.filter(external_id="").count() == 3
 
 
-def test_it_leaves_unsubscribed_and_bounced_customers_out_of_contactable():
+def test_it_leaves_unsubscribed_bounced_and_complained_customers_out_of_contactable():
     reachable = CustomerFactory()
     unsubscribed = CustomerFactory()
     bounced = CustomerFactory()
+    complained = CustomerFactory()
     customer_unsubscribe(customer=unsubscribed)
     customer_mark_bounced(customer_id=bounced.pk)
+    customer_mark_complained(customer_id=complained.pk)
 
     assert list(Customer.objects.contactable()) == [reachable]
-    unsubscribed.refresh_from_db()
-    bounced.refresh_from_db()
+    for customer in (unsubscribed, bounced, complained):
+        customer.refresh_from_db()
+        assert not customer.is_contactable
     assert reachable.is_contactable
-    assert not unsubscribed.is_contactable
-    assert not bounced.is_contactable
 
 
 def test_it_keeps_the_first_unsubscribe_time():
@@ -64,3 +69,14 @@ def test_it_keeps_the_first_bounce_time():
 
     assert first is not None
     assert Customer.objects.get(pk=customer.pk).bounced_at == first
+
+
+def test_it_keeps_the_first_complaint_time():
+    customer = CustomerFactory()
+    customer_mark_complained(customer_id=customer.pk)
+    first = Customer.objects.get(pk=customer.pk).complained_at
+
+    customer_mark_complained(customer_id=customer.pk)
+
+    assert first is not None
+    assert Customer.objects.get(pk=customer.pk).complained_at == first
