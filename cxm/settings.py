@@ -500,7 +500,7 @@ ANYMAIL_WEBHOOK_SECRET = envstr("ANYMAIL_WEBHOOK_SECRET")
 if ANYMAIL_WEBHOOK_SECRET and ":" not in ANYMAIL_WEBHOOK_SECRET:
     raise ImproperlyConfigured("ANYMAIL_WEBHOOK_SECRET must be user:password")
 # Most emails sent per second, by all workers together (the email service's
-# quota); 0 for no limit.
+# quota); unset, no limit.
 EMAIL_SEND_RATE = envfloat("EMAIL_SEND_RATE", 0.0)
 
 # Celery: the database holds the work (rows with a state and a due time); the broker
