@@ -8,9 +8,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
 from django.db import IntegrityError, transaction
+from django.db import connection as db
 from django.db.models import Exists, F, OuterRef, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -664,6 +666,47 @@ def _invitation_claim(*, invitation_id: int, now) -> bool:
     )
 
 
+# Marks one invitation sent and claims the next (as _invitation_claim does) in
+# one statement, one round trip: the hot path of delivery. An id of NULL matches
+# nothing, so either half may be left out.
+_SENT_THEN_CLAIM = """
+UPDATE {table} SET
+    status = CASE WHEN id = %s THEN %s ELSE %s END,
+    sent_at = CASE WHEN id = %s THEN %s ELSE sent_at END,
+    last_error = CASE WHEN id = %s THEN '' ELSE last_error END,
+    claimed_at = CASE WHEN id = %s THEN claimed_at ELSE %s END,
+    attempts = CASE WHEN id = %s THEN attempts ELSE attempts + 1 END
+WHERE (id = %s AND status = %s) OR (id = %s AND status = %s AND due_at <= %s)
+RETURNING id
+"""
+
+
+def _invitation_sent_then_claim(*, sent_id: int | None, claim_id: int | None, now):
+    """
+    Marks the invitation `sent_id` (emailed, still sending) sent and claims the
+    due queued invitation `claim_id` (queued → sending) together; returns whether
+    this caller won the claim.
+    """
+    ops = db.ops
+    at = ops.adapt_datetimefield_value(timezone.now())
+    sending, queued = InvitationStatus.SENDING, InvitationStatus.QUEUED
+    params = [
+        *(sent_id, InvitationStatus.SENT, sending),
+        *(sent_id, at),
+        sent_id,
+        *(sent_id, at),
+        sent_id,
+        *(sent_id, sending, claim_id, queued, ops.adapt_datetimefield_value(now)),
+    ]
+    with db.cursor() as cursor:
+        cursor.execute(
+            _SENT_THEN_CLAIM.format(table=ops.quote_name(Invitation._meta.db_table)),
+            params,
+        )
+        won = {row[0] for row in cursor.fetchall()}
+    return claim_id is not None and claim_id in won
+
+
 # The invitation email's score buttons fit a 320 px phone even where the mail
 # client drops <style>: 264 px is what the email's margins (8 + 1 + 18 px a side)
 # leave of 320, with 2 px to spare.
@@ -711,20 +754,27 @@ def invitation_message_id(*, invitation: Invitation) -> str:
     return f"<invitation-{invitation.pk}-{invitation.campaign_id}@{host}>"
 
 
-def invitation_message(*, invitation: Invitation):
-    """Returns the invitation email for one customer, in the customer's language."""
-    survey = invitation.campaign.survey
+# What differs between two emails of one campaign in one language, rendered as
+# these stand-ins once and swapped for each email's own (see invitation_message).
+TOKEN_STAND_IN = "cxmTokenStandIn0"
+NAME_STAND_IN = "cxmNameStandIn0"
+
+
+def _invitation_parts(*, survey: Survey, language: str, named: bool):
+    """
+    Returns the subject, text and HTML of a survey's invitation email in a
+    language, with TOKEN_STAND_IN for the invitation's token and, if `named`,
+    NAME_STAND_IN for the customer's name.
+    """
     headline = next(
         (q for q in survey.questions.all() if q.role == QuestionRole.HEADLINE), None
     )
+    link = settings.SITE_URL + reverse("surveys:answer", args=[TOKEN_STAND_IN])
     unsubscribe = settings.SITE_URL + reverse(
-        "surveys:unsubscribe", args=[invitation.token]
+        "surveys:unsubscribe", args=[TOKEN_STAND_IN]
     )
-    link = invitation.link  # one reverse() per email, not one per score link
-    language = invitation.customer.locale
     context = {
-        "invitation": invitation,
-        "customer": invitation.customer,
+        "customer": {"name": NAME_STAND_IN if named else ""},
         "link": link,
         "unsubscribe_url": unsubscribe,
     }
@@ -742,11 +792,42 @@ def invitation_message(*, invitation: Invitation):
             score_links=[(s["n"], s["url"]) for row in rows for s in row["scores"]],
             score_rows=rows,
         )
-    message = emails.build(
-        "invitation",
-        to=[invitation.customer.email],
-        language=language,
-        context=context,
+    return emails.render("invitation", context=context, language=language)
+
+
+def invitation_message(*, invitation: Invitation, rendered: dict | None = None):
+    """
+    Returns the invitation email for one customer, in the customer's language.
+
+    The templates are rendered once per survey, language and whether the customer
+    has a name, with stand-ins for the token and the name that each email swaps
+    for its own (the name HTML-escaped in the HTML part): what else they show must
+    not differ between customers. `rendered`, a dict a caller keeps over a batch,
+    holds those renderings; without it, each call renders afresh.
+    """
+    customer = invitation.customer
+    survey = invitation.campaign.survey
+    language = customer.locale
+    key = (survey.pk, language, bool(customer.name))
+    rendered = {} if rendered is None else rendered
+    if key not in rendered:
+        rendered[key] = _invitation_parts(
+            survey=survey, language=language, named=bool(customer.name)
+        )
+    subject, text, html = (
+        part.replace(TOKEN_STAND_IN, invitation.token) for part in rendered[key]
+    )
+    if customer.name:
+        text = text.replace(NAME_STAND_IN, customer.name)
+        html = html.replace(NAME_STAND_IN, escape(customer.name))
+    unsubscribe = settings.SITE_URL + reverse(
+        "surveys:unsubscribe", args=[invitation.token]
+    )
+    message = emails.message_of(
+        subject,
+        text,
+        html,
+        to=[customer.email],
         headers={
             "List-Unsubscribe": f"<{unsubscribe}>",
             # RFC 8058: mail providers (Gmail, Yahoo) post to it for one click.
@@ -794,7 +875,8 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
     Emails the given invitations that are due and still queued; returns how many.
 
     Each row is claimed (queued → sending) before its email goes out and marked sent
-    right after, so running this twice, or in two workers, emails nobody twice.
+    right after (by the statement that claims the next), so running this twice, or
+    in two workers, emails nobody twice.
     """
     now = timezone.now()
     invitations = list(
@@ -820,9 +902,15 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
         # A last attempt failed for good may leave its campaign nothing to wait for.
         _campaigns_finish(campaign_ids={i.campaign_id for i in invitations})
         return 0
+    rendered = {}  # the batch's email, rendered once per survey and language
+    emailed = None  # to be marked sent by the statement that claims the next
     try:
         for invitation in invitations:
-            if not _invitation_claim(invitation_id=invitation.pk, now=now):
+            won = _invitation_sent_then_claim(
+                sent_id=emailed, claim_id=invitation.pk, now=now
+            )
+            emailed = None
+            if not won:
                 continue  # another worker's, or answered or unsubscribed meanwhile
             invitation.attempts += 1
             if not invitation.customer.is_contactable or invitation.campaign.is_expired:
@@ -831,7 +919,7 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
                 ).update(status=InvitationStatus.FAILED, last_error="not contactable")
                 continue
             try:
-                message = invitation_message(invitation=invitation)
+                message = invitation_message(invitation=invitation, rendered=rendered)
                 message.connection = connection
                 send_slot_wait()  # EMAIL_SEND_RATE, shared by every worker
                 message.send()
@@ -854,13 +942,11 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
                 logger.exception("Invitation %s not sent", invitation.pk)
                 _invitation_failed(invitation=invitation, error=e, now=now)
                 continue
-            Invitation.objects.filter(
-                pk=invitation.pk, status=InvitationStatus.SENDING
-            ).update(
-                status=InvitationStatus.SENT, sent_at=timezone.now(), last_error=""
-            )
+            emailed = invitation.pk
             sent += 1
     finally:
+        if emailed is not None:  # the last one, or one before a worker's death
+            _invitation_sent_then_claim(sent_id=emailed, claim_id=None, now=now)
         connection.close()
     _campaigns_finish(campaign_ids={i.campaign_id for i in invitations})
     return sent

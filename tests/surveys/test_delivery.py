@@ -472,3 +472,22 @@ def test_it_leaves_a_dead_worker_holding_only_the_invitation_it_was_emailing(
     assert [m.to[0] for m in mailoutbox].count(invitations[2].customer.email) == 1
     assert len(mailoutbox) == 5
     assert set(invitations.values_list("status", flat=True)) == {"sent"}
+
+
+def test_it_marks_each_email_sent_in_the_statement_that_claims_the_next(
+    mailoutbox, django_assert_num_queries
+):
+    campaign = sent_campaign(customers=5)
+    batch = ids(campaign)
+
+    # The batch and its survey's questions, one statement per invitation (claim
+    # it, with the previous one marked sent), the last one marked sent, the
+    # campaign finished.
+    with django_assert_num_queries(2 + 5 + 1 + 1):
+        assert invitations_deliver(invitation_ids=batch) == 5
+
+    assert len(mailoutbox) == 5
+    assert set(campaign.invitations.values_list("status", flat=True)) == {
+        InvitationStatus.SENT
+    }
+    assert not campaign.invitations.filter(sent_at=None).exists()

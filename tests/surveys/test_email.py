@@ -5,7 +5,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from surveys.services import invitation_message
+from surveys.services import invitation_message, invitations_deliver
 from tests.factories import InvitationFactory, SurveyFactory
 
 pytestmark = pytest.mark.django_db
@@ -189,3 +189,33 @@ def test_it_writes_a_korean_email_without_particle_fill_ins(settings):
     assert "설문조사 열기" in html
     for part in (message.subject, message.body, html):
         assert not re.search(r"\((을|를|이|가|은|는|와|과|으)\)", part)
+
+
+def test_it_gives_each_email_of_a_batch_its_own_link_and_name(mailoutbox):
+    campaign = invitation().campaign
+    people = [('<Kim & "Lee">', "en"), ("김민수", "ko"), ("", "en"), ("Ann", "en")]
+    invited = [
+        InvitationFactory(campaign=campaign, customer__name=name, customer__locale=lang)
+        for name, lang in people
+    ]
+
+    invitations_deliver(invitation_ids=[i.pk for i in invited])
+
+    by_address = {m.to[0]: m for m in mailoutbox}
+    for one in invited:
+        message = by_address[one.customer.email]
+        text, html = message.body, html_of(message)
+        others = [i.token for i in invited if i != one]
+        for part in (message.subject, text, html):
+            assert "StandIn" not in part
+            assert not any(token in part for token in others)
+        assert f"/s/{one.token}/?score=10" in text
+        assert f'href="http://testserver/s/{one.token}/?score=10"' in html
+        assert f"/s/{one.token}/unsubscribe/" in html
+    kim, korean, nameless, ann = (by_address[i.customer.email] for i in invited)
+    assert 'Hello <Kim & "Lee">,' in kim.body
+    assert "Hello &lt;Kim &amp; &quot;Lee&quot;&gt;," in html_of(kim)
+    assert "<Kim" not in html_of(kim)
+    assert "김민수" in korean.body and "김민수" in html_of(korean)
+    assert nameless.body.startswith("Hello,")
+    assert "Hello Ann," in ann.body and "Kim" not in ann.body
