@@ -5,6 +5,7 @@ cxm settings: every value comes from an environment variable, with embedded defa
 A variable with a bad value stops start-up with ImproperlyConfigured naming it.
 """
 
+import math
 import os
 import re
 import secrets
@@ -57,6 +58,8 @@ def envfloat(name: str, default: float) -> float:
     try:
         number = float(value)
     except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, got {value!r}")
+    if not math.isfinite(number):
         raise ImproperlyConfigured(f"{name} must be a number, got {value!r}")
     if number <= 0:
         raise ImproperlyConfigured(f"{name} must be greater than 0, got {value!r}")
