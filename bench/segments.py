@@ -18,6 +18,7 @@ SEGMENT_CONDITIONS = [
 BARE_COUNT = """
     SELECT count(*), count(*) FILTER (
         WHERE c.unsubscribed_at IS NULL AND c.bounced_at IS NULL
+          AND c.complained_at IS NULL
     )
     FROM customers_customer c
     WHERE (c.properties @> '{"plan": "pro"}' OR c.properties @> '{"plan": "team"}')
@@ -33,14 +34,17 @@ BARE_COUNT = """
 BARE_PREVIEW = """
     SELECT count(*),
            count(*) FILTER (WHERE c.unsubscribed_at IS NULL
-                            AND c.bounced_at IS NULL AND NOT invited AND NOT recent),
+                            AND c.bounced_at IS NULL AND c.complained_at IS NULL
+                            AND NOT invited AND NOT recent),
            count(*) FILTER (WHERE c.unsubscribed_at IS NOT NULL),
            count(*) FILTER (WHERE c.unsubscribed_at IS NULL
                             AND c.bounced_at IS NOT NULL),
            count(*) FILTER (WHERE c.unsubscribed_at IS NULL
-                            AND c.bounced_at IS NULL AND invited),
-           count(*) FILTER (WHERE c.unsubscribed_at IS NULL
-                            AND c.bounced_at IS NULL AND NOT invited AND recent)
+                            AND c.bounced_at IS NULL AND c.complained_at IS NOT NULL),
+           count(*) FILTER (WHERE c.unsubscribed_at IS NULL AND c.bounced_at IS NULL
+                            AND c.complained_at IS NULL AND invited),
+           count(*) FILTER (WHERE c.unsubscribed_at IS NULL AND c.bounced_at IS NULL
+                            AND c.complained_at IS NULL AND NOT invited AND recent)
     FROM (
         SELECT c.*,
                EXISTS (
@@ -164,6 +168,7 @@ def compare(*, campaign) -> dict:
         preview["invited"],
         preview["excluded"]["unsubscribed"],
         preview["excluded"]["bounced"],
+        preview["excluded"]["complained"],
         preview["excluded"]["already_invited"],
         preview["excluded"]["recently_contacted"],
     )

@@ -29,6 +29,17 @@ def build(
     headers: dict | None = None,
 ) -> EmailMultiAlternatives:
     """Returns the message <name> rendered for `to`, not yet sent."""
+    # Which email it is, for the outbox's search by kind.
+    headers = {"X-Cxm-Email": name, **(headers or {})}
+    return message_of(
+        *render(name, context=context, language=language), to=to, headers=headers
+    )
+
+
+def render(
+    name: str, *, context: dict, language: str | None = None
+) -> tuple[str, str, str]:
+    """Returns the subject, text and HTML of the message <name>."""
     company = brand()
     company["COMPANY_LOGO_URL"] = absolute_url(company["COMPANY_LOGO_URL"])
     context = {"SITE_URL": settings.SITE_URL, **company, **context}
@@ -39,9 +50,14 @@ def build(
         context["subject"] = subject  # the HTML part's <title>
         text = render_to_string(f"emails/{name}-body-text.txt", context)
         html = render_to_string(f"emails/{name}-body-html.html", context)
-    # Which email it is, for the outbox's search by kind.
-    headers = {"X-Cxm-Email": name, **(headers or {})}
-    message = EmailMultiAlternatives(subject, text, to=to, headers=headers)
+    return subject, text, html
+
+
+def message_of(
+    subject: str, text: str, html: str, *, to: list[str], headers: dict | None = None
+) -> EmailMultiAlternatives:
+    """Returns a text and HTML message for `to`, not yet sent."""
+    message = EmailMultiAlternatives(subject, text, to=to, headers=headers or {})
     message.attach_alternative(html, "text/html")
     return message
 

@@ -430,6 +430,20 @@ SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # Where customers' replies go, and the mailto of the emails' List-Unsubscribe.
 EMAIL_REPLY_TO = _reply_to()
 EMAIL_TIMEOUT = 30
+# The user:password an email service posts its tracking webhooks with (basic auth,
+# in the webhook URL: https://user:password@cx.example.com/anymail/mailgun/tracking/).
+# Unset, the webhooks are off. A service's signing key comes in EMAIL_URL
+# (anymail+mailgun://?api_key=…&webhook_signing_key=…).
+ANYMAIL_WEBHOOK_SECRET = env.str("ANYMAIL_WEBHOOK_SECRET", "")
+if ANYMAIL_WEBHOOK_SECRET and ":" not in ANYMAIL_WEBHOOK_SECRET:
+    raise ImproperlyConfigured("ANYMAIL_WEBHOOK_SECRET must be user:password")
+# Most emails sent per second, by all workers together (the email service's
+# quota); unset, no limit.
+EMAIL_SEND_RATE = (
+    env.float("EMAIL_SEND_RATE", positive=True)
+    if env.str("EMAIL_SEND_RATE", "")
+    else 0.0
+)
 
 # Celery: the database holds the work (rows with a state and a due time); the broker
 # only carries "look at these rows now" messages, so a lost message delays, never loses.

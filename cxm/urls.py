@@ -12,6 +12,8 @@ urlpatterns = [
     path("followups/", include("cxm.followups.urls")),
     path("outbox/", include("cxm.outbox.urls")),
     path("api/", include("cxm.api_urls")),
+    # Email services' tracking webhooks: bounces, complaints (surveys.bounces).
+    path("anymail/", include("cxm.anymail_urls")),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("i18n/", include("django.conf.urls.i18n")),

@@ -794,6 +794,7 @@ class CampaignAdmin(admin.ModelAdmin):
         reasons = {
             "unsubscribed": _("unsubscribed"),
             "bounced": _("bounced"),
+            "complained": _("reported our email as spam"),
             "already_invited": _("invited by this campaign before"),
             "recently_contacted": _("recently contacted"),
         }
@@ -987,6 +988,7 @@ class InvitationAdmin(HistoryAdmin):
         "remind_due_at",
         "expires_at",
         "answered_at",
+        "complained_at",
         "claimed_at",
         "attempts",
     ]

@@ -646,6 +646,7 @@ NOT_A_DRAFT = OpenApiResponse(
 class ExclusionsSerializer(serializers.Serializer):
     unsubscribed = serializers.IntegerField()
     bounced = serializers.IntegerField()
+    complained = serializers.IntegerField(help_text="Reported our email as spam.")
     already_invited = serializers.IntegerField(
         help_text="Invited by this campaign before."
     )

@@ -21,3 +21,10 @@ class SurveysConfig(AppConfig):
             sender=Interaction,
             dispatch_uid="surveys.triggers",
         )
+
+        from anymail.signals import tracking
+
+        from . import bounces
+
+        # Bounces, complaints and unsubscribes an email service reports later.
+        tracking.connect(bounces.tracking_received, dispatch_uid="surveys-tracking")

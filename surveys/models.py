@@ -615,6 +615,7 @@ class SkipReason(models.TextChoices):
     RECENTLY_CONTACTED = "recently_contacted", _("Recently contacted")
     UNSUBSCRIBED = "unsubscribed", _("Unsubscribed")
     BOUNCED = "bounced", _("Bounced before")
+    COMPLAINED = "complained", _("Reported our email as spam")
     EXPIRED = "expired", _("Campaign expired")
 
 
@@ -666,6 +667,9 @@ class Invitation(models.Model):
     reminded_at = models.DateTimeField(_("last reminded at"), null=True, blank=True)
     expires_at = models.DateTimeField(_("link closes at"), null=True, blank=True)
     answered_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+    # A complaint (the customer marked the email as spam) comes after delivery, so
+    # it is recorded beside the delivery state rather than as one.
+    complained_at = models.DateTimeField(_("complained at"), null=True, blank=True)
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     # Recurring campaigns invite their audience again in waves 1, 2, …; every other
     # campaign has one wave.

@@ -92,6 +92,7 @@ def recent_invitations(
 AUDIENCE_EXCLUSIONS = [
     ("unsubscribed", Q(unsubscribed_at__isnull=False)),
     ("bounced", Q(bounced_at__isnull=False)),
+    ("complained", Q(complained_at__isnull=False)),
 ]
 
 

@@ -4,6 +4,7 @@ from collections import Counter
 from datetime import timedelta
 from urllib.parse import urlsplit
 
+from anymail.exceptions import AnymailRecipientsRefused
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.mail import get_connection
@@ -17,10 +18,11 @@ from django.utils.translation import gettext_lazy
 from cxm import emails
 from cxm.customers.models import Customer, Interaction
 from cxm.customers.selectors import segment_customers
-from cxm.customers.services import customer_mark_bounced
 from cxm.jsonvalues import json_problem
+from cxm.send_rate import send_slot_wait
 from cxm.utils import batched
 
+from .bounces import METADATA_KEY, invitation_bounce
 from .kinds import SCORE_MAX, SCORE_MIN, SurveyKind, kind_of, score_bucket
 from .models import (
     CAMPAIGN_HELD,
@@ -1074,7 +1076,7 @@ def _invitation_hold_reason(*, invitation: Invitation, now) -> str | None:
         .annotate(
             recent=Exists(recent) if recent is not None else Value(False),
         )
-        .values("unsubscribed_at", "bounced_at", "recent")
+        .values("unsubscribed_at", "bounced_at", "complained_at", "recent")
         .select_for_update(of=("self",))
         .first()
     )
@@ -1082,6 +1084,8 @@ def _invitation_hold_reason(*, invitation: Invitation, now) -> str | None:
         return SkipReason.UNSUBSCRIBED
     if customer["bounced_at"] is not None:
         return SkipReason.BOUNCED
+    if customer["complained_at"] is not None:
+        return SkipReason.COMPLAINED
     if invitation.campaign.is_expired:
         return SkipReason.EXPIRED
     if customer["recent"]:
@@ -1142,16 +1146,16 @@ def _reminder_deliver(*, invitation: Invitation, connection, now) -> bool:
     try:
         message = invitation_message(invitation=invitation, reminder=number)
         message.connection = connection
+        send_slot_wait()  # EMAIL_SEND_RATE, shared by every worker
         message.send()
-    except smtplib.SMTPRecipientsRefused as e:
-        Invitation.objects.filter(
-            pk=invitation.pk, status=InvitationStatus.SENT
-        ).update(
-            status=InvitationStatus.BOUNCED,
-            remind_claimed_at=None,
-            last_error=str(e)[:2000],
+    except (smtplib.SMTPRecipientsRefused, AnymailRecipientsRefused) as e:
+        # The address is refused, not the server down: never retried.
+        mine.update(remind_claimed_at=None)
+        invitation_bounce(
+            invitation_id=invitation.pk,
+            customer_id=invitation.customer_id,
+            reason=_refusal(e),
         )
-        customer_mark_bounced(customer_id=invitation.customer_id)
         return False
     except Exception as e:
         logger.warning("Reminder of invitation %s not sent: %s", invitation.pk, e)
@@ -1298,7 +1302,20 @@ def invitation_message(*, invitation: Invitation, reminder: int = 0):
     )
     if settings.EMAIL_REPLY_TO:
         message.reply_to = [settings.EMAIL_REPLY_TO]
+    # An email service (through django-anymail) returns it with each tracking
+    # event, whatever Message-ID it gives the email itself (surveys.bounces).
+    message.metadata = {METADATA_KEY: str(invitation.pk)}
     return message
+
+
+def _refusal(error: Exception) -> str:
+    """What a refused recipient's error says: the server's reply where it gave one."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return "; ".join(
+            f"{address}: {code} {reply.decode(errors='replace')}"
+            for address, (code, reply) in error.recipients.items()
+        )
+    return str(error)
 
 
 def _invitation_failed(*, invitation: Invitation, error: Exception, now) -> None:
@@ -1366,12 +1383,15 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
             try:
                 message = invitation_message(invitation=invitation)
                 message.connection = connection
+                send_slot_wait()  # EMAIL_SEND_RATE, shared by every worker
                 message.send()
-            except smtplib.SMTPRecipientsRefused as e:
-                Invitation.objects.filter(
-                    pk=invitation.pk, status=InvitationStatus.SENDING
-                ).update(status=InvitationStatus.BOUNCED, last_error=str(e)[:2000])
-                customer_mark_bounced(customer_id=invitation.customer_id)
+            except (smtplib.SMTPRecipientsRefused, AnymailRecipientsRefused) as e:
+                # The address is refused, not the server down: never retried.
+                invitation_bounce(
+                    invitation_id=invitation.pk,
+                    customer_id=invitation.customer_id,
+                    reason=_refusal(e),
+                )
                 continue
             except (smtplib.SMTPException, OSError) as e:
                 logger.warning("Invitation %s not sent: %s", invitation.pk, e)

@@ -7,6 +7,8 @@ Point settings.EMAIL_BACKEND at one and set its class attributes with monkeypatc
 
 import smtplib
 
+from anymail.backends import test as anymail_test
+from anymail.message import AnymailRecipientStatus
 from django.core import mail
 from django.core.mail.backends import locmem
 
@@ -26,6 +28,26 @@ class RefusingBackend(locmem.EmailBackend):
             if refused:
                 raise smtplib.SMTPRecipientsRefused(refused)
         return super().send_messages(messages)
+
+
+class AnymailRefusingBackend(anymail_test.EmailBackend):
+    """
+    anymail's test backend, whose email service rejects the recipients in
+    `refused` as a real one's API answers: anymail raises AnymailRecipientsRefused.
+    """
+
+    refused: set[str] = set()
+
+    def post_to_esp(self, payload, message):
+        statuses = {
+            email: AnymailRecipientStatus(
+                message_id=None,
+                status="rejected" if email in self.refused else "sent",
+            )
+            for email in payload.recipient_emails
+        }
+        message.anymail_test_response = {"recipient_status": statuses}
+        return super().post_to_esp(payload, message)
 
 
 class UnreachableBackend(locmem.EmailBackend):

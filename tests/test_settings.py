@@ -20,6 +20,7 @@ from cxm.env import Env
 # case sees only what it sets (make test exports DATABASE_URL, for one).
 VARIABLES = [
     "ALLOWED_HOSTS",
+    "ANYMAIL_WEBHOOK_SECRET",
     "API_THROTTLE_RATE",
     "AXES_COOLOFF_MINUTES",
     "AXES_FAILURE_LIMIT",
@@ -39,6 +40,7 @@ VARIABLES = [
     "EMAIL_HOST_PASSWORD",
     "EMAIL_HOST_USER",
     "EMAIL_PORT",
+    "EMAIL_SEND_RATE",
     "EMAIL_URL",
     "EMAIL_USE_SSL",
     "EMAIL_USE_TLS",
@@ -83,6 +85,8 @@ SHOWN = [
     "EMAIL_USE_TLS",
     "EMAIL_USE_SSL",
     "ANYMAIL",
+    "ANYMAIL_WEBHOOK_SECRET",
+    "EMAIL_SEND_RATE",
     "DEFAULT_FROM_EMAIL",
     "SECRET_KEY",
     "LOG_LEVEL",
@@ -162,6 +166,10 @@ def loaded(start):
         ({"EMAIL_HOST": "mail.example.com", "EMAIL_PORT": "abc"}, "EMAIL_PORT"),
         ({"EMAIL_HOST": "mail.example.com", "EMAIL_USE_TLS": "sure"}, "EMAIL_USE_TLS"),
         ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"EMAIL_SEND_RATE": "fast"}, "EMAIL_SEND_RATE"),
+        ({"EMAIL_SEND_RATE": "-5"}, "EMAIL_SEND_RATE"),
+        ({"EMAIL_SEND_RATE": "inf"}, "EMAIL_SEND_RATE"),
+        ({"ANYMAIL_WEBHOOK_SECRET": "no-colon"}, "ANYMAIL_WEBHOOK_SECRET"),
         ({"DEFAULT_FROM_EMAIL": "cx team"}, "DEFAULT_FROM_EMAIL"),
         ({"DEFAULT_FROM_EMAIL": "Acme <cx@>"}, "DEFAULT_FROM_EMAIL"),
         ({"ALLOWED_HOSTS": "https://cx.example.com"}, "ALLOWED_HOSTS"),
@@ -344,6 +352,15 @@ def test_it_runs_embedded_without_any_variable(loaded, tmp_path):
     assert (s["BRAND_COLOR"], s["BRAND_TEXT_COLOR"]) == ("#1d4ed8", "#ffffff")
     assert s["COMPANY_LOGO"] == "cxm/logo.png"
     assert s["PROMOTER_LINK_URL"] == ""
+    assert s["EMAIL_SEND_RATE"] == 0.0  # no limit
+    assert s["ANYMAIL_WEBHOOK_SECRET"] == ""  # webhooks off
+
+
+def test_it_reads_the_send_rate_and_the_webhook_secret(loaded):
+    s = loaded(EMAIL_SEND_RATE="12.5", ANYMAIL_WEBHOOK_SECRET="mailgun:s3cret")
+
+    assert s["EMAIL_SEND_RATE"] == 12.5
+    assert s["ANYMAIL_WEBHOOK_SECRET"] == "mailgun:s3cret"
 
 
 def test_it_keeps_the_generated_secret_key_across_starts(loaded, tmp_path):

@@ -18,6 +18,7 @@ class ContactableFilter(admin.SimpleListFilter):
             ("yes", _("Yes")),
             ("unsubscribed", _("Unsubscribed")),
             ("bounced", _("Bounced")),
+            ("complained", _("Complained")),
         ]
 
     def queryset(self, request, queryset):
@@ -27,6 +28,8 @@ class ContactableFilter(admin.SimpleListFilter):
             return queryset.filter(unsubscribed_at__isnull=False)
         if self.value() == "bounced":
             return queryset.filter(bounced_at__isnull=False)
+        if self.value() == "complained":
+            return queryset.filter(complained_at__isnull=False)
         return queryset
 
 

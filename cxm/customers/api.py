@@ -120,12 +120,14 @@ class CustomerSerializer(ModelSerializer):
             "properties",
             "unsubscribed_at",
             "bounced_at",
+            "complained_at",
             "created_at",
             "updated_at",
         ]
         read_only_fields = [
             "unsubscribed_at",
             "bounced_at",
+            "complained_at",
             "created_at",
             "updated_at",
         ]

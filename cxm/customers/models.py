@@ -14,9 +14,11 @@ class Locale(models.TextChoices):
     KO = "ko", _("Korean")
 
 
-# Customers we may email: neither unsubscribed nor bounced. The one rule, as a
-# condition, so counts can use it in a filter too.
-CONTACTABLE = models.Q(unsubscribed_at__isnull=True, bounced_at__isnull=True)
+# Customers we may email: not unsubscribed, bounced or complained. The one rule,
+# as a condition, so counts can use it in a filter too.
+CONTACTABLE = models.Q(
+    unsubscribed_at__isnull=True, bounced_at__isnull=True, complained_at__isnull=True
+)
 
 
 class CustomerQuerySet(models.QuerySet):
@@ -47,6 +49,12 @@ class Customer(models.Model):
     )
     unsubscribed_at = models.DateTimeField(_("unsubscribed at"), null=True, blank=True)
     bounced_at = models.DateTimeField(_("bounced at"), null=True, blank=True)
+    complained_at = models.DateTimeField(
+        _("complained at"),
+        null=True,
+        blank=True,
+        help_text=_("When the customer reported one of our emails as spam."),
+    )
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
@@ -78,7 +86,11 @@ class Customer(models.Model):
 
     @property
     def is_contactable(self) -> bool:
-        return self.unsubscribed_at is None and self.bounced_at is None
+        return (
+            self.unsubscribed_at is None
+            and self.bounced_at is None
+            and self.complained_at is None
+        )
 
 
 class Channel(models.TextChoices):

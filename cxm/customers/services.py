@@ -153,6 +153,14 @@ def customer_mark_bounced(*, customer_id: int) -> None:
     )
 
 
+def customer_mark_complained(*, customer_id: int) -> None:
+    """Records that the customer reported our email as spam (once; the first time
+    is kept), so no campaign emails them again."""
+    Customer.objects.filter(pk=customer_id, complained_at__isnull=True).update(
+        complained_at=timezone.now()
+    )
+
+
 def _interaction_same(existing: Interaction, interaction: Interaction) -> bool:
     """Whether a stored interaction is the one a retried call describes again."""
     return (

@@ -92,6 +92,7 @@ def test_it_previews_whom_a_campaign_would_invite_and_why_not(api):
         "excluded": {
             "unsubscribed": 2,
             "bounced": 1,
+            "complained": 0,
             "already_invited": 1,
             "recently_contacted": 0,
         },

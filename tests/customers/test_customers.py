@@ -10,6 +10,7 @@ from cxm.customers.models import Customer
 from cxm.customers.services import (
     customer_create,
     customer_mark_bounced,
+    customer_mark_complained,
     customer_unsubscribe,
     customer_update,
 )
@@ -37,19 +38,20 @@ def test_it_allows_many_customers_without_an_external_id():
     assert Customer.objects.filter(external_id="").count() == 3
 
 
-def test_it_leaves_unsubscribed_and_bounced_customers_out_of_contactable():
+def test_it_leaves_unsubscribed_bounced_and_complained_customers_out_of_contactable():
     reachable = CustomerFactory()
     unsubscribed = CustomerFactory()
     bounced = CustomerFactory()
+    complained = CustomerFactory()
     customer_unsubscribe(customer=unsubscribed)
     customer_mark_bounced(customer_id=bounced.pk)
+    customer_mark_complained(customer_id=complained.pk)
 
     assert list(Customer.objects.contactable()) == [reachable]
-    unsubscribed.refresh_from_db()
-    bounced.refresh_from_db()
+    for customer in (unsubscribed, bounced, complained):
+        customer.refresh_from_db()
+        assert not customer.is_contactable
     assert reachable.is_contactable
-    assert not unsubscribed.is_contactable
-    assert not bounced.is_contactable
 
 
 def test_it_keeps_the_first_unsubscribe_time():
@@ -183,3 +185,14 @@ def test_it_refuses_to_update_a_field_the_service_does_not_own():
 
     with pytest.raises(TypeError):
         customer_update(customer=customer, bounced_at=None)
+
+
+def test_it_keeps_the_first_complaint_time():
+    customer = CustomerFactory()
+    customer_mark_complained(customer_id=customer.pk)
+    first = Customer.objects.get(pk=customer.pk).complained_at
+
+    customer_mark_complained(customer_id=customer.pk)
+
+    assert first is not None
+    assert Customer.objects.get(pk=customer.pk).complained_at == first

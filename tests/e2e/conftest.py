@@ -77,6 +77,8 @@ class ReceivedMessage:
     mail_from: str
     rcpt_tos: list[str]
     content: bytes
+    # When the server took the message (time.monotonic()).
+    at: float = field(default_factory=time.monotonic)
 
     @property
     def message(self) -> email.message.EmailMessage:
@@ -177,6 +179,13 @@ def redis_broker(shared_redis_broker):
     return shared_redis_broker
 
 
+@pytest.fixture
+def worker_env():
+    """Environment variables the Celery processes get besides the fixture's own
+    (a test module may give some)."""
+    return {}
+
+
 @dataclass
 class Process:
     name: str
@@ -267,6 +276,7 @@ def celery_processes(
     settings,
     smtp_server,
     redis_broker,
+    worker_env,
     tmp_path,
 ):
     """
@@ -297,6 +307,7 @@ def celery_processes(
         "DELIVERY_CLAIM_TIMEOUT": str(DELIVERY_CLAIM_TIMEOUT),
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
+        **worker_env,
     }
     request.node.stash[LOGS] = [
         ("worker", tmp_path / "worker.log"),

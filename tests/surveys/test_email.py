@@ -5,7 +5,7 @@ from html.parser import HTMLParser
 
 import pytest
 
-from surveys.services import invitation_message
+from surveys.services import invitation_message, invitations_deliver
 from tests.factories import InvitationFactory, SurveyFactory
 
 pytestmark = pytest.mark.django_db
@@ -249,3 +249,33 @@ def test_it_offers_only_the_https_unsubscribe_without_a_reply_address(settings):
 
     assert "mailto:" not in message.extra_headers["List-Unsubscribe"]
     assert message.reply_to == []
+
+
+def test_it_gives_each_email_of_a_batch_its_own_link_and_name(mailoutbox):
+    campaign = invitation().campaign
+    people = [('<Kim & "Lee">', "en"), ("김민수", "ko"), ("", "en"), ("Ann", "en")]
+    invited = [
+        InvitationFactory(campaign=campaign, customer__name=name, customer__locale=lang)
+        for name, lang in people
+    ]
+
+    invitations_deliver(invitation_ids=[i.pk for i in invited])
+
+    by_address = {m.to[0]: m for m in mailoutbox}
+    for one in invited:
+        message = by_address[one.customer.email]
+        text, html = message.body, html_of(message)
+        others = [i.token for i in invited if i != one]
+        for part in (message.subject, text, html):
+            assert "StandIn" not in part
+            assert not any(token in part for token in others)
+        assert f"/s/{one.token}/?score=10" in text
+        assert f'href="http://testserver/s/{one.token}/?score=10"' in html
+        assert f"/s/{one.token}/unsubscribe/" in html
+    kim, korean, nameless, ann = (by_address[i.customer.email] for i in invited)
+    assert 'Hello <Kim & "Lee">,' in kim.body
+    assert "Hello &lt;Kim &amp; &quot;Lee&quot;&gt;," in html_of(kim)
+    assert "<Kim" not in html_of(kim)
+    assert "김민수" in korean.body and "김민수" in html_of(korean)
+    assert nameless.body.startswith("Hello,")
+    assert "Hello Ann," in ann.body and "Kim" not in ann.body
