@@ -420,6 +420,13 @@ def validate_conditions(value) -> None:
         try:
             if not isinstance(condition, dict):
                 raise ValidationError(_("A condition must be an object."))
+            for key, item in condition.items():
+                # Only a value may be a list; every other key is one plain word
+                # or number (an object there would not even be a dict key).
+                if key != "value" and not isinstance(item, str | int | float):
+                    raise ValidationError(
+                        _("%(key)s must be text or a number."), params={"key": key}
+                    )
             name = condition.get("type")
             kind = CONDITION_TYPES.get(name) if isinstance(name, str) else None
             if kind is None:

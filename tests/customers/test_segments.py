@@ -201,7 +201,12 @@ def test_it_counts_a_segment_in_one_query_whatever_its_conditions(
     [
         ("plan=pro", "Condition 1: A condition must be an object."),
         ({"type": "shoe_size"}, "Condition 1: type must be one of"),
-        ({"type": {}, "days": 1}, "Condition 1: type must be one of"),
+        ({"type": {}, "days": 1}, "Condition 1: type must be text or a number."),
+        (
+            {"type": "answered", "survey_kind": {}, "within_days": 9},
+            "Condition 1: survey_kind must be text or a number.",
+        ),
+        (prop("plan", ["equals"], 1), "Condition 1: op must be text or a number."),
         (prop("plan", "bigger", 1), "Condition 1: op must be one of"),
         (prop("plan", "equals"), "Condition 1: equals needs a value."),
         (prop("plan", "equals", {"a": 1}), "must be text, a number or true/false"),
