@@ -449,6 +449,11 @@ CELERY_BEAT_SCHEDULE = {
 FOLLOWUP_SLA_HOURS = env.float("FOLLOWUP_SLA_HOURS", 48.0, positive=True)
 FOLLOWUP_AGENTS_GROUP = "CX agents"
 FOLLOWUP_MANAGERS_GROUP = "CX managers"
+# The customer property naming their account owner (a username or an email), for
+# rules that assign follow-ups to the account owner.
+FOLLOWUP_ACCOUNT_OWNER_PROPERTY = env.str(
+    "FOLLOWUP_ACCOUNT_OWNER_PROPERTY", "account_owner"
+)
 
 # Database sessions that refuse keys Django never makes (a NUL byte would 500).
 SESSION_ENGINE = "cxm.sessions"

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cxm.followups.models import EventKind, FollowUp, FollowUpStatus, RootCause
+from cxm.followups.models import EventKind, FollowUp, FollowUpStatus
 from cxm.followups.services import followup_resolve
 from tests.api.helpers import answer, page_ids
 from tests.factories import UserFactory, agent
@@ -49,7 +49,7 @@ def test_it_filters_by_status(api, staff):
         followup=resolved, actor=staff, resolution="Refund", root_cause="price"
     )
 
-    assert page_ids(api.get("/api/followups/?status=open")) == [open_one.pk]
+    assert page_ids(api.get("/api/followups/?status=new")) == [open_one.pk]
     assert page_ids(api.get("/api/followups/?status=resolved")) == [resolved.pk]
 
 
@@ -178,7 +178,7 @@ def test_it_resolves_a_followup(api, staff):
     assert r.json()["status"] == "resolved"
     followup.refresh_from_db()
     assert followup.status == FollowUpStatus.RESOLVED
-    assert (followup.resolution, followup.root_cause) == ("Refunded", RootCause.PRICE)
+    assert (followup.resolution, followup.root_cause.code) == ("Refunded", "price")
     assert followup.resolved_by == staff
 
 
@@ -221,7 +221,7 @@ def test_it_refuses_to_resolve_without_resolution_or_root_cause(api, body, field
     assert r.status_code == 400
     assert field in r.json()
     followup.refresh_from_db()
-    assert followup.status == FollowUpStatus.OPEN
+    assert followup.status == FollowUpStatus.NEW
 
 
 def test_it_changes_nothing_when_one_part_of_a_request_fails(api, staff):
