@@ -13,6 +13,7 @@ from cxm.api import (
     PARSER_CLASSES,
     ErrorSerializer,
     PrimaryKeyRelatedField,
+    StrictBooleanField,
     StrictCharField,
 )
 from cxm.customers.models import Customer
@@ -164,7 +165,7 @@ class FollowUpChangeSerializer(serializers.Serializer):
         required=False,
         help_text='How the customer was contacted, with status "contacted".',
     )
-    reopen = serializers.BooleanField(
+    reopen = StrictBooleanField(
         required=False,
         help_text="true reopens a resolved or closed follow-up.",
     )
