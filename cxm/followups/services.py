@@ -153,14 +153,16 @@ def rule_matches(rule: FollowUpRule, response: Response) -> bool:
             return False
     if rule.comment_words and not _words_match(rule.comment_words, response.comment):
         return False
-    customer = response.customer
+    # The customer is read only for a rule that asks about them.
     if rule.customer_properties and not _properties_match(
-        rule.customer_properties, customer.properties or {}
+        rule.customer_properties, response.customer.properties or {}
     ):
         return False
     if rule.segment_id is not None:
         in_segment = (
-            segment_customers(segment=rule.segment).filter(pk=customer.pk).exists()
+            segment_customers(segment=rule.segment)
+            .filter(pk=response.customer_id)
+            .exists()
         )
         if not in_segment:
             return False
@@ -403,11 +405,11 @@ def account_owner_of(customer: Customer, team: Team | None):
     return user
 
 
-def _owner_choose(*, assignment: str, customer: Customer, team, now):
+def _owner_choose(*, assignment: str, customer_id: int, team, now):
     if assignment == Assignment.NOBODY:
         return None
     if assignment == Assignment.ACCOUNT_OWNER:
-        owner = account_owner_of(customer, team)
+        owner = account_owner_of(Customer.objects.get(pk=customer_id), team)
         if owner is not None:
             _turn_mark(owner=owner, team=team, now=now)
             return owner
@@ -419,7 +421,7 @@ def _owner_choose(*, assignment: str, customer: Customer, team, now):
 
 def _followup_create(
     *,
-    customer: Customer,
+    customer_id: int,
     response: Response | None,
     rule: FollowUpRule | None,
     team: Team | None,
@@ -434,14 +436,14 @@ def _followup_create(
     now = timezone.now()
     if owner is None:
         owner = _owner_choose(
-            assignment=assignment, customer=customer, team=team, now=now
+            assignment=assignment, customer_id=customer_id, team=team, now=now
         )
     elif owner:
         _turn_mark(owner=owner, team=team, now=now)
     resolution_hours = resolution_hours or settings.FOLLOWUP_SLA_HOURS
     followup = FollowUp.objects.create(
         response=response,
-        customer=customer,
+        customer_id=customer_id,
         rule=rule,
         team=team,
         owner=owner,
@@ -495,11 +497,11 @@ def followup_open(*, response: Response) -> FollowUp | None:
     if rule is None:
         return None
     # No savepoint: the answer's transaction commits or rolls back the follow-up.
+    # Called for an answer without a follow-up; the one-per-answer constraint
+    # refuses a second, should two requests race.
     with transaction.atomic(savepoint=False):
-        if FollowUp.objects.filter(response=response).exists():
-            return None
         return _followup_create(
-            customer=response.customer,
+            customer_id=response.customer_id,
             response=response,
             rule=rule,
             team=rule.team,
@@ -547,7 +549,7 @@ def followup_open_manual(
                     _("This answer has a follow-up already."), code="conflict"
                 )
         return _followup_create(
-            customer=customer,
+            customer_id=customer.pk,
             response=response,
             rule=None,
             team=team,
