@@ -5,7 +5,7 @@ from rest_framework.routers import DefaultRouter
 from cxm.access import IsCxStaff
 from cxm.api import not_found
 from cxm.customers.api import CustomerViewSet, InteractionViewSet, SegmentViewSet
-from cxm.followups.api import FollowUpViewSet
+from cxm.followups.api import FollowUpViewSet, RootCauseViewSet
 from surveys.api import (
     CampaignViewSet,
     CesView,
@@ -25,6 +25,7 @@ router.register("campaigns", CampaignViewSet, basename="campaign")
 router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("responses", ResponseViewSet, basename="response")
 router.register("followups", FollowUpViewSet, basename="followup")
+router.register("root-causes", RootCauseViewSet, basename="rootcause")
 
 # The schema and its docs are for CX staff like the rest of the API.
 staff_only = {"permission_classes": [IsCxStaff]}

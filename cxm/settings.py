@@ -500,6 +500,11 @@ FOLLOWUP_AGENTS_GROUP = "CX agents"
 FOLLOWUP_MANAGERS_GROUP = "CX managers"
 # The largest CSV file an import takes (customers, interactions), in bytes.
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
+# The customer property naming their account owner (a username or an email), for
+# rules that assign follow-ups to the account owner.
+FOLLOWUP_ACCOUNT_OWNER_PROPERTY = env.str(
+    "FOLLOWUP_ACCOUNT_OWNER_PROPERTY", "account_owner"
+)
 
 # Database sessions that refuse keys Django never makes (a NUL byte would 500).
 SESSION_ENGINE = "cxm.sessions"

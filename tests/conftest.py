@@ -52,6 +52,25 @@ def _fresh_limits(settings):
     settings.API_THROTTLE_RATE = "100000/m"
 
 
+@pytest.fixture(autouse=True)
+def _followup_defaults(request):
+    """
+    The default follow-up rules and root causes, which migrations create: tests
+    that empty the database (transaction=True) take them away from those after.
+    """
+    if request.node.get_closest_marker("django_db"):
+        request.getfixturevalue("_django_db_helper")
+    elif {"db", "transactional_db"} & set(request.fixturenames):
+        request.getfixturevalue(
+            "db" if "db" in request.fixturenames else "transactional_db"
+        )
+    else:
+        return
+    from cxm.followups.services import followup_defaults_ensure
+
+    followup_defaults_ensure()
+
+
 def _forget_broker_connections():
     # Celery caches its connection and producer pools on first publish; drop them
     # (as Celery does after a fork) so the next publish uses the broker set now.

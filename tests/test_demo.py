@@ -112,7 +112,8 @@ def test_it_opens_followups_open_overdue_and_resolved(loaded):
     assert set(by_status) == set(FollowUpStatus.values)
     assert all(n > 0 for n in by_status.values())
     assert not FollowUp.objects.filter(owner__isnull=True).exists()
-    overdue = FollowUp.objects.filter(status=FollowUpStatus.OVERDUE)
+    overdue = FollowUp.objects.overdue()
+    assert overdue.exists()
     assert not overdue.filter(escalated_at__isnull=True).exists()
 
 

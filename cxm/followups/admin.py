@@ -1,14 +1,31 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 
 from cxm.access import cx_staff_users
 
-from .models import FollowUp, FollowUpEvent, FollowUpStatus
-from .services import followup_assign, followup_owner_validate, followup_set_priority
+from .models import (
+    UNRESOLVED,
+    FollowUp,
+    FollowUpEvent,
+    FollowUpRule,
+    RootCause,
+    Team,
+    TeamMember,
+)
+from .selectors import followups_visible_to
+from .services import (
+    followup_assign,
+    followup_owner_validate,
+    followup_rule_save,
+    followup_rule_validate,
+    followup_set_priority,
+    team_save,
+    team_validate,
+)
 
 
 class OverdueFilter(admin.SimpleListFilter):
@@ -51,10 +68,10 @@ class FollowUpForm(forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
-        resolved = FollowUp.objects.filter(
-            pk=self.instance.pk, status=FollowUpStatus.RESOLVED
+        done = FollowUp.objects.filter(pk=self.instance.pk).exclude(
+            status__in=UNRESOLVED
         )
-        if self.changed_data and resolved.exists():
+        if self.changed_data and done.exists():
             raise ValidationError(_("This follow-up was resolved meanwhile."))
         return cleaned
 
@@ -62,7 +79,7 @@ class FollowUpForm(forms.ModelForm):
         owner = self.cleaned_data["owner"]
         if owner is not None and "owner" in self.changed_data:
             try:
-                followup_owner_validate(owner)
+                followup_owner_validate(owner, team=self.instance.team)
             except ValidationError as e:
                 raise ValidationError(e.message_dict["owner"]) from None
         return owner
@@ -75,23 +92,40 @@ class FollowUpAdmin(admin.ModelAdmin):
         "__str__",
         "customer",
         "score",
+        "team",
         "owner",
         "priority",
         "status",
+        "overdue",
         "due_at",
     ]
-    list_filter = ["status", OverdueFilter, "priority", "owner", "root_cause"]
-    search_fields = ["response__customer__email", "response__comment"]
-    list_select_related = ["owner", "response__customer"]
+    list_filter = [
+        "status",
+        OverdueFilter,
+        "priority",
+        "team",
+        "owner",
+        "root_cause",
+    ]
+    search_fields = ["customer__email", "response__comment"]
+    list_select_related = ["owner", "team", "customer", "response"]
     raw_id_fields = ["response"]
     # Status and resolution change through the follow-up pages (or the API), which
     # record the timeline; the admin changes owner and priority.
     readonly_fields = [
+        "customer",
+        "team",
+        "rule",
         "status",
+        "first_contact_due_at",
+        "first_contact_at",
         "due_at",
         "resolution",
         "root_cause",
+        "closed_at",
+        "no_action_needed",
         "created_at",
+        "opened_by",
         "assigned_at",
         "owner_notified_at",
         "escalated_at",
@@ -104,15 +138,23 @@ class FollowUpAdmin(admin.ModelAdmin):
         # A follow-up opens from a detractor's response, with its due time and owner.
         return False
 
+    def get_queryset(self, request):
+        # The same roles as the pages and the API.
+        return followups_visible_to(request.user)
+
     def get_readonly_fields(self, request, obj=None):
         fields = ["response", *self.readonly_fields]
-        if obj is not None and obj.status == FollowUpStatus.RESOLVED:
+        if obj is not None and not obj.is_unresolved:
             return [*fields, "owner", "priority"]
         return fields
 
     @admin.display(description=_("score"), ordering="response__score")
     def score(self, obj):
-        return obj.response.score
+        return obj.response.score if obj.response_id else None
+
+    @admin.display(description=_("overdue"), boolean=True)
+    def overdue(self, obj):
+        return obj.is_overdue
 
     def save_model(self, request, obj, form, change):
         # Write only what the admin changes, through the services that keep the
@@ -127,4 +169,141 @@ class FollowUpAdmin(admin.ModelAdmin):
                 followup_assign(followup=obj, owner=obj.owner, actor=request.user)
         except ValidationError as e:
             self.message_user(request, " ".join(e.messages), messages.ERROR)
+        except PermissionDenied as e:
+            self.message_user(request, str(e), messages.ERROR)
         obj.refresh_from_db()
+
+
+def _service_errors(form, validate) -> None:
+    """Adds what a service's validation says to the form, by field."""
+    try:
+        validate(form.instance)
+    except ValidationError as e:
+        form._update_errors(e)
+
+
+@admin.register(RootCause)
+class RootCauseAdmin(admin.ModelAdmin):
+    list_display = ["name_en", "name_ko", "code", "active", "position"]
+    list_editable = ["active", "position"]
+    prepopulated_fields = {"code": ["name_en"]}
+
+    def has_delete_permission(self, request, obj=None):
+        # Resolved follow-ups name it; make it inactive instead.
+        if obj is not None and obj.followups.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+
+class TeamMemberInline(admin.TabularInline):
+    model = TeamMember
+    extra = 1
+    fields = ["user", "available", "last_assigned_at"]
+    readonly_fields = ["last_assigned_at"]
+    raw_id_fields = ["user"]
+
+
+class TeamForm(forms.ModelForm):
+    class Meta:
+        model = Team
+        fields = [
+            "name",
+            "manager",
+            "time_zone",
+            "business_hours_only",
+            "workday_start",
+            "workday_end",
+            "workdays",
+            "holiday_country",
+        ]
+
+    def _post_clean(self):
+        super()._post_clean()
+        _service_errors(self, team_validate)
+
+
+@admin.register(Team)
+class TeamAdmin(admin.ModelAdmin):
+    form = TeamForm
+    list_display = ["name", "manager", "time_zone", "business_hours_only"]
+    list_select_related = ["manager"]
+    inlines = [TeamMemberInline]
+
+    def save_model(self, request, obj, form, change):
+        team_save(team=obj)
+
+
+class FollowUpRuleForm(forms.ModelForm):
+    class Meta:
+        model = FollowUpRule
+        fields = [
+            "name",
+            "position",
+            "active",
+            "survey",
+            "survey_kind",
+            "score_low",
+            "score_high",
+            "comment_words",
+            "customer_properties",
+            "segment",
+            "priority",
+            "team",
+            "assignment",
+            "first_contact_sla_hours",
+            "resolution_sla_hours",
+        ]
+
+    def _post_clean(self):
+        super()._post_clean()
+        _service_errors(self, followup_rule_validate)
+
+
+@admin.register(FollowUpRule)
+class FollowUpRuleAdmin(admin.ModelAdmin):
+    form = FollowUpRuleForm
+    list_display = [
+        "name",
+        "position",
+        "active",
+        "survey_kind",
+        "score_low",
+        "score_high",
+        "priority",
+        "team",
+    ]
+    list_editable = ["position", "active"]
+    list_select_related = ["team"]
+    raw_id_fields = ["survey", "segment"]
+    fieldsets = [
+        (None, {"fields": ["name", "position", "active"]}),
+        (
+            _("When an answer matches"),
+            {
+                "fields": [
+                    "survey",
+                    "survey_kind",
+                    "score_low",
+                    "score_high",
+                    "comment_words",
+                    "customer_properties",
+                    "segment",
+                ]
+            },
+        ),
+        (
+            _("It opens a follow-up"),
+            {
+                "fields": [
+                    "priority",
+                    "team",
+                    "assignment",
+                    "first_contact_sla_hours",
+                    "resolution_sla_hours",
+                ]
+            },
+        ),
+    ]
+
+    def save_model(self, request, obj, form, change):
+        followup_rule_save(rule=obj)

@@ -13,12 +13,23 @@ from cxm.api import (
     PARSER_CLASSES,
     ErrorSerializer,
     PrimaryKeyRelatedField,
+    StrictBooleanField,
     StrictCharField,
 )
+from cxm.customers.models import Customer
+from surveys.models import Response
 
 from . import services
-from .models import FollowUp, FollowUpEvent, FollowUpStatus, RootCause
-from .selectors import followups_filter, followups_visible_to
+from .models import (
+    ContactChannel,
+    FollowUp,
+    FollowUpEvent,
+    FollowUpStatus,
+    Priority,
+    RootCause,
+    Team,
+)
+from .selectors import followups_filter, followups_visible_to, teams_of
 
 User = get_user_model()
 
@@ -49,18 +60,34 @@ class FollowUpSerializer(serializers.ModelSerializer):
     # One shape for list and detail, timeline included: a second shape would give
     # the schema two components sharing the status enum.
     customer = FollowUpCustomerSerializer(read_only=True)
-    campaign = serializers.IntegerField(source="response.campaign_id", read_only=True)
-    score = serializers.IntegerField(source="response.score", read_only=True)
-    comment = serializers.CharField(source="response.comment", read_only=True)
+    campaign = serializers.IntegerField(
+        source="response.campaign_id", read_only=True, allow_null=True
+    )
+    score = serializers.IntegerField(
+        source="response.score", read_only=True, allow_null=True
+    )
+    comment = serializers.CharField(
+        source="response.comment", read_only=True, allow_null=True
+    )
     owner_username = serializers.CharField(
         source="owner.get_username", read_only=True, allow_null=True
     )
-    is_overdue = serializers.BooleanField(read_only=True)
-    root_cause = serializers.ChoiceField(
-        choices=RootCause.choices,
-        allow_blank=True,
+    team_name = serializers.CharField(
+        source="team.name", read_only=True, allow_null=True
+    )
+    is_overdue = serializers.BooleanField(
         read_only=True,
-        help_text="Blank until the follow-up is resolved.",
+        help_text="Unresolved and past a due time (first contact or resolution); "
+        "derived, never stored.",
+    )
+    root_cause = serializers.SlugRelatedField(
+        slug_field="code",
+        read_only=True,
+        allow_null=True,
+        help_text="The root cause's code; null until the follow-up is resolved.",
+    )
+    root_cause_name = serializers.CharField(
+        source="root_cause.name", read_only=True, allow_null=True
     )
     events = FollowUpEventSerializer(
         many=True, read_only=True, help_text="The timeline, oldest first."
@@ -75,11 +102,15 @@ class FollowUpSerializer(serializers.ModelSerializer):
             "customer",
             "score",
             "comment",
+            "team",
+            "team_name",
             "owner",
             "owner_username",
             "priority",
             "status",
             "is_overdue",
+            "first_contact_due_at",
+            "first_contact_at",
             "due_at",
             "created_at",
             "assigned_at",
@@ -88,6 +119,9 @@ class FollowUpSerializer(serializers.ModelSerializer):
             "resolved_by",
             "resolution",
             "root_cause",
+            "root_cause_name",
+            "closed_at",
+            "no_action_needed",
             "events",
         ]
         read_only_fields = fields
@@ -106,49 +140,175 @@ class FollowUpChangeSerializer(serializers.Serializer):
         help_text="Give the follow-up to this CX staff user; null unassigns it.",
     )
     note = StrictCharField(
-        required=False, max_length=5000, help_text="Add this note to the timeline."
+        required=False,
+        max_length=5000,
+        help_text="Add this note to the timeline; with a status change or reopen, "
+        "it is that change's note.",
     )
     status = serializers.ChoiceField(
-        choices=[(FollowUpStatus.RESOLVED, FollowUpStatus.RESOLVED.label)],
+        choices=[
+            (s, s.label)
+            for s in (
+                FollowUpStatus.CONTACTED,
+                FollowUpStatus.WAITING,
+                FollowUpStatus.RESOLVED,
+                FollowUpStatus.CLOSED,
+            )
+        ],
         required=False,
-        help_text="Resolve it; send resolution and root_cause with it.",
+        help_text="Move it: contacted (logs a contact, with channel), waiting (on "
+        "the customer), resolved (with resolution and root_cause), closed (once "
+        "resolved). A move the workflow does not allow answers 409.",
+    )
+    channel = serializers.ChoiceField(
+        choices=ContactChannel.choices,
+        required=False,
+        help_text='How the customer was contacted, with status "contacted".',
+    )
+    reopen = StrictBooleanField(
+        required=False,
+        help_text="true reopens a resolved or closed follow-up.",
     )
     resolution = StrictCharField(
         required=False, max_length=5000, help_text="How it was resolved."
     )
-    root_cause = serializers.ChoiceField(choices=RootCause.choices, required=False)
+    root_cause = StrictCharField(
+        required=False,
+        max_length=40,
+        help_text="The code of an active root cause (GET /api/root-causes/).",
+    )
 
-    # What validate() says, for the schema: one action at least, and status,
-    # resolution and root_cause all three or none.
+    # What validate() says, for the schema: one action at least; resolution and
+    # root_cause with status resolved, channel with status contacted.
     body_required = True
     request_schema = {
-        "anyOf": [{"required": [name]} for name in ("owner", "note", "status")],
+        "anyOf": [
+            {"required": [name]} for name in ("owner", "note", "status", "reopen")
+        ],
         "dependentRequired": {
-            "status": ["resolution", "root_cause"],
-            "resolution": ["status"],
-            "root_cause": ["status"],
+            "resolution": ["status", "root_cause"],
+            "root_cause": ["status", "resolution"],
+            "channel": ["status"],
         },
+        "allOf": [
+            {
+                "if": {
+                    "required": ["status"],
+                    "properties": {"status": {"const": "resolved"}},
+                },
+                "then": {"required": ["resolution", "root_cause"]},
+                "else": {
+                    "not": {
+                        "anyOf": [
+                            {"required": ["resolution"]},
+                            {"required": ["root_cause"]},
+                        ]
+                    }
+                },
+            },
+            {
+                "if": {
+                    "required": ["status"],
+                    "properties": {"status": {"const": "contacted"}},
+                },
+                "then": {"required": ["channel"]},
+                "else": {"not": {"required": ["channel"]}},
+            },
+            {
+                "if": {"required": ["reopen"]},
+                "then": {"not": {"required": ["status"]}},
+            },
+        ],
     }
 
     def validate(self, attrs):
-        if "status" not in attrs and {"resolution", "root_cause"} & attrs.keys():
+        status = attrs.get("status")
+        if (
+            status != FollowUpStatus.RESOLVED
+            and {
+                "resolution",
+                "root_cause",
+            }
+            & attrs.keys()
+        ):
             raise serializers.ValidationError(
                 {"status": [_('Send "resolved" with a resolution and root cause.')]}
             )
-        if not {"owner", "note", "status"} & attrs.keys():
+        if status != FollowUpStatus.CONTACTED and "channel" in attrs:
             raise serializers.ValidationError(
-                _("Send owner, note or status to change the follow-up.")
+                {"status": [_('Send "contacted" with the channel.')]}
             )
-        if "status" not in attrs:
-            return attrs
+        if "reopen" in attrs and status:
+            raise serializers.ValidationError(
+                {"reopen": [_("Reopen, or change the status, not both.")]}
+            )
+        if not {"owner", "note", "status", "reopen"} & attrs.keys():
+            raise serializers.ValidationError(
+                _("Send owner, note, status or reopen to change the follow-up.")
+            )
         errors = {}
-        if "resolution" not in attrs:
-            errors["resolution"] = [_("Say how it was resolved.")]
-        if "root_cause" not in attrs:
-            errors["root_cause"] = [_("Choose a root cause.")]
+        if status == FollowUpStatus.RESOLVED:
+            if "resolution" not in attrs:
+                errors["resolution"] = [_("Say how it was resolved.")]
+            if "root_cause" not in attrs:
+                errors["root_cause"] = [_("Choose a root cause.")]
+        if status == FollowUpStatus.CONTACTED and "channel" not in attrs:
+            errors["channel"] = [_("Choose how you contacted the customer.")]
         if errors:
             raise serializers.ValidationError(errors)
         return attrs
+
+
+class FollowUpOpenSerializer(serializers.Serializer):
+    """Opens a follow-up by hand, for a customer or one of their answers."""
+
+    customer = PrimaryKeyRelatedField(queryset=Customer.objects.all())
+    response = PrimaryKeyRelatedField(
+        queryset=Response.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="One of the customer's answers; none for the customer alone.",
+    )
+    team = PrimaryKeyRelatedField(
+        queryset=Team.objects.all(),
+        required=False,
+        allow_null=True,
+        help_text="A team you are in (staff: any); none for every CX agent.",
+    )
+    owner = PrimaryKeyRelatedField(
+        queryset=cx_staff_users(),
+        required=False,
+        allow_null=True,
+        error_messages={
+            "does_not_exist": _("There is no active CX staff user {pk_value}.")
+        },
+        help_text="Who owns it; none for the team's round robin.",
+    )
+    priority = serializers.ChoiceField(
+        choices=Priority.choices, required=False, default=Priority.NORMAL
+    )
+    note = StrictCharField(
+        required=False, max_length=5000, help_text="Why it was opened."
+    )
+
+
+class RootCauseSerializer(serializers.ModelSerializer):
+    name = serializers.CharField(
+        read_only=True, help_text="In the request's language (Accept-Language)."
+    )
+
+    class Meta:
+        model = RootCause
+        fields = ["code", "name", "name_en", "name_ko", "active", "position"]
+        read_only_fields = fields
+
+
+class RootCauseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
+    """The managed list of root causes a resolution names (edited in the admin)."""
+
+    serializer_class = RootCauseSerializer
+    queryset = RootCause.objects.order_by("position", "pk")
+    pagination_class = None
 
 
 OWNER = r"^(none|[0-9]{1,18})$"
@@ -166,7 +326,10 @@ class OwnerFilter(filters.CharFilter):
 
 
 class FollowUpFilter(filters.FilterSet):
-    status = filters.ChoiceFilter(choices=FollowUpStatus.choices)
+    status = filters.ChoiceFilter(
+        choices=[("unresolved", "unresolved"), *FollowUpStatus.choices],
+        help_text='A status, or "unresolved" for new, contacted and waiting.',
+    )
     owner = OwnerFilter(
         validators=[RegexValidator(OWNER, _('Give a user id or "none".'))],
     )
@@ -186,7 +349,10 @@ class FollowUpFilter(filters.FilterSet):
 
 
 class FollowUpViewSet(
-    mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.CreateModelMixin,
+    viewsets.GenericViewSet,
 ):
     """The closed-loop queue: detractors to call back, who owns them, what is late."""
 
@@ -202,17 +368,57 @@ class FollowUpViewSet(
         )
 
     @extend_schema(
+        request=FollowUpOpenSerializer,
+        responses={
+            201: FollowUpSerializer,
+            409: OpenApiResponse(
+                ErrorSerializer, description="The answer has a follow-up already."
+            ),
+        },
+    )
+    def create(self, request):
+        """Opens a follow-up by hand for a customer, or one of their answers."""
+        form = FollowUpOpenSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        data = form.validated_data
+        team = data.get("team")
+        if team is not None and not (
+            request.user.is_staff or teams_of(request.user).filter(pk=team.pk).exists()
+        ):
+            raise serializers.ValidationError(
+                {"team": [_("You are not in this team.")]}
+            )
+        followup = services.followup_open_manual(
+            customer=data["customer"],
+            response=data.get("response"),
+            actor=request.user,
+            team=team,
+            priority=data.get("priority", Priority.NORMAL),
+            owner=data.get("owner"),
+            note=data.get("note", ""),
+        )
+        return ApiResponse(
+            FollowUpSerializer(self.get_queryset().get(pk=followup.pk)).data,
+            status=201,
+        )
+
+    @extend_schema(
         request=FollowUpChangeSerializer,
         responses={
             200: FollowUpSerializer,
+            403: OpenApiResponse(
+                ErrorSerializer,
+                description="Giving it to someone else is for its team's manager.",
+            ),
             409: OpenApiResponse(
                 ErrorSerializer,
-                description="Resolved already: it can take notes, nothing else.",
+                description="The workflow does not allow this move now (resolved "
+                "already, closed, not yet resolved).",
             ),
         },
     )
     def partial_update(self, request, pk=None):
-        """Assigns, notes and/or resolves the follow-up, all or nothing."""
+        """Assigns, notes, moves and/or reopens the follow-up, all or nothing."""
         followup = self.get_object()
         change = FollowUpChangeSerializer(data=request.data)
         change.is_valid(raise_exception=True)
@@ -222,15 +428,32 @@ class FollowUpViewSet(
                 services.followup_assign(
                     followup=followup, owner=data["owner"], actor=request.user
                 )
-            if "note" in data:
+            status = data.get("status")
+            note = data.get("note", "")
+            if "note" in data and (
+                status in (None, FollowUpStatus.RESOLVED) and not data.get("reopen")
+            ):
                 services.followup_add_note(
-                    followup=followup, actor=request.user, text=data["note"]
+                    followup=followup, actor=request.user, text=note
                 )
-            if data.get("status") == FollowUpStatus.RESOLVED:
+            actor = request.user
+            if status == FollowUpStatus.CONTACTED:
+                services.followup_log_contact(
+                    followup=followup, actor=actor, channel=data["channel"], note=note
+                )
+            elif status == FollowUpStatus.WAITING:
+                services.followup_wait_on_customer(
+                    followup=followup, actor=actor, note=note
+                )
+            elif status == FollowUpStatus.RESOLVED:
                 services.followup_resolve(
                     followup=followup,
-                    actor=request.user,
-                    resolution=data.get("resolution", ""),
-                    root_cause=data.get("root_cause", ""),
+                    actor=actor,
+                    resolution=data["resolution"],
+                    root_cause=data["root_cause"],
                 )
+            elif status == FollowUpStatus.CLOSED:
+                services.followup_close(followup=followup, actor=actor, note=note)
+            if data.get("reopen"):
+                services.followup_reopen(followup=followup, actor=actor, note=note)
         return ApiResponse(FollowUpSerializer(self.get_object()).data)

@@ -1,17 +1,38 @@
+from datetime import time
+from decimal import Decimal
+
 from django.conf import settings
+from django.core.validators import MinValueValidator
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import get_language, gettext
 from django.utils.translation import gettext_lazy as _
 
+from surveys.kinds import KINDS, SurveyKind
 from surveys.models import Response
 
 
+def list_workdays() -> list[int]:
+    """Monday to Friday."""
+    return [0, 1, 2, 3, 4]
+
+
 class FollowUpStatus(models.TextChoices):
-    OPEN = "open", _("Open")
-    OVERDUE = "overdue", _("Overdue")
+    """
+    The workflow. "Overdue" is no status: it is derived from the due times
+    (FollowUp.is_overdue, FollowUpQuerySet.overdue) so that it is never stale.
+    """
+
+    NEW = "new", _("New")
+    CONTACTED = "contacted", _("Contacted")
+    WAITING = "waiting", _("Waiting on customer")
     RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
+
+
+# The statuses of a follow-up someone still has to work on; the SLA clocks run.
+UNRESOLVED = (FollowUpStatus.NEW, FollowUpStatus.CONTACTED, FollowUpStatus.WAITING)
 
 
 class Priority(models.TextChoices):
@@ -19,31 +40,316 @@ class Priority(models.TextChoices):
     HIGH = "high", _("High")
 
 
-class RootCause(models.TextChoices):
-    PRODUCT = "product", _("Product or quality")
-    SERVICE = "service", _("Customer service")
-    DELIVERY = "delivery", _("Delivery or availability")
-    PRICE = "price", _("Price or billing")
-    USABILITY = "usability", _("Ease of use")
-    COMMUNICATION = "communication", _("Communication")
-    OTHER = "other", _("Other")
+class RootCause(models.Model):
+    """One entry of the managed list of root causes a resolution names."""
+
+    code = models.SlugField(
+        _("code"),
+        max_length=40,
+        unique=True,
+        help_text=_("A short name for the API and exports; keep it stable."),
+    )
+    name_en = models.CharField(_("name in English"), max_length=100)
+    name_ko = models.CharField(_("name in Korean"), max_length=100)
+    active = models.BooleanField(
+        _("active"),
+        default=True,
+        help_text=_("Inactive causes stay on old follow-ups but are not offered."),
+    )
+    position = models.PositiveIntegerField(_("position"), default=0)
+
+    class Meta:
+        verbose_name = _("root cause")
+        verbose_name_plural = _("root causes")
+        ordering = ["position", "pk"]
+
+    def __str__(self):
+        return self.name
+
+    @property
+    def name(self) -> str:
+        """The name in the active language."""
+        if (get_language() or "").startswith("ko") and self.name_ko:
+            return self.name_ko
+        return self.name_en
+
+
+class Team(models.Model):
+    """
+    The people who work a share of the follow-ups, their manager, and the hours
+    their SLA clocks count (services.sla_due_at).
+    """
+
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    members = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        through="TeamMember",
+        related_name="followup_teams",
+        blank=True,
+        verbose_name=_("members"),
+    )
+    manager = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="managed_followup_teams",
+        verbose_name=_("manager"),
+    )
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        default="UTC",
+        help_text=_("An IANA time zone, such as Asia/Seoul or America/New_York."),
+    )
+    business_hours_only = models.BooleanField(
+        _("count business hours only"),
+        default=False,
+        help_text=_(
+            "SLA clocks count only the hours below, on working days that are no "
+            "public holiday; otherwise they count every hour."
+        ),
+    )
+    workday_start = models.TimeField(_("working day starts"), default=time(9))
+    workday_end = models.TimeField(_("working day ends"), default=time(18))
+    # Monday 0 … Sunday 6, as datetime.weekday().
+    workdays = models.JSONField(_("working days"), default=list_workdays)
+    holiday_country = models.CharField(
+        _("public holidays of"),
+        max_length=2,
+        blank=True,
+        help_text=_("A country code (KR, US, GB …); blank for none."),
+    )
+
+    class Meta:
+        verbose_name = _("team")
+        verbose_name_plural = _("teams")
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(workday_start__lt=models.F("workday_end")),
+                name="team_workday_starts_before_it_ends",
+            )
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+class TeamMember(models.Model):
+    """
+    A member of a team, and their place in its round robin: when they were last
+    given one of its follow-ups. Choosing the next owner locks one of these rows
+    (SKIP LOCKED), so detractors answering at once do not wait on each other.
+    """
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="followup_team_memberships",
+        verbose_name=_("member"),
+    )
+    available = models.BooleanField(
+        _("available"),
+        default=True,
+        help_text=_("Unavailable members (on leave) get no new follow-ups."),
+    )
+    last_assigned_at = models.DateTimeField(
+        _("last assigned at"), null=True, blank=True
+    )
+
+    class Meta:
+        verbose_name = _("team member")
+        verbose_name_plural = _("team members")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["team", "user"], name="teammember_once_per_team"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.team}: {self.user}"
+
+
+class Assignment(models.TextChoices):
+    ROUND_ROBIN = "round_robin", _("Round robin among the team's members")
+    ACCOUNT_OWNER = "account_owner", _("The customer's account owner, else round robin")
+    NOBODY = "nobody", _("Nobody: assigned by hand")
+
+
+class FollowUpRule(models.Model):
+    """
+    When an answer opens a follow-up, and how: the active rules are tried in
+    order of position and the first that matches decides (services.followup_rule_match).
+    """
+
+    name = models.CharField(_("name"), max_length=100)
+    position = models.PositiveIntegerField(_("position"), default=0)
+    active = models.BooleanField(_("active"), default=True)
+    # Conditions: each one set must hold.
+    survey = models.ForeignKey(
+        "surveys.Survey",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("survey"),
+        help_text=_("Only answers to this survey; blank for any."),
+    )
+    survey_kind = models.CharField(
+        _("survey kind"),
+        max_length=10,
+        choices=[(k, label) for k, label in SurveyKind.choices if k in KINDS],
+        blank=True,
+        help_text=_("Only answers to surveys of this kind; blank for any."),
+    )
+    score_low = models.PositiveSmallIntegerField(
+        _("lowest score"), null=True, blank=True
+    )
+    score_high = models.PositiveSmallIntegerField(
+        _("highest score"), null=True, blank=True
+    )
+    comment_words = models.JSONField(
+        _("words in the comment"),
+        default=list,
+        blank=True,
+        help_text=_(
+            "Matches a comment containing any of these words (any case); "
+            "empty for any comment."
+        ),
+    )
+    customer_properties = models.JSONField(
+        _("customer properties"),
+        default=dict,
+        blank=True,
+        help_text=_('Each must equal the customer\'s, e.g. {"plan": "enterprise"}.'),
+    )
+    segment = models.ForeignKey(
+        "customers.Segment",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("segment"),
+        help_text=_("Only customers in this segment; blank for any."),
+    )
+    # Outcome.
+    priority = models.CharField(
+        _("priority"),
+        max_length=10,
+        choices=Priority.choices,
+        blank=True,
+        help_text=_(
+            "Blank: high for the angriest scores (NPS 0–3, CSAT 1, CES 1), "
+            "normal otherwise."
+        ),
+    )
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="rules",
+        verbose_name=_("team"),
+        help_text=_("Blank: no team; any CX agent works it."),
+    )
+    assignment = models.CharField(
+        _("assign to"),
+        max_length=20,
+        choices=Assignment.choices,
+        default=Assignment.ROUND_ROBIN,
+    )
+    first_contact_sla_hours = models.DecimalField(
+        _("first contact within (hours)"),
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_("Blank: no first-contact SLA."),
+    )
+    resolution_sla_hours = models.DecimalField(
+        _("resolution within (hours)"),
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(Decimal("0.01"))],
+        help_text=_("Blank: the FOLLOWUP_SLA_HOURS setting."),
+    )
+
+    class Meta:
+        verbose_name = _("follow-up rule")
+        verbose_name_plural = _("follow-up rules")
+        ordering = ["position", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(score_low__isnull=True)
+                | models.Q(score_high__isnull=True)
+                | models.Q(score_low__lte=models.F("score_high")),
+                name="followuprule_score_range_in_order",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+
+def overdue_q(now) -> models.Q:
+    """
+    Unresolved and past a due time: the resolution's, or the first contact's
+    while nobody has contacted the customer. The one definition of "overdue".
+    """
+    return models.Q(status__in=UNRESOLVED) & (
+        models.Q(due_at__lt=now)
+        | models.Q(first_contact_at__isnull=True, first_contact_due_at__lt=now)
+    )
 
 
 class FollowUpQuerySet(models.QuerySet):
     def unresolved(self):
-        return self.exclude(status=FollowUpStatus.RESOLVED)
+        return self.filter(status__in=UNRESOLVED)
 
     def overdue(self, now=None):
-        """Unresolved follow-ups past due, whether or not a sweep saw them."""
-        return self.unresolved().filter(due_at__lt=now or timezone.now())
+        return self.filter(overdue_q(now or timezone.now()))
+
+    def not_overdue(self, now=None):
+        return self.exclude(overdue_q(now or timezone.now()))
 
 
 class FollowUp(models.Model):
+    # One follow-up per answer at most, in the database: no race opens two.
     response = models.OneToOneField(
         Response,
         on_delete=models.CASCADE,
+        null=True,
+        blank=True,
         related_name="followup",
         verbose_name=_("response"),
+    )
+    # The customer, also for follow-ups opened by hand without an answer.
+    customer = models.ForeignKey(
+        "customers.Customer",
+        on_delete=models.CASCADE,
+        related_name="followups",
+        verbose_name=_("customer"),
+    )
+    rule = models.ForeignKey(
+        FollowUpRule,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="followups",
+        verbose_name=_("opened by rule"),
+    )
+    team = models.ForeignKey(
+        Team,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="followups",
+        verbose_name=_("team"),
     )
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -60,14 +366,33 @@ class FollowUp(models.Model):
         _("status"),
         max_length=10,
         choices=FollowUpStatus.choices,
-        default=FollowUpStatus.OPEN,
+        default=FollowUpStatus.NEW,
+    )
+    first_contact_due_at = models.DateTimeField(
+        _("first contact due at"), null=True, blank=True
+    )
+    first_contact_at = models.DateTimeField(
+        _("first contact at"), null=True, blank=True
     )
     due_at = models.DateTimeField(_("due at"))
     created_at = models.DateTimeField(_("opened at"), default=timezone.now)
+    opened_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("opened by"),
+        help_text=_("Who opened it by hand; blank when a rule did."),
+    )
     assigned_at = models.DateTimeField(_("assigned at"), null=True, blank=True)
+    # When the current owner was emailed about it; the sweep resends while blank.
     owner_notified_at = models.DateTimeField(
         _("owner notified at"), null=True, blank=True
     )
+    # Whether a person acted on it (assigned by hand, noted, contacted, moved it):
+    # until then a kinder answer closes it as "no action needed".
+    touched_at = models.DateTimeField(_("first handled at"), null=True, blank=True)
     escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     resolved_by = models.ForeignKey(
@@ -79,8 +404,19 @@ class FollowUp(models.Model):
         verbose_name=_("resolved by"),
     )
     resolution = models.TextField(_("resolution"), blank=True)
-    root_cause = models.CharField(
-        _("root cause"), max_length=20, choices=RootCause.choices, blank=True
+    root_cause = models.ForeignKey(
+        RootCause,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="followups",
+        verbose_name=_("root cause"),
+    )
+    closed_at = models.DateTimeField(_("closed at"), null=True, blank=True)
+    no_action_needed = models.BooleanField(
+        _("no action needed"),
+        default=False,
+        help_text=_("Closed because the customer changed to a kinder answer."),
     )
 
     objects = FollowUpQuerySet.as_manager()
@@ -92,13 +428,38 @@ class FollowUp(models.Model):
         constraints = [
             models.CheckConstraint(
                 condition=~models.Q(status="resolved")
-                | (models.Q(resolved_at__isnull=False) & ~models.Q(root_cause="")),
+                | models.Q(resolved_at__isnull=False, root_cause__isnull=False),
                 name="followup_resolved_has_when_and_cause",
-            )
+            ),
+            models.CheckConstraint(
+                condition=~models.Q(status="closed")
+                | models.Q(closed_at__isnull=False),
+                name="followup_closed_has_when",
+            ),
         ]
         indexes = [
-            models.Index(fields=["status", "due_at"]),
+            # The queue's default: unresolved, soonest due first (and the sweep's
+            # "past due" scan); partial, so resolved history does not weigh on it.
+            models.Index(
+                fields=["due_at", "id"],
+                condition=models.Q(status__in=UNRESOLVED),
+                name="followup_unresolved_due",
+            ),
+            models.Index(
+                fields=["team", "due_at", "id"],
+                condition=models.Q(status__in=UNRESOLVED),
+                name="followup_team_unresolved_due",
+            ),
+            # The sweep's "first contact late" scan.
+            models.Index(
+                fields=["first_contact_due_at"],
+                condition=models.Q(
+                    status__in=UNRESOLVED, first_contact_at__isnull=True
+                ),
+                name="followup_first_contact_due",
+            ),
             models.Index(fields=["owner", "status"]),
+            models.Index(fields=["status", "resolved_at"]),
         ]
 
     def __str__(self):
@@ -112,12 +473,20 @@ class FollowUp(models.Model):
         return settings.SITE_URL + self.get_absolute_url()
 
     @property
-    def customer(self):
-        return self.response.customer
+    def is_unresolved(self) -> bool:
+        return self.status in UNRESOLVED
 
     @property
     def is_overdue(self) -> bool:
-        return self.status != FollowUpStatus.RESOLVED and self.due_at < timezone.now()
+        """The one rule of overdue_q, on one row already loaded."""
+        if not self.is_unresolved:
+            return False
+        now = timezone.now()
+        return self.due_at < now or (
+            self.first_contact_at is None
+            and self.first_contact_due_at is not None
+            and self.first_contact_due_at < now
+        )
 
 
 class EventKind(models.TextChoices):
@@ -128,9 +497,23 @@ class EventKind(models.TextChoices):
     NOTE = "note", _("Note")
     ANSWER_CHANGED = "answer_changed", _("Customer changed the answer")
     COMMENTED = "commented", _("Customer added to the answer")
+    CONTACTED = "contacted", _("Customer contacted")
+    STATUS_CHANGED = "status", _("Status changed")
+    # Written by the sweep before overdue was derived; kept for old timelines.
     OVERDUE = "overdue", _("Overdue")
     ESCALATED = "escalated", _("Escalated")
     RESOLVED = "resolved", _("Resolved")
+    CLOSED = "closed", _("Closed")
+    REOPENED = "reopened", _("Reopened")
+    NO_ACTION_NEEDED = "no_action", _("Closed: no action needed")
+    NOTIFIED = "notified", _("Notified")
+
+
+class ContactChannel(models.TextChoices):
+    PHONE = "phone", _("Phone call")
+    EMAIL = "email", _("Email")
+    MEETING = "meeting", _("Meeting")
+    OTHER = "other", _("Other")
 
 
 class FollowUpEvent(models.Model):
@@ -161,6 +544,7 @@ class FollowUpEvent(models.Model):
         verbose_name = _("follow-up event")
         verbose_name_plural = _("follow-up events")
         ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["followup", "created_at"])]
 
     def __str__(self):
         return f"{self.get_kind_display()} {self.created_at:%Y-%m-%d %H:%M}"
@@ -173,6 +557,23 @@ class FollowUpEvent(models.Model):
             return f"{score} {self.text}".strip()
         if "priority" in data:
             return str(Priority(data["priority"]).label)
+        if "status" in data:
+            status = str(FollowUpStatus(data["status"]).label)
+            return f"{status}. {self.text}".strip() if self.text else status
+        if "channel" in data:
+            channel = str(ContactChannel(data["channel"]).label)
+            return f"{channel}: {self.text}".strip(": ")
+        if (
+            self.kind == EventKind.ASSIGNED
+            and data.get("previous")
+            and not data.get("owner")
+        ):
+            return gettext("Unassigned; it was %(previous)s's.") % data
+        if self.kind == EventKind.ASSIGNED and data.get("owner"):
+            return gettext("From %(previous)s to %(owner)s") % {
+                "previous": data.get("previous") or gettext("nobody"),
+                "owner": data.get("owner") or gettext("nobody"),
+            }
         if self.kind == EventKind.ASSIGNED and not self.text:
             return gettext("Unassigned")
         if self.kind == EventKind.ESCALATED and not self.text:
@@ -184,7 +585,8 @@ class FollowUpEvent(models.Model):
 
 class AgentTurn(models.Model):
     """
-    An agent's place in the round robin: when they were last given a follow-up.
+    An agent's place in the round robin of follow-ups without a team (a team's
+    round robin keeps its turns on TeamMember): when they were last given a follow-up.
     Choosing the next owner locks one of these rows (SKIP LOCKED), not every
     follow-up, so detractors answering at once do not wait on each other.
     """
@@ -206,3 +608,58 @@ class AgentTurn(models.Model):
 
     def __str__(self):
         return str(self.user)
+
+
+class NoticeKind(models.TextChoices):
+    REASSIGNED_AWAY = "reassigned_away", _("Follow-up given to someone else")
+
+
+class FollowUpNotice(models.Model):
+    """
+    An email owed to someone about a follow-up, beyond the owner's own (which
+    FollowUp.owner_notified_at tracks): a row with a due time the sweep sends
+    once (services.followup_notice_send), so a lost message is resent and a
+    repeated one sends nothing.
+    """
+
+    followup = models.ForeignKey(
+        FollowUp, on_delete=models.CASCADE, related_name="notices"
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=NoticeKind.choices)
+    recipient = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        verbose_name=_("recipient"),
+    )
+    # Who the follow-up went to, for the email (it may change again before then).
+    new_owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    due_at = models.DateTimeField(_("due at"), default=timezone.now)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("follow-up notice")
+        verbose_name_plural = _("follow-up notices")
+        indexes = [
+            models.Index(
+                fields=["due_at"],
+                condition=models.Q(sent_at__isnull=True),
+                name="followupnotice_unsent_due",
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} → {self.recipient}"

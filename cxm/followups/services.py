@@ -1,29 +1,45 @@
 import logging
 import smtplib
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from functools import lru_cache
+from zoneinfo import ZoneInfo
 
+import holidays
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from cxm import emails
 from cxm.access import is_cx_staff
-from surveys.kinds import SurveyKind, is_negative
+from cxm.customers.models import Customer
+from cxm.customers.selectors import segment_customers
+from surveys.kinds import KINDS, SurveyKind
 from surveys.models import Response
 
+from . import defaults
 from .models import (
+    UNRESOLVED,
     AgentTurn,
+    Assignment,
+    ContactChannel,
     EventKind,
     FollowUp,
     FollowUpEvent,
+    FollowUpNotice,
+    FollowUpRule,
     FollowUpStatus,
+    NoticeKind,
     Priority,
     RootCause,
+    Team,
+    TeamMember,
+    overdue_q,
 )
 
 logger = logging.getLogger(__name__)
@@ -36,17 +52,230 @@ NOTIFY_GRACE = timedelta(minutes=2)
 
 
 def followup_due_at(opened_at: datetime) -> datetime:
-    """Returns when a follow-up opened at `opened_at` is due under the SLA."""
-    return opened_at + timedelta(hours=settings.FOLLOWUP_SLA_HOURS)
+    """Returns when a follow-up without team or rule SLA opened then is due."""
+    return sla_due_at(team=None, start=opened_at, hours=settings.FOLLOWUP_SLA_HOURS)
+
+
+@lru_cache(maxsize=64)
+def _public_holidays(country: str):
+    # Expands to each year asked about (`day in ...`) and remembers it.
+    return holidays.country_holidays(country)
+
+
+def holiday_countries() -> set[str]:
+    """The country codes whose public holidays sla_due_at knows."""
+    return set(holidays.list_supported_countries())
+
+
+# Where a team with no working day would otherwise look forever.
+SLA_MAX_DAYS = 3 * 366
+
+
+def sla_due_at(
+    *, team: Team | None, start: datetime, hours: float | Decimal
+) -> datetime:
+    """
+    Returns when an SLA of `hours` started at `start` runs out, in UTC: `hours`
+    later, or, for a team that counts business hours only, once that many of its
+    working hours (in its time zone, skipping nights, days off and its country's
+    public holidays) have passed.
+    """
+    length = timedelta(hours=float(hours))
+    if team is None or not team.business_hours_only:
+        return (start + length).astimezone(UTC)
+    zone = ZoneInfo(team.time_zone)
+    days_off = _public_holidays(team.holiday_country) if team.holiday_country else ()
+    workdays = set(team.workdays)
+    local = start.astimezone(zone)
+    day = local.date()
+    for _day in range(SLA_MAX_DAYS):
+        if day.weekday() in workdays and day not in days_off:
+            # In UTC, so that a day with a clock change counts its real hours.
+            opens = datetime.combine(day, team.workday_start, zone).astimezone(UTC)
+            closes = datetime.combine(day, team.workday_end, zone).astimezone(UTC)
+            begin = max(opens, start.astimezone(UTC))
+            if begin < closes:
+                if length <= closes - begin:
+                    return begin + length
+                length -= closes - begin
+        day += timedelta(days=1)
+    raise ValueError(f"Team {team.pk} has no working hours in {SLA_MAX_DAYS} days.")
 
 
 # The scores of each kind that make a follow-up urgent: the angrier, the higher.
 HIGH_PRIORITY_MAX = {SurveyKind.NPS: 3, SurveyKind.CSAT: 1, SurveyKind.CES: 1}
 
 
-def followup_priority(kind: str, score: int) -> str:
+def followup_priority(kind: str, score: int | None) -> str:
     """Returns the priority of a follow-up opened by a `kind` score."""
+    if kind not in HIGH_PRIORITY_MAX or score is None:
+        return Priority.NORMAL
     return Priority.HIGH if score <= HIGH_PRIORITY_MAX[kind] else Priority.NORMAL
+
+
+def followup_defaults_ensure() -> None:
+    """Creates the default rules and root causes where there are none at all."""
+    if not FollowUpRule.objects.exists():
+        defaults.rules_create(FollowUpRule)
+    if not RootCause.objects.exists():
+        defaults.root_causes_create(RootCause)
+
+
+# Rules
+
+
+def _words_match(words: list[str], comment: str) -> bool:
+    comment = comment.casefold()
+    return any(w.strip().casefold() in comment for w in words if w.strip())
+
+
+def _properties_match(wanted: dict, properties: dict) -> bool:
+    # Compared as text, so that "42" in a rule matches 42 imported from a CSV.
+    return all(
+        key in properties and str(properties[key]) == str(value)
+        for key, value in wanted.items()
+    )
+
+
+def rule_matches(rule: FollowUpRule, response: Response) -> bool:
+    """True if the answer meets each condition `rule` sets."""
+    kind = response.survey.kind
+    if rule.survey_id is not None and rule.survey_id != response.survey_id:
+        return False
+    if rule.survey_kind and rule.survey_kind != kind:
+        return False
+    if rule.score_low is not None or rule.score_high is not None:
+        if response.score is None or kind not in KINDS:
+            return False
+        low = rule.score_low if rule.score_low is not None else KINDS[kind].low
+        high = rule.score_high if rule.score_high is not None else KINDS[kind].high
+        if not low <= response.score <= high:
+            return False
+    if rule.comment_words and not _words_match(rule.comment_words, response.comment):
+        return False
+    # The customer is read only for a rule that asks about them.
+    if rule.customer_properties and not _properties_match(
+        rule.customer_properties, response.customer.properties or {}
+    ):
+        return False
+    if rule.segment_id is not None:
+        in_segment = (
+            segment_customers(segment=rule.segment)
+            .filter(pk=response.customer_id)
+            .exists()
+        )
+        if not in_segment:
+            return False
+    return True
+
+
+def followup_rule_match(response: Response) -> FollowUpRule | None:
+    """
+    Returns the first active rule, by position, that the answer meets, or None
+    when the answer asks for no follow-up. The one place that decides.
+    """
+    rules = FollowUpRule.objects.filter(active=True).select_related("team", "segment")
+    for rule in rules.order_by("position", "pk"):
+        if rule_matches(rule, response):
+            return rule
+    return None
+
+
+def followup_rule_validate(rule: FollowUpRule) -> None:
+    """Raises ValidationError naming each field of `rule` that cannot work."""
+    errors = {}
+    kind = rule.survey.kind if rule.survey_id else rule.survey_kind
+    if rule.survey_id and rule.survey_kind and rule.survey.kind != rule.survey_kind:
+        errors["survey_kind"] = _("The survey is of another kind.")
+    scale = KINDS.get(kind)
+    has_range = rule.score_low is not None or rule.score_high is not None
+    if has_range and scale is None:
+        errors["survey_kind"] = _("A score range needs a survey kind with a scale.")
+    elif scale is not None:
+        for field in ("score_low", "score_high"):
+            value = getattr(rule, field)
+            if value is not None and not scale.low <= value <= scale.high:
+                errors[field] = _("Give a score from %(low)d to %(high)d.") % {
+                    "low": scale.low,
+                    "high": scale.high,
+                }
+    if (
+        rule.score_low is not None
+        and rule.score_high is not None
+        and rule.score_low > rule.score_high
+    ):
+        errors["score_high"] = _("The highest score is below the lowest.")
+    words = rule.comment_words
+    if not isinstance(words, list) or not all(isinstance(w, str) for w in words):
+        errors["comment_words"] = _("Give a list of words.")
+    props = rule.customer_properties
+    if not isinstance(props, dict) or not all(
+        isinstance(v, str | int | float | bool) for v in props.values()
+    ):
+        errors["customer_properties"] = _(
+            "Give an object of property names and values."
+        )
+    if errors:
+        raise ValidationError(errors)
+
+
+def followup_rule_save(*, rule: FollowUpRule) -> FollowUpRule:
+    """Validates and saves a rule (new or changed)."""
+    followup_rule_validate(rule)
+    if isinstance(rule.comment_words, list):
+        rule.comment_words = [w.strip() for w in rule.comment_words if w.strip()]
+    with transaction.atomic():
+        rule.save()
+    return rule
+
+
+# Teams
+
+
+def team_validate(team: Team) -> None:
+    """Raises ValidationError naming each field of `team` that cannot work."""
+    errors = {}
+    try:
+        ZoneInfo(team.time_zone)
+    except (KeyError, ValueError):
+        errors["time_zone"] = _("Give a time zone such as Asia/Seoul.")
+    if team.holiday_country and team.holiday_country not in holiday_countries():
+        errors["holiday_country"] = _("No public holidays are known for this code.")
+    if (
+        not isinstance(team.workdays, list)
+        or not team.workdays
+        or not all(isinstance(d, int) and 0 <= d <= 6 for d in team.workdays)
+    ):
+        errors["workdays"] = _("Give at least one working day, 0 (Monday) to 6.")
+    if team.workday_start >= team.workday_end:
+        errors["workday_end"] = _("The working day must end after it starts.")
+    if errors:
+        raise ValidationError(errors)
+
+
+def team_save(*, team: Team, members=None) -> Team:
+    """Validates and saves a team and, if given, its members (users)."""
+    team.holiday_country = (team.holiday_country or "").upper()
+    team_validate(team)
+    with transaction.atomic():
+        team.save()
+        if members is not None:
+            ids = {u.pk for u in members}
+            TeamMember.objects.filter(team=team).exclude(user_id__in=ids).delete()
+            TeamMember.objects.bulk_create(
+                [TeamMember(team=team, user_id=pk) for pk in ids],
+                ignore_conflicts=True,
+            )
+    return team
+
+
+def team_member_is(team: Team, user) -> bool:
+    return team.manager_id == user.pk or (
+        TeamMember.objects.filter(team=team, user=user).exists()
+    )
+
+
+# Assignment
 
 
 def _event(
@@ -104,15 +333,34 @@ def _agent_turn_take(*, skip_locked: bool) -> AgentTurn | None:
     )
 
 
-def followup_owner_next(*, now):
-    """
-    Returns the CX agent assigned least recently (round robin), or None, and marks
-    them assigned at `now`. Call inside the transaction that assigns.
+def _member_turn_take(team: Team, *, skip_locked: bool) -> TeamMember | None:
+    return (
+        TeamMember.objects.select_for_update(skip_locked=skip_locked, of=("self",))
+        .select_related("user")
+        .filter(team=team, available=True, user__is_active=True)
+        .order_by(F("last_assigned_at").asc(nulls_first=True), "user_id")
+        .first()
+    )
 
-    It locks that agent's turn, skipping turns other transactions hold, so two
-    detractors answering at once get two agents without waiting; with every turn
+
+def followup_owner_next(*, now, team: Team | None = None):
+    """
+    Returns the available member of `team` (for no team: the CX agent) assigned
+    least recently (round robin), or None, and marks them assigned at `now`.
+    Call inside the transaction that assigns.
+
+    It locks that person's turn, skipping turns other transactions hold, so two
+    detractors answering at once get two people without waiting; with every turn
     held it waits for the least recent one.
     """
+    if team is not None:
+        turn = _member_turn_take(team, skip_locked=True) or _member_turn_take(
+            team, skip_locked=False
+        )
+        if turn is None:
+            return None
+        TeamMember.objects.filter(pk=turn.pk).update(last_assigned_at=now)
+        return turn.user
     turn = _agent_turn_take(skip_locked=True)
     if turn is None:
         if not agents().exists():
@@ -126,61 +374,203 @@ def followup_owner_next(*, now):
     return turn.user
 
 
-def _agent_turn_mark(*, owner, now) -> None:
+def _turn_mark(*, owner, team: Team | None, now) -> None:
     """A follow-up given by hand counts as the owner's turn too."""
-    AgentTurn.objects.filter(user=owner).update(last_assigned_at=now)
+    if team is not None:
+        TeamMember.objects.filter(team=team, user=owner).update(last_assigned_at=now)
+    else:
+        AgentTurn.objects.filter(user=owner).update(last_assigned_at=now)
+
+
+def account_owner_of(customer: Customer, team: Team | None):
+    """
+    Returns the user the customer's account-owner property names (a username or
+    an email), if they can own the follow-up (active CX staff, in the team), else
+    None.
+    """
+    name = (customer.properties or {}).get(settings.FOLLOWUP_ACCOUNT_OWNER_PROPERTY)
+    if not isinstance(name, str) or not name.strip():
+        return None
+    name = name.strip()
+    user = (
+        User.objects.filter(is_active=True)
+        .filter(Q(**{f"{User.USERNAME_FIELD}__iexact": name}) | Q(email__iexact=name))
+        .order_by("pk")
+        .first()
+    )
+    if user is None or not is_cx_staff(user):
+        return None
+    if team is not None and not team_member_is(team, user):
+        return None
+    return user
+
+
+def _owner_choose(*, assignment: str, customer_id: int, team, now):
+    if assignment == Assignment.NOBODY:
+        return None
+    if assignment == Assignment.ACCOUNT_OWNER:
+        owner = account_owner_of(Customer.objects.get(pk=customer_id), team)
+        if owner is not None:
+            _turn_mark(owner=owner, team=team, now=now)
+            return owner
+    return followup_owner_next(now=now, team=team)
+
+
+# Opening
+
+
+def _followup_create(
+    *,
+    customer_id: int,
+    response: Response | None,
+    rule: FollowUpRule | None,
+    team: Team | None,
+    priority: str,
+    assignment: str,
+    first_contact_hours,
+    resolution_hours,
+    owner=None,
+    actor=None,
+    text: str = "",
+) -> FollowUp:
+    now = timezone.now()
+    if owner is None:
+        owner = _owner_choose(
+            assignment=assignment, customer_id=customer_id, team=team, now=now
+        )
+    elif owner:
+        _turn_mark(owner=owner, team=team, now=now)
+    resolution_hours = resolution_hours or settings.FOLLOWUP_SLA_HOURS
+    followup = FollowUp.objects.create(
+        response=response,
+        customer_id=customer_id,
+        rule=rule,
+        team=team,
+        owner=owner,
+        priority=priority,
+        first_contact_due_at=(
+            sla_due_at(team=team, start=now, hours=first_contact_hours)
+            if first_contact_hours
+            else None
+        ),
+        due_at=sla_due_at(team=team, start=now, hours=resolution_hours),
+        created_at=now,
+        opened_by=actor,
+        touched_at=now if actor else None,
+        assigned_at=now if owner else None,
+        owner_notified_at=now if owner and owner == actor else None,
+    )
+    data = {"score": response.score} if response and response.score is not None else {}
+    events = [
+        FollowUpEvent(
+            followup=followup,
+            kind=EventKind.OPENED,
+            actor=actor,
+            text=text or (response.comment if response else ""),
+            data=data,
+            created_at=now,
+        )
+    ]
+    if owner:
+        events.append(
+            FollowUpEvent(
+                followup=followup,
+                kind=EventKind.ASSIGNED,
+                actor=actor,
+                text=owner.get_username(),
+                created_at=now,
+            )
+        )
+        if owner != actor:
+            _notify_owner_on_commit(followup)
+    FollowUpEvent.objects.bulk_create(events)
+    return followup
 
 
 def followup_open(*, response: Response) -> FollowUp | None:
     """
-    Opens the follow-up of an unhappy customer's response (NPS ≤ 6, CSAT ≤ 2,
-    CES ≤ 3), once; returns it, or None for a happier one. Call inside the
-    transaction that records the response.
+    Opens the follow-up the first matching rule asks for (by default NPS ≤ 6,
+    CSAT ≤ 2, CES ≤ 3), once; returns it, or None when no rule matches or the
+    answer has one already. Call inside the transaction that records the response.
     """
-    kind = response.survey.kind
-    if not is_negative(kind, response.score):
+    rule = followup_rule_match(response)
+    if rule is None:
         return None
-    now = timezone.now()
     # No savepoint: the answer's transaction commits or rolls back the follow-up.
+    # Called for an answer without a follow-up; the one-per-answer constraint
+    # refuses a second, should two requests race.
     with transaction.atomic(savepoint=False):
-        owner = followup_owner_next(now=now)
-        followup = FollowUp.objects.create(
+        return _followup_create(
+            customer_id=response.customer_id,
             response=response,
-            owner=owner,
-            priority=followup_priority(kind, response.score),
-            due_at=followup_due_at(now),
-            created_at=now,
-            assigned_at=now if owner else None,
+            rule=rule,
+            team=rule.team,
+            priority=rule.priority
+            or followup_priority(response.survey.kind, response.score),
+            assignment=rule.assignment,
+            first_contact_hours=rule.first_contact_sla_hours,
+            resolution_hours=rule.resolution_sla_hours,
         )
-        events = [
-            FollowUpEvent(
-                followup=followup,
-                kind=EventKind.OPENED,
-                text=response.comment,
-                data={"score": response.score},
-                created_at=now,
-            )
-        ]
-        if owner:
-            events.append(
-                FollowUpEvent(
-                    followup=followup,
-                    kind=EventKind.ASSIGNED,
-                    text=owner.get_username(),
-                    created_at=now,
+
+
+def followup_open_manual(
+    *,
+    customer: Customer,
+    response: Response | None = None,
+    actor,
+    team: Team | None = None,
+    priority: str = Priority.NORMAL,
+    owner=None,
+    note: str = "",
+) -> FollowUp:
+    """
+    Opens a follow-up by hand, for a customer or one of their answers (which may
+    have none yet), owned by `owner` or the team's round robin. Its SLA is the
+    setting's, counted in the team's hours.
+    """
+    errors = {}
+    if response is not None and response.customer_id != customer.pk:
+        errors["response"] = _("This answer is another customer's.")
+    if priority not in Priority.values:
+        errors["priority"] = _("Choose a priority.")
+    if owner is not None:
+        try:
+            followup_owner_validate(owner, team=team)
+        except ValidationError as e:
+            errors.update(e.message_dict)
+    if errors:
+        raise ValidationError(errors)
+    with transaction.atomic():
+        if response is not None:
+            # Locks the answer: two people opening at once get one follow-up.
+            Response.objects.select_for_update().filter(pk=response.pk).first()
+            if FollowUp.objects.filter(response=response).exists():
+                raise ValidationError(
+                    _("This answer has a follow-up already."), code="conflict"
                 )
-            )
-            _notify_owner_on_commit(followup)
-        FollowUpEvent.objects.bulk_create(events)
-    return followup
+        return _followup_create(
+            customer_id=customer.pk,
+            response=response,
+            rule=None,
+            team=team,
+            priority=priority,
+            assignment=Assignment.ROUND_ROBIN,
+            first_contact_hours=None,
+            resolution_hours=None,
+            owner=owner,
+            actor=actor,
+            text=(note or "").strip(),
+        )
 
 
 def on_response_recorded(
     sender, *, response: Response, created: bool, changed: set, **kwargs
 ) -> None:
     """
-    Opens a follow-up for an unhappy answer; on an open one, notes a changed score
-    or a comment the customer added, and raises the priority of an angrier score.
+    Opens a follow-up for an answer a rule matches. On a changed answer, notes it
+    on the follow-up, raises the priority of an angrier score, and closes the
+    follow-up as "no action needed" when no rule matches any more and nobody
+    has acted on it yet.
     """
     if created:
         followup_open(response=response)
@@ -189,8 +579,7 @@ def on_response_recorded(
         return
     followup = FollowUp.objects.filter(response=response).first()
     if followup is None:
-        if "score" in changed:
-            followup_open(response=response)
+        followup_open(response=response)
         return
     if "score" in changed:
         _event(
@@ -201,17 +590,38 @@ def on_response_recorded(
         )
     elif response.comment:
         _event(followup, EventKind.COMMENTED, text=response.comment)
+    if followup.rule_id is None:
+        return  # opened by a person: a person closes it
+    rule = followup_rule_match(response)
+    if rule is None:
+        _followup_close_no_action(followup_id=followup.pk)
+        return
     # An angrier second answer raises the priority; a kinder one never lowers it.
-    kind = response.survey.kind
-    if (
-        "score" in changed
-        and is_negative(kind, response.score)
-        and followup_priority(kind, response.score) == Priority.HIGH
-    ):
+    priority = rule.priority or followup_priority(response.survey.kind, response.score)
+    if "score" in changed and priority == Priority.HIGH:
         try:
             followup_set_priority(followup=followup, priority=Priority.HIGH, actor=None)
         except ValidationError:
             pass  # resolved: its priority is history, the answer still counts
+
+
+def _followup_close_no_action(*, followup_id: int) -> bool:
+    """Closes an untouched, unresolved follow-up as "no action needed"."""
+    now = timezone.now()
+    with transaction.atomic():
+        followup = (
+            FollowUp.objects.select_for_update(of=("self",))
+            .filter(pk=followup_id, status__in=UNRESOLVED, touched_at__isnull=True)
+            .first()
+        )
+        if followup is None:
+            return False
+        followup.status = FollowUpStatus.CLOSED
+        followup.closed_at = now
+        followup.no_action_needed = True
+        followup.save(update_fields=["status", "closed_at", "no_action_needed"])
+        _event(followup, EventKind.NO_ACTION_NEEDED, now=now)
+    return True
 
 
 def _notify_owner_on_commit(followup: FollowUp) -> None:
@@ -222,60 +632,149 @@ def _notify_owner_on_commit(followup: FollowUp) -> None:
     transaction.on_commit(lambda: tasks.followup_notify_owner.delay(pk), robust=True)
 
 
-def followup_owner_validate(owner) -> None:
-    """Raises ValidationError unless `owner` can own follow-ups."""
+def _notice_on_commit(notice: FollowUpNotice) -> None:
+    from . import tasks
+
+    pk = notice.pk
+    transaction.on_commit(lambda: tasks.followup_notice_send.delay(pk), robust=True)
+
+
+# Who may do what: the roles
+
+
+def is_manager_of(user, followup: FollowUp) -> bool:
+    """
+    True if `user` manages the follow-up's team (its manager, or a member in the
+    CX managers group) or, for one without a team, is in the CX managers group;
+    and for staff accounts.
+    """
+    if not user.is_active:
+        return False
+    if user.is_staff:
+        return True
+    in_managers = user.groups.filter(name=settings.FOLLOWUP_MANAGERS_GROUP).exists()
+    if followup.team_id is None:
+        return in_managers
+    team = followup.team
+    if team.manager_id == user.pk:
+        return True
+    return in_managers and TeamMember.objects.filter(team=team, user=user).exists()
+
+
+def followup_owner_validate(owner, *, team: Team | None = None) -> None:
+    """Raises ValidationError unless `owner` can own follow-ups (of `team`)."""
     if not owner.is_active:
         raise ValidationError({"owner": _("This user is not active.")})
     if not is_cx_staff(owner):
         raise ValidationError({"owner": _("This user is not CX staff.")})
+    if team is not None and not team_member_is(team, owner):
+        raise ValidationError({"owner": _("This user is not in the follow-up's team.")})
+
+
+def _locked(followup: FollowUp) -> FollowUp:
+    return (
+        FollowUp.objects.select_for_update(of=("self",))
+        .select_related("team")
+        .get(pk=followup.pk)
+    )
+
+
+def _refuse_unless_unresolved(followup: FollowUp) -> None:
+    if not followup.is_unresolved:
+        raise ValidationError(
+            _("This follow-up is %(status)s.")
+            % {"status": followup.get_status_display().lower()},
+            code="conflict",
+        )
 
 
 def followup_assign(*, followup: FollowUp, owner, actor) -> FollowUp:
-    """Gives the follow-up to `owner`, who is emailed unless they took it themselves."""
-    if owner is not None:
-        followup_owner_validate(owner)
+    """
+    Gives the follow-up to `owner` (None: nobody), on its timeline with the
+    previous owner; the new owner is emailed unless they took it themselves, and
+    the previous one is told unless they gave it away themselves.
+
+    Agents may take a follow-up for themselves (or give up their own); giving it
+    to someone else is for the team's manager (is_manager_of). No actor: the
+    system (round robin).
+    """
+    if actor is not None and owner != actor and not is_manager_of(actor, followup):
+        if not (owner is None and followup.owner_id == actor.pk):
+            raise PermissionDenied(
+                _("Only the team's manager can give a follow-up to someone else.")
+            )
     now = timezone.now()
     with transaction.atomic():
-        followup = FollowUp.objects.select_for_update(of=("self",)).get(pk=followup.pk)
+        followup = _locked(followup)
         # Checked on the locked row: the caller's copy may predate a resolve.
-        if followup.status == FollowUpStatus.RESOLVED:
-            raise ValidationError(_("This follow-up is resolved."), code="conflict")
+        _refuse_unless_unresolved(followup)
+        if owner is not None:
+            followup_owner_validate(owner, team=followup.team)
+        previous = followup.owner
         if followup.owner_id == (owner.pk if owner else None):
             return followup
         followup.owner = owner
         followup.assigned_at = now if owner else None
         followup.owner_notified_at = now if owner == actor else None
-        followup.save(update_fields=["owner", "assigned_at", "owner_notified_at"])
+        fields = ["owner", "assigned_at", "owner_notified_at"]
+        if actor is not None and followup.touched_at is None:
+            followup.touched_at = now
+            fields.append("touched_at")
+        followup.save(update_fields=fields)
         if owner:
-            _agent_turn_mark(owner=owner, now=now)
+            _turn_mark(owner=owner, team=followup.team, now=now)
         _event(
             followup,
             EventKind.ASSIGNED,
             actor=actor,
             now=now,
             text=owner.get_username() if owner else "",
+            data={
+                "previous": previous.get_username() if previous else "",
+                "owner": owner.get_username() if owner else "",
+            },
         )
         if owner and owner != actor:
             _notify_owner_on_commit(followup)
+        if previous is not None and previous != actor and previous.is_active:
+            notice = FollowUpNotice.objects.create(
+                followup=followup,
+                kind=NoticeKind.REASSIGNED_AWAY,
+                recipient=previous,
+                new_owner=owner,
+                actor=actor,
+                due_at=now,
+            )
+            _notice_on_commit(notice)
     return followup
+
+
+def _touch(followup: FollowUp, now, fields: list[str]) -> None:
+    if followup.touched_at is None:
+        followup.touched_at = now
+        fields.append("touched_at")
 
 
 def followup_set_priority(*, followup: FollowUp, priority: str, actor) -> FollowUp:
     """Changes the priority of an unresolved follow-up, on its timeline."""
     if priority not in Priority.values:
         raise ValidationError({"priority": _("Choose a priority.")})
+    now = timezone.now()
     with transaction.atomic():
-        followup = FollowUp.objects.select_for_update(of=("self",)).get(pk=followup.pk)
-        if followup.status == FollowUpStatus.RESOLVED:
-            raise ValidationError(_("This follow-up is resolved."), code="conflict")
+        followup = _locked(followup)
+        _refuse_unless_unresolved(followup)
         if followup.priority == priority:
             return followup
         followup.priority = priority
-        followup.save(update_fields=["priority"])
+        fields = ["priority"]
+        if actor is not None:
+            _touch(followup, now, fields)
+        followup.save(update_fields=fields)
         _event(
             followup,
             EventKind.PRIORITY_CHANGED,
             actor=actor,
+            now=now,
             data={"priority": priority},
         )
     return followup
@@ -285,50 +784,217 @@ def followup_add_note(*, followup: FollowUp, actor, text: str) -> FollowUpEvent:
     text = (text or "").strip()
     if not text:
         raise ValidationError({"note": _("Write the note first.")})
-    return _event(followup, EventKind.NOTE, actor=actor, text=text)
+    now = timezone.now()
+    with transaction.atomic():
+        FollowUp.objects.filter(pk=followup.pk, touched_at__isnull=True).update(
+            touched_at=now
+        )
+        return _event(followup, EventKind.NOTE, actor=actor, text=text, now=now)
 
 
-def followup_resolve(*, followup: FollowUp, actor, resolution: str, root_cause: str):
-    """Resolves the follow-up, recording who, when, how and the root cause."""
+# The workflow: new → contacted ⇄ waiting on customer → resolved → closed, and
+# reopen (resolved or closed → contacted if the customer was contacted, else new).
+TRANSITIONS = {
+    FollowUpStatus.NEW: {
+        FollowUpStatus.CONTACTED,
+        FollowUpStatus.WAITING,
+        FollowUpStatus.RESOLVED,
+    },
+    FollowUpStatus.CONTACTED: {FollowUpStatus.WAITING, FollowUpStatus.RESOLVED},
+    FollowUpStatus.WAITING: {FollowUpStatus.CONTACTED, FollowUpStatus.RESOLVED},
+    FollowUpStatus.RESOLVED: {FollowUpStatus.CLOSED},
+    FollowUpStatus.CLOSED: set(),
+}
+
+
+def _refuse_transition(followup: FollowUp, to: str) -> None:
+    if to not in TRANSITIONS[followup.status]:
+        raise ValidationError(
+            _("A follow-up that is %(from)s cannot become %(to)s.")
+            % {
+                "from": followup.get_status_display().lower(),
+                "to": FollowUpStatus(to).label.lower(),
+            },
+            code="conflict",
+        )
+
+
+def followup_log_contact(
+    *, followup: FollowUp, actor, channel: str, note: str = ""
+) -> FollowUp:
+    """
+    Records that `actor` contacted the customer (a call, an email …): the first
+    contact, if it is, and the status "contacted". The reply email calls it too.
+    """
+    if channel not in ContactChannel.values:
+        raise ValidationError({"channel": _("Choose how you contacted the customer.")})
+    now = timezone.now()
+    with transaction.atomic():
+        followup = _locked(followup)
+        _refuse_unless_unresolved(followup)
+        fields = []
+        if followup.status != FollowUpStatus.CONTACTED:
+            followup.status = FollowUpStatus.CONTACTED
+            fields.append("status")
+        if followup.first_contact_at is None:
+            followup.first_contact_at = now
+            fields.append("first_contact_at")
+        _touch(followup, now, fields)
+        followup.save(update_fields=fields)
+        _event(
+            followup,
+            EventKind.CONTACTED,
+            actor=actor,
+            now=now,
+            text=(note or "").strip(),
+            data={"channel": channel},
+        )
+    return followup
+
+
+def followup_wait_on_customer(*, followup: FollowUp, actor, note: str = ""):
+    """Marks the follow-up as waiting on the customer (asked for something)."""
+    now = timezone.now()
+    with transaction.atomic():
+        followup = _locked(followup)
+        _refuse_transition(followup, FollowUpStatus.WAITING)
+        followup.status = FollowUpStatus.WAITING
+        fields = ["status"]
+        _touch(followup, now, fields)
+        followup.save(update_fields=fields)
+        _event(
+            followup,
+            EventKind.STATUS_CHANGED,
+            actor=actor,
+            now=now,
+            text=(note or "").strip(),
+            data={"status": FollowUpStatus.WAITING},
+        )
+    return followup
+
+
+def root_cause_choices():
+    """The root causes a resolution may name now."""
+    return RootCause.objects.filter(active=True).order_by("position", "pk")
+
+
+def followup_resolve(
+    *, followup: FollowUp, actor, resolution: str, root_cause: RootCause | str | None
+):
+    """
+    Resolves the follow-up, recording who, when, how and the root cause (an
+    active RootCause, or its code).
+    """
     resolution = (resolution or "").strip()
+    if isinstance(root_cause, str):
+        root_cause = root_cause_choices().filter(code=root_cause).first()
     errors = {}
     if not resolution:
         errors["resolution"] = _("Say how it was resolved.")
-    if root_cause not in RootCause.values:
+    if root_cause is None or not root_cause.active:
         errors["root_cause"] = _("Choose a root cause.")
     if errors:
         raise ValidationError(errors)
     now = timezone.now()
     with transaction.atomic():
-        followup = FollowUp.objects.select_for_update(of=("self",)).get(pk=followup.pk)
+        followup = _locked(followup)
         if followup.status == FollowUpStatus.RESOLVED:
             raise ValidationError(
                 _("This follow-up is already resolved."), code="conflict"
             )
+        _refuse_transition(followup, FollowUpStatus.RESOLVED)
         followup.status = FollowUpStatus.RESOLVED
         followup.resolution = resolution
         followup.root_cause = root_cause
         followup.resolved_at = now
         followup.resolved_by = actor
-        followup.save(
-            update_fields=[
-                "status",
-                "resolution",
-                "root_cause",
-                "resolved_at",
-                "resolved_by",
-            ]
-        )
+        fields = ["status", "resolution", "root_cause", "resolved_at", "resolved_by"]
+        _touch(followup, now, fields)
+        followup.save(update_fields=fields)
         _event(followup, EventKind.RESOLVED, actor=actor, now=now, text=resolution)
     return followup
 
 
-def _claim(pk: int, **conditions) -> FollowUp | None:
+def followup_close(*, followup: FollowUp, actor, note: str = "") -> FollowUp:
+    """Closes a resolved follow-up: nothing more is expected of anyone."""
+    now = timezone.now()
+    with transaction.atomic():
+        followup = _locked(followup)
+        _refuse_transition(followup, FollowUpStatus.CLOSED)
+        followup.status = FollowUpStatus.CLOSED
+        followup.closed_at = now
+        followup.save(update_fields=["status", "closed_at"])
+        _event(
+            followup, EventKind.CLOSED, actor=actor, now=now, text=(note or "").strip()
+        )
+    return followup
+
+
+def followup_reopen(*, followup: FollowUp, actor, note: str = "") -> FollowUp:
+    """
+    Reopens a resolved or closed follow-up: back to "contacted" if the customer
+    was contacted, else "new", with a fresh resolution clock (its rule's SLA, in
+    its team's hours) and no escalation yet. The old resolution stays on the
+    timeline.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        followup = (
+            FollowUp.objects.select_for_update(of=("self",))
+            .select_related("team", "rule")
+            .get(pk=followup.pk)
+        )
+        if followup.is_unresolved:
+            raise ValidationError(_("This follow-up is open already."), code="conflict")
+        hours = (
+            followup.rule.resolution_sla_hours if followup.rule else None
+        ) or settings.FOLLOWUP_SLA_HOURS
+        followup.status = (
+            FollowUpStatus.CONTACTED
+            if followup.first_contact_at
+            else FollowUpStatus.NEW
+        )
+        followup.due_at = sla_due_at(team=followup.team, start=now, hours=hours)
+        followup.escalated_at = None
+        followup.resolved_at = None
+        followup.resolved_by = None
+        followup.resolution = ""
+        followup.root_cause = None
+        followup.closed_at = None
+        followup.no_action_needed = False
+        fields = [
+            "status",
+            "due_at",
+            "escalated_at",
+            "resolved_at",
+            "resolved_by",
+            "resolution",
+            "root_cause",
+            "closed_at",
+            "no_action_needed",
+        ]
+        _touch(followup, now, fields)
+        followup.save(update_fields=fields)
+        _event(
+            followup,
+            EventKind.REOPENED,
+            actor=actor,
+            now=now,
+            text=(note or "").strip(),
+            data={"status": followup.status},
+        )
+    return followup
+
+
+# Background work: swept rows
+
+
+def _claim(pk: int, *q, **conditions) -> FollowUp | None:
     """Locks and returns the follow-up if it still meets the conditions, else None."""
     return (
         FollowUp.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("owner", "response__customer")
-        .filter(pk=pk, **conditions)
+        .select_related("owner", "customer", "team__manager")
+        .filter(*q, pk=pk, **conditions)
         .first()
     )
 
@@ -338,6 +1004,7 @@ def followup_owner_notify(*, followup_id: int) -> bool:
     with transaction.atomic():
         followup = _claim(
             followup_id,
+            status__in=UNRESOLVED,
             owner__isnull=False,
             owner__is_active=True,
             owner_notified_at__isnull=True,
@@ -356,7 +1023,42 @@ def followup_owner_notify(*, followup_id: int) -> bool:
     return True
 
 
-def managers_emails() -> list[str]:
+def followup_notice_send(*, notice_id: int) -> bool:
+    """Sends a notice (the previous owner's "given to someone else"), once."""
+    with transaction.atomic():
+        notice = (
+            FollowUpNotice.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("followup", "recipient", "new_owner", "actor")
+            .filter(pk=notice_id, sent_at__isnull=True)
+            .first()
+        )
+        if notice is None:
+            return False
+        if notice.recipient.email and notice.recipient.is_active:
+            emails.send(
+                "followup-reassigned",
+                to=[notice.recipient.email],
+                context={
+                    "followup": notice.followup,
+                    "recipient": notice.recipient,
+                    "new_owner": notice.new_owner,
+                    "actor": notice.actor,
+                },
+            )
+        notice.sent_at = timezone.now()
+        notice.save(update_fields=["sent_at"])
+        _event(notice.followup, EventKind.NOTIFIED, text=notice.recipient.email)
+    return True
+
+
+def managers_emails(followup: FollowUp | None = None) -> list[str]:
+    """
+    Who hears of a late follow-up: its team's manager, or, without a team (or a
+    manager), the CX managers group.
+    """
+    manager = followup.team.manager if followup and followup.team_id else None
+    if manager is not None and manager.is_active and manager.email:
+        return [manager.email]
     return list(
         User.objects.filter(
             is_active=True, groups__name=settings.FOLLOWUP_MANAGERS_GROUP
@@ -367,15 +1069,20 @@ def managers_emails() -> list[str]:
     )
 
 
-def followup_escalate(*, followup_id: int) -> bool:
-    """Emails the CX managers about an overdue follow-up, once; True if it did."""
+def followup_escalate(*, followup_id: int, now=None) -> bool:
+    """
+    Emails the manager(s) about an overdue follow-up, once, and sets its
+    escalated_at (the status stays what it is); True if it did.
+    """
     with transaction.atomic():
         followup = _claim(
-            followup_id, status=FollowUpStatus.OVERDUE, escalated_at__isnull=True
+            followup_id,
+            overdue_q(now or timezone.now()),
+            escalated_at__isnull=True,
         )
         if followup is None:
             return False
-        recipients = managers_emails()
+        recipients = managers_emails(followup)
         if recipients:
             emails.send(
                 "followup-escalated", to=recipients, context={"followup": followup}
@@ -392,41 +1099,21 @@ def followup_escalate(*, followup_id: int) -> bool:
 
 def followups_sweep(*, now=None) -> dict:
     """
-    Marks open follow-ups past due as overdue, escalates each overdue one once, and
-    resends owner emails whose message was lost. Safe to run any number of times.
+    Escalates each overdue follow-up once, and resends owner emails and notices
+    whose message was lost. Safe to run any number of times, on any number of
+    workers: each row is claimed (SKIP LOCKED) and marked in one transaction.
+
+    Later steps (reminders before a due time, further breach levels) belong here
+    too, each scanning its due-time column through its partial index.
     """
     now = now or timezone.now()
-    with transaction.atomic():
-        newly_overdue = list(
-            FollowUp.objects.select_for_update(skip_locked=True)
-            .overdue(now)
-            .filter(status=FollowUpStatus.OPEN)
-            .order_by("due_at")
-            .values_list("pk", flat=True)[:SWEEP_BATCH]
-        )
-        FollowUp.objects.filter(pk__in=newly_overdue).update(
-            status=FollowUpStatus.OVERDUE
-        )
-        FollowUpEvent.objects.bulk_create(
-            [
-                FollowUpEvent(followup_id=pk, kind=EventKind.OVERDUE, created_at=now)
-                for pk in newly_overdue
-            ]
-        )
 
-    def each(ids, action) -> int:
-        done = 0
-        for pk in ids:
-            try:
-                done += action(followup_id=pk)
-            except (smtplib.SMTPException, OSError) as e:
-                # The row stays unclaimed; the next sweep tries again.
-                logger.warning("Follow-up %s: email not sent: %s", pk, e)
-        return done
-
-    to_escalate = FollowUp.objects.filter(
-        status=FollowUpStatus.OVERDUE, escalated_at__isnull=True
-    ).values_list("pk", flat=True)[:SWEEP_BATCH]
+    to_escalate = (
+        FollowUp.objects.overdue(now)
+        .filter(escalated_at__isnull=True)
+        .order_by("due_at")
+        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    )
     to_notify = (
         FollowUp.objects.unresolved()
         .filter(
@@ -436,8 +1123,25 @@ def followups_sweep(*, now=None) -> dict:
         )
         .values_list("pk", flat=True)[:SWEEP_BATCH]
     )
-    return {
-        "overdue": len(newly_overdue),
-        "escalated": each(list(to_escalate), followup_escalate),
-        "notified": each(list(to_notify), followup_owner_notify),
-    }
+    notices = FollowUpNotice.objects.filter(
+        sent_at__isnull=True, due_at__lt=now - NOTIFY_GRACE
+    ).values_list("pk", flat=True)[:SWEEP_BATCH]
+    escalated = 0
+    for pk in list(to_escalate):
+        try:
+            escalated += followup_escalate(followup_id=pk, now=now)
+        except (smtplib.SMTPException, OSError) as e:
+            logger.warning("Follow-up %s: escalation not sent: %s", pk, e)
+    notified = 0
+    for pk in list(to_notify):
+        try:
+            notified += followup_owner_notify(followup_id=pk)
+        except (smtplib.SMTPException, OSError) as e:
+            logger.warning("Follow-up %s: owner email not sent: %s", pk, e)
+    noticed = 0
+    for pk in list(notices):
+        try:
+            noticed += followup_notice_send(notice_id=pk)
+        except (smtplib.SMTPException, OSError) as e:
+            logger.warning("Follow-up notice %s not sent: %s", pk, e)
+    return {"escalated": escalated, "notified": notified, "notices": noticed}

@@ -11,3 +11,8 @@ def followup_notify_owner(followup_id: int) -> bool:
 @shared_task
 def followups_sweep() -> dict:
     return services.followups_sweep()
+
+
+@shared_task
+def followup_notice_send(notice_id: int) -> bool:
+    return services.followup_notice_send(notice_id=notice_id)

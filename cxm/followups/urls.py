@@ -8,5 +8,9 @@ urlpatterns = [
     path("<int:pk>/", views.followup_detail, name="detail"),
     path("<int:pk>/take/", views.followup_take, name="take"),
     path("<int:pk>/note/", views.followup_note, name="note"),
+    path("<int:pk>/contact/", views.followup_contact, name="contact"),
+    path("<int:pk>/wait/", views.followup_wait, name="wait"),
     path("<int:pk>/resolve/", views.followup_resolve, name="resolve"),
+    path("<int:pk>/close/", views.followup_close, name="close"),
+    path("<int:pk>/reopen/", views.followup_reopen, name="reopen"),
 ]

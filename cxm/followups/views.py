@@ -1,21 +1,21 @@
 from django.contrib import messages
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 
 from cxm.access import cx_staff_required
 
 from . import services
-from .forms import FilterForm, NoteForm, ResolveForm
+from .forms import ContactForm, FilterForm, NoteForm, ResolveForm, StatusNoteForm
 from .models import FollowUp
-from .selectors import followups_filter, followups_visible_to
+from .selectors import followup_for_user, followups_filter, followups_visible_to
 
 
 def _get_followup_for_user(request, pk: int) -> FollowUp:
     """Returns the follow-up if the signed-in user may see it, else 404."""
-    return get_object_or_404(followups_visible_to(request.user), pk=pk)
+    return followup_for_user(request.user, pk)
 
 
 @cx_staff_required
@@ -49,14 +49,24 @@ def followup_detail(request, pk: int):
     return _detail(request, followup)
 
 
-def _detail(request, followup, *, note_form=None, resolve_form=None, status=200):
+def _detail(
+    request,
+    followup,
+    *,
+    note_form=None,
+    resolve_form=None,
+    contact_form=None,
+    status=200,
+):
     events = followup.events.select_related("actor")
-    # What else the customer answered, beyond the score and its reason.
-    extra_answers = [
-        a
-        for a in followup.response.answers.select_related("question__survey")
-        if not a.question.role
-    ]
+    extra_answers = []
+    if followup.response_id:
+        # What else the customer answered, beyond the score and its reason.
+        extra_answers = [
+            a
+            for a in followup.response.answers.select_related("question__survey")
+            if not a.question.role
+        ]
     return render(
         request,
         "followups/detail.html",
@@ -68,24 +78,36 @@ def _detail(request, followup, *, note_form=None, resolve_form=None, status=200)
             "events": events,
             "note_form": note_form or NoteForm(),
             "resolve_form": resolve_form or ResolveForm(),
+            "contact_form": contact_form or ContactForm(),
+            "status_form": StatusNoteForm(),
         },
         status=status,
     )
+
+
+def _act(request, followup, action, success: str, **kwargs):
+    """Runs a service on the follow-up; a refusal becomes a message, not a 500."""
+    try:
+        action(followup=followup, actor=request.user, **kwargs)
+    except (ValidationError, PermissionDenied) as e:
+        text = " ".join(e.messages) if isinstance(e, ValidationError) else str(e)
+        messages.error(request, text)
+    else:
+        messages.success(request, success)
+    return redirect(followup)
 
 
 @require_POST
 @cx_staff_required
 def followup_take(request, pk: int):
     followup = _get_followup_for_user(request, pk)
-    try:
-        services.followup_assign(
-            followup=followup, owner=request.user, actor=request.user
-        )
-    except ValidationError as e:
-        messages.error(request, " ".join(e.messages))
-    else:
-        messages.success(request, _("You own this follow-up now."))
-    return redirect(followup)
+    return _act(
+        request,
+        followup,
+        services.followup_assign,
+        _("You own this follow-up now."),
+        owner=request.user,
+    )
 
 
 @require_POST
@@ -100,6 +122,42 @@ def followup_note(request, pk: int):
     )
     messages.success(request, _("Note added."))
     return redirect(followup)
+
+
+@require_POST
+@cx_staff_required
+def followup_contact(request, pk: int):
+    followup = _get_followup_for_user(request, pk)
+    form = ContactForm(request.POST)
+    if not form.is_valid():
+        return _detail(request, followup, contact_form=form, status=400)
+    return _act(
+        request,
+        followup,
+        services.followup_log_contact,
+        _("Contact recorded."),
+        channel=form.cleaned_data["channel"],
+        note=form.cleaned_data["note"],
+    )
+
+
+def _move(action, success):
+    @require_POST
+    @cx_staff_required
+    def view(request, pk: int):
+        followup = _get_followup_for_user(request, pk)
+        form = StatusNoteForm(request.POST)
+        note = form.cleaned_data["note"] if form.is_valid() else ""
+        return _act(request, followup, action, success, note=note)
+
+    return view
+
+
+followup_wait = _move(
+    services.followup_wait_on_customer, _("Waiting on the customer now.")
+)
+followup_close = _move(services.followup_close, _("Closed."))
+followup_reopen = _move(services.followup_reopen, _("Reopened."))
 
 
 @require_POST

@@ -72,7 +72,7 @@ def assert_nothing_changed(ids):
     assert campaign.status == CampaignStatus.DRAFT
     assert campaign.name != "X"
     followup = FollowUp.objects.get(pk=ids["followup"])
-    assert followup.status == FollowUpStatus.OPEN
+    assert followup.status == FollowUpStatus.NEW
     assert not followup.events.filter(kind=EventKind.NOTE).exists()
 
 
@@ -115,7 +115,7 @@ def test_it_lets_a_cx_agent_in_with_a_session_and_act_on_followups(
     )
     assert r.status_code == 200, r.content
     assert r.json()["owner"] == cx_agent.pk
-    assert r.json()["status"] == FollowUpStatus.OPEN
+    assert r.json()["status"] == FollowUpStatus.NEW
 
 
 def test_it_keeps_customers_surveys_and_campaigns_read_only_for_cx_agents(

@@ -5,7 +5,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cxm.followups.models import EventKind, FollowUp, FollowUpStatus, RootCause
+from cxm.followups.models import EventKind, FollowUp, FollowUpStatus
 from cxm.followups.services import followup_resolve
 from tests.api.helpers import answer, page_ids
 from tests.factories import UserFactory, agent
@@ -49,7 +49,7 @@ def test_it_filters_by_status(api, staff):
         followup=resolved, actor=staff, resolution="Refund", root_cause="price"
     )
 
-    assert page_ids(api.get("/api/followups/?status=open")) == [open_one.pk]
+    assert page_ids(api.get("/api/followups/?status=new")) == [open_one.pk]
     assert page_ids(api.get("/api/followups/?status=resolved")) == [resolved.pk]
 
 
@@ -178,7 +178,7 @@ def test_it_resolves_a_followup(api, staff):
     assert r.json()["status"] == "resolved"
     followup.refresh_from_db()
     assert followup.status == FollowUpStatus.RESOLVED
-    assert (followup.resolution, followup.root_cause) == ("Refunded", RootCause.PRICE)
+    assert (followup.resolution, followup.root_cause.code) == ("Refunded", "price")
     assert followup.resolved_by == staff
 
 
@@ -221,7 +221,7 @@ def test_it_refuses_to_resolve_without_resolution_or_root_cause(api, body, field
     assert r.status_code == 400
     assert field in r.json()
     followup.refresh_from_db()
-    assert followup.status == FollowUpStatus.OPEN
+    assert followup.status == FollowUpStatus.NEW
 
 
 def test_it_changes_nothing_when_one_part_of_a_request_fails(api, staff):
@@ -333,3 +333,62 @@ def test_it_refuses_an_owner_id_that_is_not_a_whole_number(api, shape):
     assert list(r.json()) == ["owner"]
     followup.refresh_from_db()
     assert followup.owner_id == owner_before
+
+
+# The workflow and opening by hand
+
+
+def test_it_logs_a_contact_and_then_refuses_an_illegal_move_with_409(api, staff):
+    followup = detractor_followup()
+
+    contacted = patch(
+        api, followup, {"status": "contacted", "channel": "phone", "note": "Spoke"}
+    )
+    closing = patch(api, followup, {"status": "closed"})
+
+    assert contacted.status_code == 200, contacted.content
+    assert contacted.json()["status"] == "contacted"
+    assert contacted.json()["first_contact_at"] is not None
+    assert closing.status_code == 409
+    assert "cannot become closed" in str(closing.json())
+    assert FollowUp.objects.get(pk=followup.pk).status == FollowUpStatus.CONTACTED
+
+
+def test_it_reopens_a_resolved_followup(api, staff):
+    followup = detractor_followup()
+    followup_resolve(followup=followup, actor=staff, resolution="x", root_cause="price")
+
+    r = patch(api, followup, {"reopen": True, "note": "She wrote again"})
+
+    assert r.status_code == 200, r.content
+    assert r.json()["status"] == "new" and r.json()["root_cause"] is None
+    assert r.json()["events"][-1]["kind"] == EventKind.REOPENED
+
+
+def test_it_opens_a_followup_by_hand_for_a_customer(api, staff):
+    from tests.factories import CustomerFactory
+
+    customer = CustomerFactory()
+
+    r = api.post(
+        "/api/followups/",
+        {"customer": customer.pk, "priority": "high", "note": "Called us angry"},
+        format="json",
+    )
+
+    assert r.status_code == 201, r.content
+    body = r.json()
+    assert (body["customer"]["id"], body["priority"], body["score"]) == (
+        customer.pk,
+        "high",
+        None,
+    )
+    assert FollowUp.objects.get(pk=body["id"]).opened_by == staff
+
+
+def test_it_lists_the_root_causes_in_the_readers_language(api):
+    r = api.get("/api/root-causes/", HTTP_ACCEPT_LANGUAGE="ko")
+
+    assert r.status_code == 200
+    price = next(c for c in r.json() if c["code"] == "price")
+    assert price["name"] == "가격 또는 결제"

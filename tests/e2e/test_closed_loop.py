@@ -177,7 +177,7 @@ def test_it_closes_the_loop_for_a_detractor(
     assert len(followups) == 1
     followup = followups[0]
     assert followup["owner"] == people["agent"].pk
-    assert followup["status"] == "open"
+    assert followup["status"] == "new"
     sla = timedelta(seconds=SLA_SECONDS)
     assert posted + sla <= parse_datetime(followup["due_at"]) <= answered + sla
 
@@ -193,7 +193,9 @@ def test_it_closes_the_loop_for_a_detractor(
     assert len(smtp_server.to(manager_email)) == 1
     assert len(smtp_server.to(agent_email)) == 1
     assert len(smtp_server.messages) == 5
-    assert call("GET", f"/api/followups/{followup['id']}/", 200)["status"] == "overdue"
+    late = call("GET", f"/api/followups/{followup['id']}/", 200)
+    assert (late["status"], late["is_overdue"]) == ("new", True)
+    assert late["escalated_at"] is not None
 
     # CX staff resolve it over the API; the campaign's NPS counts the one detractor.
     resolved = call(

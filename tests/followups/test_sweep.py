@@ -6,7 +6,7 @@ import pytest
 from django.utils import timezone
 
 from cxm.followups import tasks
-from cxm.followups.models import EventKind, FollowUp, FollowUpStatus, RootCause
+from cxm.followups.models import EventKind, FollowUp, FollowUpStatus
 from cxm.followups.services import NOTIFY_GRACE, followup_resolve, followups_sweep
 from surveys.services import response_record
 from tests import email_backends
@@ -32,15 +32,16 @@ def kinds(followup) -> list[str]:
     return list(followup.events.order_by("pk").values_list("kind", flat=True))
 
 
-def test_it_marks_an_open_followup_past_due_overdue():
+def test_it_escalates_past_due_without_changing_the_status():
     followup = detractor_followup()
 
     result = followups_sweep(now=past_due(followup))
 
-    assert result["overdue"] == 1
+    assert result["escalated"] == 1
     followup.refresh_from_db()
-    assert followup.status == FollowUpStatus.OVERDUE
-    assert EventKind.OVERDUE in kinds(followup)
+    assert followup.status == FollowUpStatus.NEW
+    assert followup.escalated_at is not None
+    assert EventKind.OVERDUE not in kinds(followup)
 
 
 def test_it_sends_the_cx_managers_one_escalation_however_often_it_runs(mailoutbox):
@@ -57,7 +58,6 @@ def test_it_sends_the_cx_managers_one_escalation_however_often_it_runs(mailoutbo
     assert followup.link in message.body
     followup.refresh_from_db()
     assert followup.escalated_at is not None
-    assert kinds(followup).count(EventKind.OVERDUE) == 1
     assert kinds(followup).count(EventKind.ESCALATED) == 1
 
 
@@ -67,9 +67,9 @@ def test_it_leaves_a_followup_that_is_not_yet_due_alone(mailoutbox):
 
     result = followups_sweep(now=followup.due_at - timedelta(minutes=1))
 
-    assert (result["overdue"], result["escalated"]) == (0, 0)
+    assert result["escalated"] == 0
     followup.refresh_from_db()
-    assert followup.status == FollowUpStatus.OPEN
+    assert followup.status == FollowUpStatus.NEW
     assert followup.escalated_at is None
     assert escalations(mailoutbox) == []
 
@@ -81,12 +81,12 @@ def test_it_leaves_a_resolved_followup_alone(mailoutbox):
         followup=followup,
         actor=agent(),
         resolution="Called",
-        root_cause=RootCause.OTHER,
+        root_cause="other",
     )
 
     result = followups_sweep(now=past_due(followup))
 
-    assert (result["overdue"], result["escalated"]) == (0, 0)
+    assert result["escalated"] == 0
     followup.refresh_from_db()
     assert followup.status == FollowUpStatus.RESOLVED
     assert followup.escalated_at is None
@@ -132,7 +132,7 @@ def test_it_retries_the_escalation_when_the_mail_server_fails(
 
     assert first["escalated"] == 0
     followup.refresh_from_db()
-    assert followup.status == FollowUpStatus.OVERDUE
+    assert followup.status == FollowUpStatus.NEW
     assert followup.escalated_at is None
     assert EventKind.ESCALATED not in kinds(followup)
     assert mailoutbox == []
@@ -195,7 +195,7 @@ def test_it_sweeps_through_the_followups_sweep_task(mailoutbox):
 
     result = tasks.followups_sweep.delay().get()
 
-    assert (result["overdue"], result["escalated"]) == (1, 1)
+    assert result["escalated"] == 1
     assert [m.to for m in escalations(mailoutbox)] == [[boss.email]]
 
 

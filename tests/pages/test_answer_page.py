@@ -125,11 +125,11 @@ def test_it_records_a_detractors_answer_and_follow_up_in_few_statements(
     """The invitation (its survey's questions are known to the process already);
     in one transaction (a savepoint here): the invitation marked answered, the
     response, its answers, an agent's turn taken and moved on, the follow-up and its
-    timeline. 21 statements before survey kinds."""
+    timeline; and the follow-up rules, read once. 21 statements before survey kinds."""
     agent()
     other = InvitationFactory(campaign=invitation.campaign)
     client.post(answer_url(other), {"score": "9"})  # a promoter first
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(11):
         r = client.post(answer_url(invitation), {"score": "2", "comment": "late"})
     assert r.status_code == 302
     assert Response.objects.get(invitation=invitation).followup.owner is not None

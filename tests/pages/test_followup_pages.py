@@ -3,7 +3,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from cxm.followups.models import EventKind, FollowUp, FollowUpStatus
+from cxm.followups.models import EventKind, FollowUp, FollowUpStatus, RootCause
 from cxm.outbox.models import OutboxEmail
 from surveys.services import response_record
 from tests.factories import InvitationFactory, UserFactory, agent, manager
@@ -51,7 +51,7 @@ def actions(followup) -> list[tuple[str, dict]]:
 
 def assert_untouched(followup):
     followup.refresh_from_db()
-    assert followup.status == FollowUpStatus.OPEN
+    assert followup.status == FollowUpStatus.NEW
     assert followup.owner is not None and followup.owner.groups.exists()
     assert not followup.events.filter(kind=EventKind.NOTE).exists()
 
@@ -110,7 +110,9 @@ def test_it_filters_by_status_owner_and_overdue(agent_client, owner):
     )
     resolved = detractor_followup()
     FollowUp.objects.filter(pk=resolved.pk).update(
-        status="resolved", resolved_at=timezone.now(), root_cause="other"
+        status="resolved",
+        resolved_at=timezone.now(),
+        root_cause=RootCause.objects.get(code="other"),
     )
 
     def listed(query):
@@ -155,7 +157,7 @@ def test_it_tells_the_second_agent_that_the_follow_up_was_resolved_meanwhile(
     assert r.redirect_chain == [(f"/followups/{followup.pk}/", 302)]
     assert "This follow-up is already resolved." in r.content.decode()
     followup.refresh_from_db()
-    assert (followup.resolution, followup.root_cause) == ("Refunded", "price")
+    assert (followup.resolution, followup.root_cause.code) == ("Refunded", "price")
 
 
 def test_it_lists_in_constant_queries(agent_client, django_assert_num_queries):
@@ -236,7 +238,6 @@ def test_it_shows_everything_that_happened_on_the_timeline_in_order(
         "<strong>Assigned</strong>",
         "<strong>Note</strong>",
         "Called, no answer",
-        "<strong>Overdue</strong>",
         "<strong>Escalated</strong>",
         "<strong>Resolved</strong>",
         "Apologised and refunded",
@@ -275,7 +276,7 @@ def test_it_resolves_recording_who_when_and_why(agent_client, followup, owner):
     assert followup.status == FollowUpStatus.RESOLVED
     assert followup.resolved_by == owner
     assert followup.resolved_at is not None
-    assert followup.root_cause == "service"
+    assert followup.root_cause.code == "service"
 
 
 def test_it_refuses_to_resolve_without_a_root_cause_or_resolution(
@@ -286,7 +287,7 @@ def test_it_refuses_to_resolve_without_a_root_cause_or_resolution(
     html = r.content.decode()
     assert html.count('class="errorlist') >= 2
     followup.refresh_from_db()
-    assert followup.status == FollowUpStatus.OPEN
+    assert followup.status == FollowUpStatus.NEW
 
 
 def test_it_shows_each_kind_with_answers_on_the_dashboard(agent_client):

@@ -9,6 +9,7 @@ really writes. Deterministic (seeded), done in one transaction, and a second run
 changes nothing.
 """
 
+import itertools
 import random
 from datetime import timedelta
 
@@ -26,12 +27,15 @@ from cxm.customers.services import (
     customer_unsubscribe,
     segment_create,
 )
-from cxm.followups.models import EventKind, FollowUp, FollowUpEvent, RootCause
+from cxm.followups.models import EventKind, FollowUp, FollowUpEvent
 from cxm.followups.services import (
     followup_add_note,
+    followup_close,
     followup_due_at,
+    followup_log_contact,
     followup_owner_notify,
     followup_resolve,
+    followup_wait_on_customer,
     followups_sweep,
 )
 from cxm.outbox.models import OutboxEmail
@@ -210,27 +214,27 @@ TONE_COMMENTS = {"negative": "detractor", "neutral": "passive", "positive": "pro
 # (root cause, resolution) as agents write them when they close the loop.
 RESOLUTIONS = [
     (
-        RootCause.PRICE,
+        "price",
         "Refunded the duplicate charge and called the customer to apologise.",
     ),
     (
-        RootCause.PRODUCT,
+        "product",
         "Reproduced the logout bug; the fix ships Thursday. Customer informed.",
     ),
     (
-        RootCause.DELIVERY,
+        "delivery",
         "Courier lost the parcel; sent a replacement by express, tracking shared.",
     ),
     (
-        RootCause.SERVICE,
+        "service",
         "Reopened the ticket, solved it on a call and coached the team.",
     ),
     (
-        RootCause.USABILITY,
+        "usability",
         "Walked the customer through the new settings page on a screen share.",
     ),
-    (RootCause.PRICE, "요금제를 연간 결제로 변경해 드리고 차액을 환불했습니다."),
-    (RootCause.COMMUNICATION, "전화로 사과드리고 업데이트 변경 사항을 안내했습니다."),
+    ("price", "요금제를 연간 결제로 변경해 드리고 차액을 환불했습니다."),
+    ("communication", "전화로 사과드리고 업데이트 변경 사항을 안내했습니다."),
 ]
 NOTES = [
     "Called, no answer. Will try again tomorrow morning.",
@@ -327,7 +331,8 @@ class Command(BaseCommand):
                 f"{Invitation.objects.count()} invitations, "
                 f"{len(responses)} responses, "
                 f"{FollowUp.objects.count()} follow-ups "
-                f"({swept['overdue']} overdue), "
+                f"({FollowUp.objects.overdue(self.now).count()} overdue, "
+                f"{swept['escalated']} escalated), "
                 f"{OutboxEmail.objects.count()} emails in the outbox."
             )
         )
@@ -472,6 +477,10 @@ class Command(BaseCommand):
             Invitation.objects.filter(pk=response.invitation_id).update(answered_at=at)
 
         manager = staff[MANAGER]
+        # Each status of the workflow shows: some resolved ones closed, the open
+        # ones in turn new, contacted and waiting on the customer.
+        closing = itertools.cycle([False, True])
+        stage = itertools.cycle(["new", "contacted", "waiting"])
         for followup in followups:
             opened = answered[followup.response_id]
             FollowUp.objects.filter(pk=followup.pk).update(
@@ -496,7 +505,17 @@ class Command(BaseCommand):
                 followup.events.filter(kind=EventKind.RESOLVED).update(
                     created_at=resolved
                 )
-            elif rng.random() < 0.4:
+                if next(closing):
+                    followup_close(followup=followup, actor=manager)
+                continue
+            now_at = next(stage)
+            if now_at != "new":
+                followup_log_contact(
+                    followup=followup, actor=actor, channel="phone", note=""
+                )
+            if now_at == "waiting":
+                followup_wait_on_customer(followup=followup, actor=actor)
+            if rng.random() < 0.4:
                 event = followup_add_note(
                     followup=followup, actor=actor, text=rng.choice(NOTES)
                 )
