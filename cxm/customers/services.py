@@ -228,11 +228,15 @@ def interaction_record(
 
 
 def segment_create(
-    *, name: str, conditions: list, match: str = "all", description: str = ""
+    *,
+    name: str,
+    conditions: list | None = None,
+    match: str = "all",
+    description: str = "",
 ) -> Segment:
     """Saves a new segment after checking its conditions."""
     segment = Segment(
-        name=name, conditions=conditions, match=match, description=description
+        name=name, conditions=conditions or [], match=match, description=description
     )
     segment.full_clean()
     with transaction.atomic():

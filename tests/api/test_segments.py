@@ -36,6 +36,13 @@ def test_it_creates_a_segment_and_counts_its_customers(api):
     assert ann.pk in page_ids(members) and len(page_ids(members)) == 2
 
 
+def test_it_creates_a_segment_of_everyone_without_conditions(api):
+    r = api.post("/api/segments/", {"name": "Everyone"}, format="json")
+
+    assert r.status_code == 201, r.content
+    assert Segment.objects.get().conditions == []
+
+
 def test_it_names_the_bad_condition_in_a_400(api):
     r = api.post(
         "/api/segments/",
