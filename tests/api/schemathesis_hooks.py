@@ -112,30 +112,21 @@ def before_call(context, case, kwargs):
         and case.method.upper() == "POST"
         and case.path == "/api/interactions/"
         and isinstance(case.body, dict)
-        and case.meta is not None
-        and case.meta.generation.mode.is_positive
+        and is_positive(case)
     ):
         for name in CUSTOMER_REFERENCES:
             case.body.pop(name, None)
         case.body["customer"] = int(customer)
 
 
-# The CSV files the imports read: JSON Schema says "a file", not "UTF-8 text
-# whose header names these columns", so a generated file is swapped for one.
-IMPORT_FILES = {
-    "/api/customers/import/": b"email,name,plan\nschema@example.com,Schema,pro\n",
-    "/api/interactions/import/": (
-        b"customer_email,kind,external_id\nschema@example.com,purchase,schema-1\n"
-    ),
-}
-
-
-@schemathesis.hook
-def map_case(context, case):
-    content = IMPORT_FILES.get(case.path)
-    positive = getattr(case.meta.generation.mode, "value", "") == "positive"
-    body = case.body if isinstance(case.body, dict) else {}
-    # Only a file where the schema wants one: a negative case's int stays.
-    if positive and content and isinstance(body.get("file"), bytes | str):
-        case.body = {**body, "file": content}
-    return case
+def is_positive(case) -> bool:
+    """
+    Whether every part of a case is meant to be valid. The coverage phase makes
+    negative cases whose generation mode still says positive (a valid object where
+    the schema wants another type): their components say which part is negative.
+    """
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive:
+        return False
+    components = getattr(meta, "components", None) or {}
+    return not any(c.mode.is_negative for c in components.values())

@@ -126,6 +126,12 @@ def seed() -> dict[str, int]:
     }
 
 
+# The CSV imports, left out: a CSV upload is valid by its content (UTF-8, a header
+# naming an email column), which JSON Schema's "binary string" cannot say, so
+# schemathesis' valid and invalid bodies mean nothing there (a PNG is "valid").
+# tests/api/test_imports.py shows what they take and refuse.
+IMPORT_PATHS = ("/api/customers/import/", "/api/interactions/import/")
+
 # The command line an integrator would run, the hooks aside (see the README).
 SCHEMATHESIS = [
     "run",
@@ -229,6 +235,7 @@ def test_it_keeps_to_its_schema(api_server, token, tmp_path):
             "--config-file",
             str(config),
             *SCHEMATHESIS,
+            *(option for path in IMPORT_PATHS for option in ("--exclude-path", path)),
             "--header",
             f"Authorization: Token {token}",
             f"{api_server}/api/schema/",
@@ -249,5 +256,9 @@ def test_it_keeps_to_its_schema(api_server, token, tmp_path):
     report = result.stdout + result.stderr
     assert result.returncode == 0, report[-20000:]
     schema = SchemaGenerator().get_schema(request=None, public=True)
-    operations = sum(len(path) for path in schema["paths"].values())
+    operations = sum(
+        len(operations)
+        for path, operations in schema["paths"].items()
+        if path not in IMPORT_PATHS
+    )
     assert f"Tested: {operations}\n" in report, report[-3000:]  # every operation
