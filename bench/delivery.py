@@ -47,8 +47,10 @@ def campaign_create(*, name: str):
     from surveys.models import Campaign
     from surveys.services import survey_create
 
+    # Each run invites the same customers again: no contact-frequency limit, or
+    # the second run would skip them all as recently contacted.
     return Campaign.objects.create(
-        name=name, survey=survey_create(name=f"{name} survey")
+        name=name, survey=survey_create(name=f"{name} survey"), contact_frequency_days=0
     )
 
 
