@@ -12,6 +12,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, Value
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
@@ -1130,7 +1131,9 @@ def _reminder_claim(*, invitation_id: int, now) -> bool:
     )
 
 
-def _reminder_deliver(*, invitation: Invitation, connection, now) -> bool:
+def _reminder_deliver(
+    *, invitation: Invitation, connection, now, rendered: dict | None = None
+) -> bool:
     """
     Emails an invitation's due reminder unless it is answered, closed or its customer
     is no longer contactable; returns whether it went out. Schedules the next one.
@@ -1144,7 +1147,9 @@ def _reminder_deliver(*, invitation: Invitation, connection, now) -> bool:
     number = invitation.reminders_sent + 1
     mine = Invitation.objects.filter(pk=invitation.pk, remind_claimed_at__isnull=False)
     try:
-        message = invitation_message(invitation=invitation, reminder=number)
+        message = invitation_message(
+            invitation=invitation, reminder=number, rendered=rendered
+        )
         message.connection = connection
         send_slot_wait()  # EMAIL_SEND_RATE, shared by every worker
         message.send()
@@ -1246,27 +1251,28 @@ def unsubscribe_headers(*, url: str) -> dict:
     }
 
 
-def invitation_message(*, invitation: Invitation, reminder: int = 0):
+# What differs between two emails of one campaign in one language, rendered as
+# these stand-ins once and swapped for each email's own (see invitation_message).
+TOKEN_STAND_IN = "cxmTokenStandIn0"
+NAME_STAND_IN = "cxmNameStandIn0"
+
+
+def _invitation_parts(*, campaign: Campaign, language: str, named: bool, reminder: int):
     """
-    Returns the invitation email for one customer, in the customer's language, or
-    its `reminder`th reminder (1, 2 …): the campaign's subject and introduction in
-    that language, the standard wording where staff left them empty.
+    Returns the subject, text and HTML of a campaign's invitation email (or its
+    `reminder`th reminder) in a language, with TOKEN_STAND_IN for the invitation's
+    token and, if `named`, NAME_STAND_IN for the customer's name.
     """
-    survey = invitation.campaign.survey
+    survey = campaign.survey
     headline = next(
         (q for q in survey.questions.all() if q.role == QuestionRole.HEADLINE), None
     )
-    unsubscribe = settings.SITE_URL + reverse(
-        "surveys:unsubscribe", args=[invitation.token]
-    )
-    link = invitation.link  # one reverse() per email, not one per score link
-    language = invitation.customer.locale
-    campaign = invitation.campaign
+    link = settings.SITE_URL + reverse("surveys:answer", args=[TOKEN_STAND_IN])
     context = {
-        "invitation": invitation,
-        "customer": invitation.customer,
+        "customer": {"name": NAME_STAND_IN if named else ""},
         "link": link,
-        "unsubscribe_url": unsubscribe,
+        "unsubscribe_url": settings.SITE_URL
+        + reverse("surveys:unsubscribe", args=[TOKEN_STAND_IN]),
         "custom_subject": campaign.email_subject(language),
         "intro": campaign.email_intro(language),
         "reminder": reminder,
@@ -1285,12 +1291,51 @@ def invitation_message(*, invitation: Invitation, reminder: int = 0):
             score_links=[(s["n"], s["url"]) for row in rows for s in row["scores"]],
             score_rows=rows,
         )
-    message = emails.build(
-        "reminder" if reminder else "invitation",
-        to=[invitation.customer.email],
-        language=language,
-        context=context,
+    return emails.render(
+        "reminder" if reminder else "invitation", context=context, language=language
+    )
+
+
+def invitation_message(
+    *, invitation: Invitation, reminder: int = 0, rendered: dict | None = None
+):
+    """
+    Returns the invitation email for one customer, in the customer's language, or
+    its `reminder`th reminder (1, 2 …): the campaign's subject and introduction in
+    that language, the standard wording where staff left them empty.
+
+    The templates are rendered once per campaign, language, reminder and whether
+    the customer has a name, with stand-ins for the token and the name that each
+    email swaps for its own (the name HTML-escaped in the HTML part). `rendered`, a
+    dict a caller keeps over a batch, holds those renderings.
+    """
+    customer = invitation.customer
+    campaign = invitation.campaign
+    language = customer.locale
+    named = bool(customer.name)
+    key = (campaign.pk, language, named, reminder)
+    rendered = {} if rendered is None else rendered
+    if key not in rendered:
+        rendered[key] = _invitation_parts(
+            campaign=campaign, language=language, named=named, reminder=reminder
+        )
+    subject, text, html = (
+        part.replace(TOKEN_STAND_IN, invitation.token) for part in rendered[key]
+    )
+    if named:
+        subject = subject.replace(NAME_STAND_IN, customer.name)
+        text = text.replace(NAME_STAND_IN, customer.name)
+        html = html.replace(NAME_STAND_IN, escape(customer.name))
+    unsubscribe = settings.SITE_URL + reverse(
+        "surveys:unsubscribe", args=[invitation.token]
+    )
+    message = emails.message_of(
+        subject,
+        text,
+        html,
+        to=[customer.email],
         headers={
+            "X-Cxm-Email": "reminder" if reminder else "invitation",
             **unsubscribe_headers(url=unsubscribe),
             "X-Cxm-Invitation": str(invitation.pk),
             # The same on every attempt: a message sent twice (a worker killed
@@ -1370,18 +1415,22 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
         # A last attempt failed for good may leave its campaign nothing to wait for.
         _campaigns_finish(campaign_ids={i.campaign_id for i in invitations})
         return 0
+    rendered = {}  # the batch's emails, rendered once per campaign and language
     try:
         for invitation in invitations:
             if invitation.status == InvitationStatus.SENT:
                 sent += _reminder_deliver(
-                    invitation=invitation, connection=connection, now=now
+                    invitation=invitation,
+                    connection=connection,
+                    now=now,
+                    rendered=rendered,
                 )
                 continue
             if not _invitation_claim_or_skip(invitation=invitation, now=now):
                 continue  # another worker's, answered meanwhile, or held back
             invitation.attempts += 1
             try:
-                message = invitation_message(invitation=invitation)
+                message = invitation_message(invitation=invitation, rendered=rendered)
                 message.connection = connection
                 send_slot_wait()  # EMAIL_SEND_RATE, shared by every worker
                 message.send()
