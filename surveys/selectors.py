@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q
 from django.utils import timezone
 
-from cxm.customers.models import CONTACTABLE
+from cxm.customers.models import CONTACTABLE, SUPPRESSIONS
 from cxm.customers.selectors import segment_customers
 
 from .models import (
@@ -90,9 +90,7 @@ def recent_invitations(
 # Why a member of a campaign's segment would not be invited, in the order the
 # reasons are told: a customer counts under the first that applies.
 AUDIENCE_EXCLUSIONS = [
-    ("unsubscribed", Q(unsubscribed_at__isnull=False)),
-    ("bounced", Q(bounced_at__isnull=False)),
-    ("complained", Q(complained_at__isnull=False)),
+    (reason, Q(**{f"{field}__isnull": False})) for reason, field in SUPPRESSIONS.items()
 ]
 
 

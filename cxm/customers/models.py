@@ -14,11 +14,16 @@ class Locale(models.TextChoices):
     KO = "ko", _("Korean")
 
 
-# Customers we may email: not unsubscribed, bounced or complained. The one rule,
-# as a condition, so counts can use it in a filter too.
-CONTACTABLE = models.Q(
-    unsubscribed_at__isnull=True, bounced_at__isnull=True, complained_at__isnull=True
-)
+# Why a customer may not be emailed, each recorded as the time it first happened:
+# the one list the rule below, is_contactable and the audience preview read.
+SUPPRESSIONS = {
+    "unsubscribed": "unsubscribed_at",
+    "bounced": "bounced_at",
+    "complained": "complained_at",
+}
+# Customers we may email: none of the above. The one rule, as a condition, so
+# counts can use it in a filter too.
+CONTACTABLE = models.Q(**{f"{field}__isnull": True for field in SUPPRESSIONS.values()})
 
 
 class CustomerQuerySet(models.QuerySet):
@@ -86,11 +91,7 @@ class Customer(models.Model):
 
     @property
     def is_contactable(self) -> bool:
-        return (
-            self.unsubscribed_at is None
-            and self.bounced_at is None
-            and self.complained_at is None
-        )
+        return all(getattr(self, field) is None for field in SUPPRESSIONS.values())
 
 
 class Channel(models.TextChoices):
