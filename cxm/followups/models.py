@@ -418,6 +418,21 @@ class FollowUp(models.Model):
         default=False,
         help_text=_("Closed because the customer changed to a kinder answer."),
     )
+    # The recovery check-in after resolution ("Did we resolve your issue?"): when
+    # it went out and what the customer said; the reports' recovery rate is the
+    # share of answered check-ins that say yes.
+    checkin_sent_at = models.DateTimeField(
+        _("check-in sent at"), null=True, blank=True
+    )
+    recovered = models.BooleanField(
+        _("recovered"),
+        null=True,
+        blank=True,
+        help_text=_("The customer's answer to the check-in; blank until they answer."),
+    )
+    recovered_at = models.DateTimeField(
+        _("check-in answered at"), null=True, blank=True
+    )
 
     objects = FollowUpQuerySet.as_manager()
 
