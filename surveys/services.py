@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from cxm import emails
-from cxm.customers.models import Customer, Interaction
+from cxm.customers.models import CONTACTABLE, Customer, Interaction
 from cxm.customers.selectors import segment_customers
 from cxm.jsonvalues import json_problem
 from cxm.send_rate import send_slot_wait
@@ -1071,14 +1071,12 @@ def _invitation_hold_reason(*, invitation: Invitation, now) -> str | None:
         now=now,
         exclude_invitation_id=invitation.pk,
     )
-    # One query: the customer's row locked, its state and the rule's answer.
     customer = (
         Customer.objects.filter(pk=invitation.customer_id)
         .annotate(
             recent=Exists(recent) if recent is not None else Value(False),
         )
         .values("unsubscribed_at", "bounced_at", "complained_at", "recent")
-        .select_for_update(of=("self",))
         .first()
     )
     if customer is None or customer["unsubscribed_at"] is not None:
@@ -1099,9 +1097,58 @@ def _invitation_claim_or_skip(*, invitation: Invitation, now) -> bool:
     Claims one due queued invitation for emailing (see _invitation_claim), or
     records it skipped with its reason; returns whether it is to be emailed.
 
-    The customer's row stays locked from the check to the claim, so two workers
-    emailing two campaigns to one customer at once cannot both pass the contact
-    frequency rule: the second sees the first's invitation sending.
+    The usual case is one statement (_invitation_claim_checked). An invitation it
+    leaves (held back, answered meanwhile, another worker's) takes the longer way,
+    which says why. Two invitations to one customer claimed at the same moment each
+    saw the other still queued; the contact-frequency rule then asks again
+    (_invitation_contested).
+    """
+    days = campaign_contact_frequency(invitation.campaign)
+    claimed = _invitation_claim_checked(
+        invitation=invitation, days=days, now=now
+    ) or _invitation_claim_held(invitation=invitation, now=now)
+    if not claimed:
+        return False
+    return not days or not _invitation_contested(
+        invitation=invitation, days=days, now=now
+    )
+
+
+def _invitation_claim_checked(*, invitation: Invitation, days: int, now) -> bool:
+    """
+    Claims a due queued invitation in one statement, provided its customer is
+    contactable and was not contacted within the campaign's days; False otherwise
+    (including "not ours").
+    """
+    if invitation.campaign.is_expired:
+        return False
+    recent = recent_invitations(
+        customer_id=OuterRef("customer_id"),
+        days=days,
+        now=now,
+        exclude_invitation_id=OuterRef("pk"),
+    )
+    contactable = Customer.objects.filter(CONTACTABLE, pk=OuterRef("customer_id"))
+    return bool(
+        Invitation.objects.filter(
+            Exists(contactable),
+            ~Exists(recent) if recent is not None else Q(),
+            pk=invitation.pk,
+            status=InvitationStatus.QUEUED,
+            due_at__lte=now,
+        ).update(
+            status=InvitationStatus.SENDING,
+            claimed_at=timezone.now(),
+            attempts=F("attempts") + 1,
+        )
+    )
+
+
+def _invitation_claim_held(*, invitation: Invitation, now) -> bool:
+    """
+    Claims a due queued invitation that _invitation_claim_checked left, and
+    records it skipped with the reason it is held back; returns whether it is to
+    be emailed after all (its customer became contactable meanwhile).
     """
     with transaction.atomic():
         reason = _invitation_hold_reason(invitation=invitation, now=now)
@@ -1116,6 +1163,37 @@ def _invitation_claim_or_skip(*, invitation: Invitation, now) -> bool:
             last_error="",
         )
     return False
+
+
+# How long an invitation waits when another one to its customer was claimed at the
+# same moment (see _invitation_contested).
+CONTESTED_RETRY = timedelta(minutes=1)
+
+
+def _invitation_contested(*, invitation: Invitation, days: int, now) -> bool:
+    """
+    Whether another invitation to the same customer was claimed together with this
+    one, just claimed: each claim saw the other still queued. Asked after the claim
+    is committed, so of two such claims at least the later one sees the other; it
+    goes back to the queue for a minute (both may, and then one goes first), after
+    which the contact-frequency rule sees the other sent.
+    """
+    recent = recent_invitations(
+        customer_id=invitation.customer_id,
+        days=days,
+        now=now,
+        exclude_invitation_id=invitation.pk,
+    )
+    if not recent.exists():
+        return False
+    Invitation.objects.filter(pk=invitation.pk, status=InvitationStatus.SENDING).update(
+        status=InvitationStatus.QUEUED,
+        due_at=now + CONTESTED_RETRY,
+        claimed_at=None,
+        enqueued_at=None,
+        attempts=F("attempts") - 1,
+    )
+    return True
 
 
 def _reminder_claim(*, invitation_id: int, now) -> bool:

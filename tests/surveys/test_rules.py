@@ -12,6 +12,7 @@ from cxm.customers.models import Customer
 from cxm.customers.services import customer_unsubscribe
 from surveys.models import Campaign, Invitation, InvitationStatus, Response
 from surveys.services import (
+    _invitation_contested,
     campaign_send,
     invitations_deliver,
     invitations_sweep,
@@ -87,6 +88,48 @@ def test_it_takes_a_campaigns_own_contact_frequency(settings, mailoutbox):
     assert shorter.invitations.get().status == InvitationStatus.SENT
     assert unlimited.invitations.get().status == InvitationStatus.SENT
     assert longer.invitations.get().skip_reason == "recently_contacted"
+
+
+def test_it_sends_one_of_two_invitations_to_a_customer_claimed_at_the_same_moment(
+    settings, mailoutbox
+):
+    """
+    Two workers claim two campaigns' invitations to one customer at once, each
+    claim seeing the other invitation still queued: both are "sending" then. The
+    one that asks again first goes back to the queue for a minute; the other is
+    emailed, and a minute later the first is held back as recently contacted.
+    """
+    settings.CONTACT_FREQUENCY_DAYS = 30
+    customer = CustomerFactory()
+    first, second = (
+        CampaignFactory(segment=property_segment("x", "1")) for _ in range(2)
+    )
+    Customer.objects.filter(pk=customer.pk).update(properties={"x": "1"})
+    for campaign in (first, second):
+        campaign_send(campaign=campaign)
+    Invitation.objects.filter(customer=customer).update(
+        status=InvitationStatus.SENDING, attempts=1
+    )
+    mine, theirs = (
+        c.invitations.select_related("campaign").get() for c in (second, first)
+    )
+    now = timezone.now()
+
+    assert _invitation_contested(invitation=mine, days=30, now=now) is True
+    assert _invitation_contested(invitation=theirs, days=30, now=now) is False
+
+    mine.refresh_from_db()
+    assert mine.status == InvitationStatus.QUEUED
+    assert mine.due_at == now + timedelta(minutes=1)
+    assert mine.attempts == 0
+    Invitation.objects.filter(pk=theirs.pk).update(
+        status=InvitationStatus.SENT, sent_at=now
+    )
+    Invitation.objects.filter(pk=mine.pk).update(due_at=now)
+    invitations_deliver(invitation_ids=[mine.pk])
+    mine.refresh_from_db()
+    assert mine.skip_reason == "recently_contacted"
+    assert mailoutbox == []
 
 
 def test_it_applies_the_rule_when_delivering_not_when_sending(settings, mailoutbox):
