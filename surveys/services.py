@@ -21,7 +21,7 @@ from cxm.customers.models import CONTACTABLE, Customer, Interaction
 from cxm.customers.selectors import segment_customers
 from cxm.jsonvalues import json_problem
 from cxm.send_rate import send_slot_wait
-from cxm.utils import batched
+from cxm.utils import RepeatedUpdate, batched
 
 from .bounces import METADATA_KEY, invitation_bounce
 from .kinds import SCORE_MAX, SCORE_MIN, SurveyKind, kind_of, score_bucket
@@ -1092,20 +1092,26 @@ def _invitation_hold_reason(*, invitation: Invitation, now) -> str | None:
     return None
 
 
-def _invitation_claim_or_skip(*, invitation: Invitation, now) -> bool:
+def _invitation_claim_or_skip(
+    *, invitation: Invitation, now, statements: dict | None = None
+) -> bool:
     """
     Claims one due queued invitation for emailing (see _invitation_claim), or
     records it skipped with its reason; returns whether it is to be emailed.
 
-    The usual case is one statement (_invitation_claim_checked). An invitation it
+    The usual case is one statement (_claim_statement). An invitation it
     leaves (held back, answered meanwhile, another worker's) takes the longer way,
     which says why. Two invitations to one customer claimed at the same moment each
     saw the other still queued; the contact-frequency rule then asks again
     (_invitation_contested).
     """
     days = campaign_contact_frequency(invitation.campaign)
-    claimed = _invitation_claim_checked(
-        invitation=invitation, days=days, now=now
+    statements = {} if statements is None else statements
+    if ("claim", days) not in statements:
+        statements["claim", days] = _claim_statement(days=days, now=now)
+    claimed = (
+        not invitation.campaign.is_expired
+        and statements["claim", days].run(pk=invitation.pk, claimed_at=timezone.now())
     ) or _invitation_claim_held(invitation=invitation, now=now)
     if not claimed:
         return False
@@ -1114,39 +1120,56 @@ def _invitation_claim_or_skip(*, invitation: Invitation, now) -> bool:
     )
 
 
-def _invitation_claim_checked(*, invitation: Invitation, days: int, now) -> bool:
+def _claim_statement(*, days: int, now) -> RepeatedUpdate:
     """
-    Claims a due queued invitation in one statement, provided its customer is
-    contactable and was not contacted within the campaign's days; False otherwise
-    (including "not ours").
+    The claim of one due queued invitation in one statement, provided its customer
+    is contactable and was not contacted within `days` days; built once a batch.
     """
-    if invitation.campaign.is_expired:
-        return False
-    recent = recent_invitations(
-        customer_id=OuterRef("customer_id"),
-        days=days,
-        now=now,
-        exclude_invitation_id=OuterRef("pk"),
-    )
-    contactable = Customer.objects.filter(CONTACTABLE, pk=OuterRef("customer_id"))
-    return bool(
-        Invitation.objects.filter(
+
+    def build(pk, claimed_at):
+        recent = recent_invitations(
+            customer_id=OuterRef("customer_id"),
+            days=days,
+            now=now,
+            exclude_invitation_id=OuterRef("pk"),
+        )
+        contactable = Customer.objects.filter(CONTACTABLE, pk=OuterRef("customer_id"))
+        due = Invitation.objects.filter(
             Exists(contactable),
             ~Exists(recent) if recent is not None else Q(),
-            pk=invitation.pk,
+            pk=pk,
             status=InvitationStatus.QUEUED,
             due_at__lte=now,
-        ).update(
-            status=InvitationStatus.SENDING,
-            claimed_at=timezone.now(),
-            attempts=F("attempts") + 1,
         )
-    )
+        return due, {
+            "status": InvitationStatus.SENDING,
+            "claimed_at": claimed_at,
+            "attempts": F("attempts") + 1,
+        }
+
+    return RepeatedUpdate(build, pk=0, claimed_at=now)
+
+
+def _sent_statement() -> RepeatedUpdate:
+    """Marks one invitation being emailed sent; built once a batch."""
+
+    def build(pk, sent_at, expires_at, remind_due_at):
+        sending = Invitation.objects.filter(pk=pk, status=InvitationStatus.SENDING)
+        return sending, {
+            "status": InvitationStatus.SENT,
+            "sent_at": sent_at,
+            "last_error": "",
+            "expires_at": expires_at,
+            "remind_due_at": remind_due_at,
+        }
+
+    now = timezone.now()
+    return RepeatedUpdate(build, pk=0, sent_at=now, expires_at=now, remind_due_at=now)
 
 
 def _invitation_claim_held(*, invitation: Invitation, now) -> bool:
     """
-    Claims a due queued invitation that _invitation_claim_checked left, and
+    Claims a due queued invitation that _claim_statement left, and
     records it skipped with the reason it is held back; returns whether it is to
     be emailed after all (its customer became contactable meanwhile).
     """
@@ -1494,6 +1517,7 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
         _campaigns_finish(campaign_ids={i.campaign_id for i in invitations})
         return 0
     rendered = {}  # the batch's emails, rendered once per campaign and language
+    statements = {"sent": _sent_statement()}  # the batch's claims and marks, built once
     try:
         for invitation in invitations:
             if invitation.status == InvitationStatus.SENT:
@@ -1504,7 +1528,9 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
                     rendered=rendered,
                 )
                 continue
-            if not _invitation_claim_or_skip(invitation=invitation, now=now):
+            if not _invitation_claim_or_skip(
+                invitation=invitation, now=now, statements=statements
+            ):
                 continue  # another worker's, answered meanwhile, or held back
             invitation.attempts += 1
             try:
@@ -1533,12 +1559,9 @@ def invitations_deliver(*, invitation_ids: list[int]) -> int:
                 continue
             sent_at = timezone.now()
             campaign = invitation.campaign
-            Invitation.objects.filter(
-                pk=invitation.pk, status=InvitationStatus.SENDING
-            ).update(
-                status=InvitationStatus.SENT,
+            statements["sent"].run(
+                pk=invitation.pk,
                 sent_at=sent_at,
-                last_error="",
                 expires_at=campaign.invitation_expiry(sent_at=sent_at),
                 remind_due_at=(
                     sent_at + timedelta(days=campaign.reminder_interval_days)
