@@ -26,16 +26,17 @@ class Sample:
     wire_bytes: int
 
 
-def customers_create(*, count: int) -> None:
+def customers_create(*, count: int, run: str) -> None:
+    """`count` customers of their own for one run (the property "run")."""
     from cxm.customers.models import Customer
 
     Customer.objects.bulk_create(
         [
             Customer(
-                email=f"customer{i}@bench.example.com",
+                email=f"customer{i}.{run}@bench.example.com",
                 name=f"Customer {i}",
                 locale="ko" if i % KOREAN_EVERY == 0 else "en",
-                properties={"plan": "pro" if i % 2 else "basic"},
+                properties={"plan": "pro" if i % 2 else "basic", "run": run},
             )
             for i in range(count)
         ],
@@ -43,14 +44,22 @@ def customers_create(*, count: int) -> None:
     )
 
 
-def campaign_create(*, name: str):
+def campaign_create(*, name: str, run: str):
+    """
+    A campaign to the customers of one run, under the default contact-frequency
+    rule: each run has customers of its own, so the rule is asked of every
+    invitation and holds none back.
+    """
+    from cxm.customers.services import segment_create
     from surveys.models import Campaign
     from surveys.services import survey_create
 
-    # Each run invites the same customers again: no contact-frequency limit, or
-    # the second run would skip them all as recently contacted.
+    segment = segment_create(
+        name=f"{name} customers",
+        conditions=[{"type": "property", "name": "run", "op": "equals", "value": run}],
+    )
     return Campaign.objects.create(
-        name=name, survey=survey_create(name=f"{name} survey"), contact_frequency_days=0
+        name=name, survey=survey_create(name=f"{name} survey"), segment=segment
     )
 
 

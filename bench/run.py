@@ -227,15 +227,18 @@ def delivery_reference(*, smtp, samples: dict) -> float:
 
 
 def bench_delivery(*, smtp, env: dict, workdir: Path) -> None:
-    log(f"delivery: {INVITATIONS} customers")
-    delivery.customers_create(count=INVITATIONS)
+    log(f"delivery: {INVITATIONS} customers for each run")
+    for processes in DELIVERY_PROCESSES:
+        delivery.customers_create(count=INVITATIONS, run=str(processes))
     samples = None
     # The reference before and after each run, which is measured against their
     # mean: the machine's load drifts.
     before = None
     for processes in DELIVERY_PROCESSES:
-        # A campaign of its own for each run, to the same customers.
-        campaign = delivery.campaign_create(name=f"Delivery bench {processes}")
+        # A campaign of its own for each run, to customers of its own.
+        campaign = delivery.campaign_create(
+            name=f"Delivery bench {processes}", run=str(processes)
+        )
         if samples is None:
             samples = delivery.samples(campaign=campaign)
             log(

@@ -1116,7 +1116,7 @@ def _invitation_claim_or_skip(
     if not claimed:
         return False
     return not days or not _invitation_contested(
-        invitation=invitation, days=days, now=now
+        invitation=invitation, days=days, now=now, statements=statements
     )
 
 
@@ -1193,30 +1193,40 @@ def _invitation_claim_held(*, invitation: Invitation, now) -> bool:
 CONTESTED_RETRY = timedelta(minutes=1)
 
 
-def _invitation_contested(*, invitation: Invitation, days: int, now) -> bool:
+def _invitation_contested(
+    *, invitation: Invitation, days: int, now, statements: dict | None = None
+) -> bool:
     """
     Whether another invitation to the same customer was claimed together with this
     one, just claimed: each claim saw the other still queued. Asked after the claim
     is committed, so of two such claims at least the later one sees the other; it
     goes back to the queue for a minute (both may, and then one goes first), after
-    which the contact-frequency rule sees the other sent.
+    which the contact-frequency rule sees the other sent. One statement, built once
+    a batch.
     """
-    recent = recent_invitations(
-        customer_id=invitation.customer_id,
-        days=days,
-        now=now,
-        exclude_invitation_id=invitation.pk,
-    )
-    if not recent.exists():
-        return False
-    Invitation.objects.filter(pk=invitation.pk, status=InvitationStatus.SENDING).update(
-        status=InvitationStatus.QUEUED,
-        due_at=now + CONTESTED_RETRY,
-        claimed_at=None,
-        enqueued_at=None,
-        attempts=F("attempts") - 1,
-    )
-    return True
+    statements = {} if statements is None else statements
+    if ("contested", days) not in statements:
+
+        def build(pk):
+            recent = recent_invitations(
+                customer_id=OuterRef("customer_id"),
+                days=days,
+                now=now,
+                exclude_invitation_id=OuterRef("pk"),
+            )
+            mine = Invitation.objects.filter(
+                Exists(recent), pk=pk, status=InvitationStatus.SENDING
+            )
+            return mine, {
+                "status": InvitationStatus.QUEUED,
+                "due_at": now + CONTESTED_RETRY,
+                "claimed_at": None,
+                "enqueued_at": None,
+                "attempts": F("attempts") - 1,
+            }
+
+        statements["contested", days] = RepeatedUpdate(build, pk=0)
+    return bool(statements["contested", days].run(pk=invitation.pk))
 
 
 def _reminder_claim(*, invitation_id: int, now) -> bool:
