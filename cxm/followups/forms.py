@@ -91,5 +91,5 @@ class ReplyForm(forms.Form):
         widget=forms.TextInput(attrs={"size": 60}),
     )
     body = forms.CharField(
-        label=_("Message"), max_length=20000, widget=forms.Textarea(attrs={"rows": 10})
+        label=_("Message"), max_length=20000, widget=forms.Textarea(attrs={"rows": 14})
     )

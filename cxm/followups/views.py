@@ -231,7 +231,7 @@ def followup_reply(request, pk: int):
                 return redirect(followup)
             form.add_error(None, e)
         else:
-            messages.success(request, _("Email sent to the customer."))
+            messages.success(request, _("Your email to the customer is on its way."))
             return redirect(followup)
     return _detail(request, followup, reply_form=form, status=400)
 
