@@ -404,3 +404,15 @@ def test_an_answer_after_resolution_is_recorded_without_reopening(
     followup.refresh_from_db()
     assert followup.status == FollowUpStatus.CLOSED
     assert followup.events.filter(kind=EventKind.REPLIED).exists()
+
+
+def test_the_admin_shows_the_emails_read_only(client, followup, owner):
+    send(followup, owner, subject="Your refund")
+    client.force_login(UserFactory(is_staff=True, is_superuser=True))
+
+    page = client.get(reverse("admin:followups_followup_change", args=[followup.pk]))
+
+    assert page.status_code == 200
+    body = page.content.decode()
+    assert "To the customer · " in body and "Your refund · not sent" in body
+    assert 'name="subject"' not in body
