@@ -25,7 +25,7 @@ from anymail.exceptions import AnymailError
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone, translation
@@ -283,12 +283,14 @@ def followup_messages_due(*, now) -> list[int]:
     """The outgoing messages the sweep sends: due, unsent, not given up on."""
     from .services import NOTIFY_GRACE, SWEEP_BATCH
 
-    # The grace leaves a message just written to its own task.
+    # A reply is sent by its own task on commit: the grace leaves it that task. A
+    # check-in has no task: the sweep sends it when it is due.
     return list(
         FollowUpMessage.objects.filter(
+            Q(kind=MessageKind.CHECKIN, due_at__lte=now)
+            | Q(due_at__lt=now - NOTIFY_GRACE),
             direction=MessageDirection.OUT,
             sent_at__isnull=True,
-            due_at__lt=now - NOTIFY_GRACE,
             attempts__lt=MESSAGE_MAX_ATTEMPTS,
         )
         .order_by("due_at")
