@@ -505,6 +505,25 @@ IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
 FOLLOWUP_ACCOUNT_OWNER_PROPERTY = env.str(
     "FOLLOWUP_ACCOUNT_OWNER_PROPERTY", "account_owner"
 )
+# Where the customer's answer to a reply email goes: an address with "{token}"
+# where each reply's token goes (a plus address, replies+{token}@example.com),
+# which the email service's inbound webhook posts back (followups.replies). Blank:
+# EMAIL_REPLY_TO, and answers are matched by their In-Reply-To alone.
+FOLLOWUP_REPLY_ADDRESS = env.str("FOLLOWUP_REPLY_ADDRESS", "")
+if FOLLOWUP_REPLY_ADDRESS and not re.fullmatch(
+    r"[^@\s{}]*\{token\}[^@\s{}]*@[^@\s{}]+\.[^@\s{}]+", FOLLOWUP_REPLY_ADDRESS
+):
+    raise ImproperlyConfigured(
+        "FOLLOWUP_REPLY_ADDRESS must be an address with {token} before the @, "
+        f"such as replies+{{token}}@example.com, got {FOLLOWUP_REPLY_ADDRESS!r}"
+    )
+# Hours after a resolution that the customer is asked "Did we resolve your
+# issue?" (the recovery check-in); 0: never.
+FOLLOWUP_CHECKIN_HOURS = env.float("FOLLOWUP_CHECKIN_HOURS", 0.0)
+if FOLLOWUP_CHECKIN_HOURS < 0:
+    raise ImproperlyConfigured("FOLLOWUP_CHECKIN_HOURS must be 0 (off) or more")
+# How long after answering the check-in the customer may still change the answer.
+FOLLOWUP_CHECKIN_CHANGE_HOURS = 24
 
 # Database sessions that refuse keys Django never makes (a NUL byte would 500).
 SESSION_ENGINE = "cxm.sessions"

@@ -44,6 +44,8 @@ VARIABLES = [
     "EMAIL_URL",
     "EMAIL_USE_SSL",
     "EMAIL_USE_TLS",
+    "FOLLOWUP_CHECKIN_HOURS",
+    "FOLLOWUP_REPLY_ADDRESS",
     "FOLLOWUP_SLA_HOURS",
     "LOG_LEVEL",
     "NUM_PROXIES",
@@ -72,6 +74,8 @@ SHOWN = [
     "BRAND_TEXT_COLOR",
     "PROMOTER_LINK_URL",
     "FOLLOWUP_SLA_HOURS",
+    "FOLLOWUP_REPLY_ADDRESS",
+    "FOLLOWUP_CHECKIN_HOURS",
     "SWEEP_INTERVAL",
     "DELIVERY_REQUEUE_AFTER",
     "DELIVERY_CLAIM_TIMEOUT",
@@ -160,6 +164,9 @@ def loaded(start):
         ({"DEFAULT_CUSTOMER_TIMEZONE": "Seoul"}, "DEFAULT_CUSTOMER_TIMEZONE"),
         ({"FOLLOWUP_SLA_HOURS": "-1"}, "FOLLOWUP_SLA_HOURS"),
         ({"FOLLOWUP_SLA_HOURS": "two days"}, "FOLLOWUP_SLA_HOURS"),
+        ({"FOLLOWUP_REPLY_ADDRESS": "replies@example.com"}, "FOLLOWUP_REPLY_ADDRESS"),
+        ({"FOLLOWUP_REPLY_ADDRESS": "r+{token}"}, "FOLLOWUP_REPLY_ADDRESS"),
+        ({"FOLLOWUP_CHECKIN_HOURS": "-1"}, "FOLLOWUP_CHECKIN_HOURS"),
         ({"SWEEP_INTERVAL": "0"}, "SWEEP_INTERVAL"),
         ({"DELIVERY_REQUEUE_AFTER": "0"}, "DELIVERY_REQUEUE_AFTER"),
         ({"DELIVERY_CLAIM_TIMEOUT": "2m"}, "DELIVERY_CLAIM_TIMEOUT"),
@@ -346,6 +353,7 @@ def test_it_runs_embedded_without_any_variable(loaded, tmp_path):
     assert s["EMAIL_BACKEND"] == "cxm.outbox.backends.EmailBackend"
     assert s["SITE_URL"] == "http://127.0.0.1:8000"
     assert s["FOLLOWUP_SLA_HOURS"] == 48.0
+    assert (s["FOLLOWUP_REPLY_ADDRESS"], s["FOLLOWUP_CHECKIN_HOURS"]) == ("", 0.0)
     assert s["SWEEP_INTERVAL"] == 60
     assert s["DELIVERY_REQUEUE_AFTER"] == 60
     assert s["DELIVERY_CLAIM_TIMEOUT"] == 120
@@ -361,6 +369,16 @@ def test_it_reads_the_send_rate_and_the_webhook_secret(loaded):
 
     assert s["EMAIL_SEND_RATE"] == 12.5
     assert s["ANYMAIL_WEBHOOK_SECRET"] == "mailgun:s3cret"
+
+
+def test_it_reads_the_reply_address_and_the_checkin_delay(loaded):
+    s = loaded(
+        FOLLOWUP_REPLY_ADDRESS="replies+{token}@cx.example.com",
+        FOLLOWUP_CHECKIN_HOURS="24",
+    )
+
+    assert s["FOLLOWUP_REPLY_ADDRESS"] == "replies+{token}@cx.example.com"
+    assert s["FOLLOWUP_CHECKIN_HOURS"] == 24.0
 
 
 def test_it_keeps_the_generated_secret_key_across_starts(loaded, tmp_path):

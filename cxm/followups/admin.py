@@ -3,6 +3,8 @@ from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
+from django.utils.html import format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from cxm.access import cx_staff_users
@@ -131,6 +133,10 @@ class FollowUpAdmin(admin.ModelAdmin):
         "escalated_at",
         "resolved_at",
         "resolved_by",
+        "checkin_sent_at",
+        "recovered",
+        "recovered_at",
+        "emails",
     ]
     inlines = [EventInline]
 
@@ -151,6 +157,28 @@ class FollowUpAdmin(admin.ModelAdmin):
     @admin.display(description=_("score"), ordering="response__score")
     def score(self, obj):
         return obj.response.score if obj.response_id else None
+
+    @admin.display(description=_("emails"))
+    def emails(self, obj):
+        # Read only, as sent: a list rather than an inline keeps the form's fields.
+        return (
+            format_html_join(
+                mark_safe("<br>"),
+                "{} · {} · {} · {}",
+                (
+                    (
+                        m.get_direction_display(),
+                        m.created_at.strftime("%Y-%m-%d %H:%M"),
+                        m.subject,
+                        _("sent")
+                        if m.sent_at or m.direction == "in"
+                        else _("not sent"),
+                    )
+                    for m in obj.messages.all()
+                ),
+            )
+            or "—"
+        )
 
     @admin.display(description=_("overdue"), boolean=True)
     def overdue(self, obj):

@@ -26,3 +26,8 @@ class FollowupsConfig(AppConfig):
             sender=get_user_model().groups.through,
             dispatch_uid="followups.agent_turns",
         )
+        from anymail.signals import inbound
+
+        from .replies import inbound_received
+
+        inbound.connect(inbound_received, dispatch_uid="followups.inbound")

@@ -80,3 +80,16 @@ class StatusNoteForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+
+class ReplyForm(forms.Form):
+    """The reply email to the customer, prefilled (replies.followup_reply_draft)."""
+
+    subject = forms.CharField(
+        label=_("Subject"),
+        max_length=255,
+        widget=forms.TextInput(attrs={"size": 60}),
+    )
+    body = forms.CharField(
+        label=_("Message"), max_length=20000, widget=forms.Textarea(attrs={"rows": 14})
+    )

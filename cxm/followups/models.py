@@ -1,3 +1,4 @@
+import secrets
 from datetime import time
 from decimal import Decimal
 
@@ -520,6 +521,9 @@ class EventKind(models.TextChoices):
     REOPENED = "reopened", _("Reopened")
     NO_ACTION_NEEDED = "no_action", _("Closed: no action needed")
     NOTIFIED = "notified", _("Notified")
+    REPLIED = "replied", _("Customer replied")
+    CHECKIN_SENT = "checkin_sent", _("Check-in sent")
+    CHECKIN_ANSWERED = "checkin_answered", _("Customer answered the check-in")
 
 
 class ContactChannel(models.TextChoices):
@@ -573,6 +577,10 @@ class FollowUpEvent(models.Model):
         if "status" in data:
             status = str(FollowUpStatus(data["status"]).label)
             return f"{status}. {self.text}".strip() if self.text else status
+        if "recovered" in data:  # the check-in's answer
+            if data["recovered"]:
+                return gettext("Yes: the issue is resolved.")
+            return gettext("No: the issue is not resolved.")
         if "channel" in data:
             channel = str(ContactChannel(data["channel"]).label)
             return f"{channel}: {self.text}".strip(": ")
@@ -625,6 +633,8 @@ class AgentTurn(models.Model):
 
 class NoticeKind(models.TextChoices):
     REASSIGNED_AWAY = "reassigned_away", _("Follow-up given to someone else")
+    REPLIED = "replied", _("The customer replied")
+    NOT_RECOVERED = "not_recovered", _("The customer says it is not resolved")
 
 
 class FollowUpNotice(models.Model):
@@ -676,3 +686,93 @@ class FollowUpNotice(models.Model):
 
     def __str__(self):
         return f"{self.get_kind_display()} → {self.recipient}"
+
+
+class MessageDirection(models.TextChoices):
+    OUT = "out", _("To the customer")
+    IN = "in", _("From the customer")
+
+
+class MessageKind(models.TextChoices):
+    REPLY = "reply", _("Reply")
+    CHECKIN = "checkin", _("Check-in")
+    INBOUND = "inbound", _("Customer's email")
+
+
+def new_message_token() -> str:
+    """A random token of 128 bits, in lowercase hex: it survives an email address."""
+    return secrets.token_hex(16)
+
+
+class FollowUpMessage(models.Model):
+    """
+    An email between us and the customer about a follow-up: a reply an agent
+    wrote, the recovery check-in, or the customer's own email posted back by the
+    email service. An outgoing one is a row due at `due_at` until it is sent
+    (services.followup_message_send), so a lost task is resent by the sweep with
+    the same Message-ID. Its token names it in the Reply-To address and in the
+    check-in's links.
+    """
+
+    followup = models.ForeignKey(
+        FollowUp,
+        on_delete=models.CASCADE,
+        related_name="messages",
+        verbose_name=_("follow-up"),
+    )
+    direction = models.CharField(
+        _("direction"), max_length=3, choices=MessageDirection.choices
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=MessageKind.choices)
+    token = models.CharField(
+        _("token"), max_length=32, unique=True, default=new_message_token
+    )
+    subject = models.CharField(_("subject"), max_length=255)
+    body = models.TextField(_("body"), blank=True)
+    from_email = models.CharField(_("from"), max_length=320, blank=True)
+    to_email = models.CharField(_("to"), max_length=320, blank=True)
+    # Ours for an outgoing email (derived from the token, the same on every
+    # attempt); the sender's for an incoming one.
+    message_id = models.CharField(_("Message-ID"), max_length=255, blank=True)
+    in_reply_to = models.CharField(_("In-Reply-To"), max_length=255, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("written by"),
+    )
+    created_at = models.DateTimeField(_("created at"), default=timezone.now)
+    due_at = models.DateTimeField(_("due at"), null=True, blank=True)
+    sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_error = models.TextField(_("last error"), blank=True)
+
+    class Meta:
+        verbose_name = _("follow-up message")
+        verbose_name_plural = _("follow-up messages")
+        ordering = ["created_at", "pk"]
+        constraints = [
+            # A service posting the same email twice records it once.
+            models.UniqueConstraint(
+                fields=["message_id"],
+                condition=~models.Q(message_id=""),
+                name="followupmessage_message_id_once",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(direction="in") | models.Q(due_at__isnull=False),
+                name="followupmessage_outgoing_has_due_at",
+            ),
+        ]
+        indexes = [
+            models.Index(
+                fields=["due_at"],
+                condition=models.Q(direction="out", sent_at__isnull=True),
+                name="followupmessage_unsent_due",
+            ),
+            models.Index(fields=["followup", "created_at"]),
+        ]
+
+    def __str__(self):
+        return self.subject

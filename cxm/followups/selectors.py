@@ -12,7 +12,7 @@ its status, resolve); give it to someone else only if they manage it
 (services.is_manager_of).
 """
 
-from django.db.models import Q, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from cxm.access import is_cx_staff
@@ -83,3 +83,21 @@ def followups_filter(
     elif overdue is False:
         qs = qs.not_overdue(now)
     return qs.order_by("due_at", "pk")
+
+
+def recovery_rate(queryset: QuerySet) -> dict:
+    """
+    Returns the recovery check-ins of the follow-ups in `queryset` the customers
+    answered, how many said yes (recovered), and that share (0–1, None without
+    an answer): one query.
+    """
+    counts = queryset.aggregate(
+        answered=Count("pk", filter=Q(recovered__isnull=False)),
+        recovered=Count("pk", filter=Q(recovered=True)),
+    )
+    answered = counts["answered"]
+    return {
+        "answered": answered,
+        "recovered": counts["recovered"],
+        "rate": counts["recovered"] / answered if answered else None,
+    }

@@ -22,7 +22,7 @@ from cxm.customers.selectors import segment_customers
 from surveys.kinds import KINDS, SurveyKind
 from surveys.models import Response
 
-from . import defaults
+from . import defaults, replies
 from .models import (
     UNRESOLVED,
     AgentTurn,
@@ -912,6 +912,7 @@ def followup_resolve(
         _touch(followup, now, fields)
         followup.save(update_fields=fields)
         _event(followup, EventKind.RESOLVED, actor=actor, now=now, text=resolution)
+        replies.followup_checkin_schedule(followup=followup, now=now)
     return followup
 
 
@@ -1023,8 +1024,16 @@ def followup_owner_notify(*, followup_id: int) -> bool:
     return True
 
 
+# The email of each kind of notice.
+NOTICE_EMAILS = {
+    NoticeKind.REASSIGNED_AWAY: "followup-reassigned",
+    NoticeKind.REPLIED: "followup-replied",
+    NoticeKind.NOT_RECOVERED: "followup-not-recovered",
+}
+
+
 def followup_notice_send(*, notice_id: int) -> bool:
-    """Sends a notice (the previous owner's "given to someone else"), once."""
+    """Sends a notice (the previous owner's "given to someone else" …), once."""
     with transaction.atomic():
         notice = (
             FollowUpNotice.objects.select_for_update(skip_locked=True, of=("self",))
@@ -1036,7 +1045,7 @@ def followup_notice_send(*, notice_id: int) -> bool:
             return False
         if notice.recipient.email and notice.recipient.is_active:
             emails.send(
-                "followup-reassigned",
+                NOTICE_EMAILS[notice.kind],
                 to=[notice.recipient.email],
                 context={
                     "followup": notice.followup,
@@ -1144,4 +1153,14 @@ def followups_sweep(*, now=None) -> dict:
             noticed += followup_notice_send(notice_id=pk)
         except (smtplib.SMTPException, OSError) as e:
             logger.warning("Follow-up notice %s not sent: %s", pk, e)
-    return {"escalated": escalated, "notified": notified, "notices": noticed}
+    # Replies whose task was lost, and check-ins now due (failures counted there).
+    messages = sum(
+        replies.followup_message_send(message_id=pk, now=now)
+        for pk in replies.followup_messages_due(now=now)
+    )
+    return {
+        "escalated": escalated,
+        "notified": notified,
+        "notices": noticed,
+        "messages": messages,
+    }

@@ -16,3 +16,10 @@ def followups_sweep() -> dict:
 @shared_task
 def followup_notice_send(notice_id: int) -> bool:
     return services.followup_notice_send(notice_id=notice_id)
+
+
+@shared_task
+def followup_message_send(message_id: int) -> bool:
+    from .replies import followup_message_send
+
+    return followup_message_send(message_id=message_id)

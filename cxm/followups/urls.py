@@ -13,4 +13,7 @@ urlpatterns = [
     path("<int:pk>/resolve/", views.followup_resolve, name="resolve"),
     path("<int:pk>/close/", views.followup_close, name="close"),
     path("<int:pk>/reopen/", views.followup_reopen, name="reopen"),
+    path("<int:pk>/reply/", views.followup_reply, name="reply"),
+    # The customer's page, from the check-in email: the token is the credential.
+    path("checkin/<str:token>/", views.checkin, name="checkin"),
 ]

@@ -2,13 +2,23 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.utils import translation
 from django.utils.translation import gettext as _
-from django.views.decorators.http import require_POST
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
 
 from cxm.access import cx_staff_required
+from cxm.throttling import token_miss
 
-from . import services
-from .forms import ContactForm, FilterForm, NoteForm, ResolveForm, StatusNoteForm
+from . import replies, services
+from .forms import (
+    ContactForm,
+    FilterForm,
+    NoteForm,
+    ReplyForm,
+    ResolveForm,
+    StatusNoteForm,
+)
 from .models import FollowUp
 from .selectors import followup_for_user, followups_filter, followups_visible_to
 
@@ -56,6 +66,7 @@ def _detail(
     note_form=None,
     resolve_form=None,
     contact_form=None,
+    reply_form=None,
     status=200,
 ):
     events = followup.events.select_related("actor")
@@ -80,9 +91,24 @@ def _detail(
             "resolve_form": resolve_form or ResolveForm(),
             "contact_form": contact_form or ContactForm(),
             "status_form": StatusNoteForm(),
+            **_reply_context(request, followup, reply_form),
         },
         status=status,
     )
+
+
+def _reply_context(request, followup, form=None) -> dict:
+    """What templates/followups/_reply.html draws: the form, or why there is none."""
+    context = {"messages_exchanged": followup.messages.select_related("created_by")}
+    if not followup.is_unresolved:
+        return context
+    refusal = replies.reply_refusal(followup.customer)
+    if form is None and not refusal:
+        subject, body = replies.followup_reply_draft(
+            followup=followup, actor=request.user
+        )
+        form = ReplyForm(initial={"subject": subject, "body": body})
+    return {**context, "reply_form": form, "reply_refusal": refusal}
 
 
 def _act(request, followup, action, success: str, **kwargs):
@@ -183,3 +209,94 @@ def followup_resolve(request, pk: int):
             messages.success(request, _("Resolved. Thank you for closing the loop."))
             return redirect(followup)
     return _detail(request, followup, resolve_form=form, status=400)
+
+
+@require_POST
+@cx_staff_required
+def followup_reply(request, pk: int):
+    followup = _get_followup_for_user(request, pk)
+    form = ReplyForm(request.POST)
+    if form.is_valid():
+        try:
+            replies.followup_reply_send(
+                followup=followup,
+                actor=request.user,
+                subject=form.cleaned_data["subject"],
+                body=form.cleaned_data["body"],
+            )
+        except ValidationError as e:
+            if not hasattr(e, "error_dict"):
+                # About the follow-up or the customer, not what was typed.
+                messages.error(request, " ".join(e.messages))
+                return redirect(followup)
+            form.add_error(None, e)
+        else:
+            messages.success(request, _("Your email to the customer is on its way."))
+            return redirect(followup)
+    return _detail(request, followup, reply_form=form, status=400)
+
+
+def public_page(request, template, context, *, status=200, language=None):
+    """Renders a customer's page in their language (else the browser's)."""
+    language = language or translation.get_language()
+    with translation.override(language):
+        response = render(
+            request, template, {"language": language, **context}, status=status
+        )
+    response["Content-Language"] = language
+    return response
+
+
+@csrf_exempt  # the token in the address is the credential; no cookie is involved
+@require_http_methods(["GET", "HEAD", "POST"])
+def checkin(request, token: str):
+    """
+    The customer's "Did we resolve your issue?" page: GET shows the question
+    (mail scanners follow links: it records nothing), POST records the answer.
+    """
+    checkin = replies.checkin_open(token=token)
+    if checkin is None:
+        # Only misses count: a link that exists is served from any address.
+        if (wait := token_miss(request)) is not None:
+            response = public_page(
+                request, "429.html", {"limit": "token-miss"}, status=429
+            )
+            response["Retry-After"] = str(wait)
+            return response
+        return public_page(request, "followups/checkin_unknown.html", {}, status=404)
+    followup = checkin.followup
+    language = followup.customer.locale
+    status = 200
+    error = ""
+    if request.method == "POST":
+        answer = request.POST.get("answer")
+        if answer not in ("yes", "no"):
+            with translation.override(language):
+                error = _("Choose yes or no.")
+            status = 400
+        else:
+            try:
+                with translation.override(language):
+                    followup = replies.followup_checkin_answer(
+                        checkin=checkin, recovered=answer == "yes"
+                    )
+            except ValidationError as e:
+                error = " ".join(e.messages)
+                status = 409
+            else:
+                return redirect(request.path + "?answered=1")
+    return public_page(
+        request,
+        "followups/checkin.html",
+        {
+            "followup": followup,
+            "customer": followup.customer,
+            "answered": followup.recovered is not None,
+            "thanks": request.GET.get("answered") == "1",
+            "changeable": replies.checkin_changeable(followup),
+            "chosen": request.GET.get("answer"),
+            "error": error,
+        },
+        status=status,
+        language=language,
+    )
