@@ -28,7 +28,7 @@ from .models import (
     RootCause,
     Team,
 )
-from .selectors import followups_visible_to, teams_of
+from .selectors import followups_by_ids, followups_visible_to, teams_of
 
 User = get_user_model()
 
@@ -330,6 +330,11 @@ class FollowUpViewSet(
         if self.action != "list":
             return queryset
         return super().filter_queryset(queryset)
+
+    def paginate_queryset(self, queryset):
+        # The ids are sorted and paged alone (selectors.followups_by_ids).
+        pks = super().paginate_queryset(queryset.values_list("pk", flat=True))
+        return None if pks is None else followups_by_ids(queryset, pks)
 
     def get_queryset(self):
         return followups_visible_to(self.request.user).prefetch_related(

@@ -17,6 +17,7 @@ from .selectors import (
     followup_context,
     followup_for_user,
     followup_owner_choices,
+    followups_by_ids,
     followups_visible_to,
     may_reassign,
 )
@@ -35,7 +36,10 @@ def followup_list(request):
     filterset.offer_choices()
     valid = filterset.is_valid()
     qs = filterset.qs if valid else FollowUp.objects.none()
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    page = Paginator(qs.values_list("pk", flat=True), 50).get_page(
+        request.GET.get("page")
+    )
+    page.object_list = followups_by_ids(qs, page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
     bulk_form = None
