@@ -123,8 +123,13 @@ class FollowUpFilter(filters.FilterSet):
         help_text="Part of the customer's name or email address.",
     )
 
+    def __init__(self, data=None, *args, **kwargs):
+        if data is not None and not data.get("status"):
+            data = data.copy()
+            data["status"] = "unresolved"  # the default, shown selected on the page
+        super().__init__(data, *args, **kwargs)
+
     def filter_status(self, qs, name, value):
-        # Not reached when status is absent: filter_queryset applies the default.
         if value == ANY_STATUS:
             return qs
         if value == "unresolved":
@@ -146,8 +151,6 @@ class FollowUpFilter(filters.FilterSet):
         )
 
     def filter_queryset(self, queryset):
-        if not self.form.cleaned_data.get("status"):
-            queryset = queryset.unresolved()
         queryset = super().filter_queryset(queryset)
         user = self.request.user if self.request else None
         return followups_queue_order(queryset, user=user)

@@ -124,9 +124,7 @@ def test_it_hides_a_teams_followup_from_other_teams(client, people, role):
         assert client.post(url, data).status_code == 404, url
     r = api.patch(f"/api/followups/{followup.pk}/", {"note": "x"}, format="json")
     assert r.status_code == 404
-    r = client.post(
-        "/followups/assign/", {"followup": [followup.pk], "owner": user.pk}
-    )
+    r = client.post("/followups/assign/", {"followup": [followup.pk], "owner": user.pk})
     assert r.status_code == 302
     assert [str(m) for m in get_messages(r.wsgi_request)] == [
         f"#{followup.pk}: no such follow-up."
@@ -188,8 +186,7 @@ def test_it_lets_only_a_manager_reassign_in_bulk(client, people):
         "/followups/assign/", {"followup": [followup.pk], "owner": other_agent.pk}
     )
     assert [str(m) for m in get_messages(r.wsgi_request)] == [
-        f"#{followup.pk}: Only the team's manager can give a follow-up to someone "
-        "else."
+        f"#{followup.pk}: Only the team's manager can give a follow-up to someone else."
     ]
     followup.refresh_from_db()
     assert followup.owner == people["agent"]
