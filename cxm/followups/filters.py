@@ -11,11 +11,11 @@ from django.db.models import Q
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 
+from cxm.api import TEXT_PATTERN
 from cxm.customers.models import Segment
 from cxm.customers.selectors import segment_customers
 from surveys.models import Survey
 
-from .forms import RootCauseField
 from .models import FollowUpStatus, Priority, RootCause
 from .selectors import (
     followup_owner_choices,
@@ -56,8 +56,29 @@ class TeamFilter(filters.CharFilter):
         return qs.filter(team_id=value) if value else qs
 
 
-class RootCauseFilter(filters.ModelChoiceFilter):
-    field_class = RootCauseField  # named in the reader's language
+ID = r"^[0-9]{1,18}$"
+CODE = r"^[-a-zA-Z0-9_]{1,40}$"
+
+
+@extend_schema_field({"type": "string", "pattern": ID})
+class IdFilter(filters.CharFilter):
+    """A row's id; one that does not exist matches nothing (like owner and team)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("validators", [RegexValidator(ID, _("Give an id."))])
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field({"type": "string", "pattern": CODE})
+class CodeFilter(filters.CharFilter):
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("validators", [RegexValidator(CODE, _("Give a code."))])
+        super().__init__(*args, **kwargs)
+
+
+@extend_schema_field({"type": "string", "maxLength": 200, "pattern": TEXT_PATTERN})
+class SearchFilter(filters.CharFilter):
+    pass
 
 
 ANY_STATUS = "any"
@@ -95,28 +116,22 @@ class FollowUpFilter(filters.FilterSet):
         label=_("Owner"),
         validators=[RegexValidator(ID_OR_NONE, _('Give a user id or "none".'))],
     )
-    root_cause = RootCauseFilter(
+    root_cause = CodeFilter(
         label=_("Root cause"),
-        queryset=RootCause.objects.all(),
-        to_field_name="code",
-        empty_label=_("Any"),
+        field_name="root_cause__code",
         help_text="The code of a root cause (GET /api/root-causes/).",
     )
-    survey = filters.ModelChoiceFilter(
+    survey = IdFilter(
         label=_("Survey"),
-        queryset=Survey.objects.order_by("name"),
-        field_name="response__survey",
-        empty_label=_("Any"),
+        field_name="response__survey_id",
         help_text="A survey id: follow-ups of answers to it.",
     )
-    segment = filters.ModelChoiceFilter(
+    segment = IdFilter(
         label=_("Segment"),
-        queryset=Segment.objects.order_by("name"),
         method="filter_segment",
-        empty_label=_("Any"),
         help_text="A segment id: follow-ups of the customers in it now.",
     )
-    search = filters.CharFilter(
+    search = SearchFilter(
         label=_("Customer"),
         max_length=200,
         method="filter_search",
@@ -140,7 +155,10 @@ class FollowUpFilter(filters.FilterSet):
         return qs.overdue() if value == "true" else qs.not_overdue()
 
     def filter_segment(self, qs, name, value):
-        return qs.filter(customer__in=segment_customers(segment=value).values("pk"))
+        segment = Segment.objects.filter(pk=value).first()
+        if segment is None:
+            return qs.none()
+        return qs.filter(customer__in=segment_customers(segment=segment).values("pk"))
 
     def filter_search(self, qs, name, value):
         value = value.strip()
@@ -156,9 +174,26 @@ class FollowUpFilter(filters.FilterSet):
         return followups_queue_order(queryset, user=user)
 
     def offer_choices(self) -> None:
-        """Lists the teams and people `owner` and `team` take, for the page."""
+        """Lists what the id and code filters take, as the page's menus."""
         user = self.request.user
         form = self.form
+        any_ = [("", _("Any"))]
+        form.fields["root_cause"].widget = forms.Select(
+            choices=any_ + [(c.code, c.name) for c in RootCause.objects.all()]
+        )
+        form.fields["survey"].widget = forms.Select(
+            choices=any_
+            + [(str(pk), name) for pk, name in Survey.objects.values_list("pk", "name")]
+        )
+        form.fields["segment"].widget = forms.Select(
+            choices=any_
+            + [
+                (str(pk), name)
+                for pk, name in Segment.objects.order_by("name").values_list(
+                    "pk", "name"
+                )
+            ]
+        )
         form.fields["team"].widget = forms.Select(
             choices=[("", _("Any")), ("none", _("No team"))]
             + [(str(t.pk), t.name) for t in teams_visible_to(user)]

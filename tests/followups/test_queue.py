@@ -107,6 +107,8 @@ def test_it_filters_by_survey_segment_and_customer(client, staff):
     assert ids(client, "search=minji") == [enterprise.pk]
     assert ids(client, "search=PARK@example") == [other.pk]
     assert ids(client, "search=+") == ids(client)  # blank: no search
+    # An id nothing has matches nothing, as an owner's or a team's does.
+    assert ids(client, "survey=999999") == ids(client, "segment=999999") == []
 
 
 @pytest.mark.parametrize(
@@ -117,8 +119,8 @@ def test_it_filters_by_survey_segment_and_customer(client, staff):
         ("priority=urgent", "priority"),
         ("team=seoul", "team"),
         ("owner=me", "owner"),
-        ("root_cause=nope", "root_cause"),
-        ("survey=999999", "survey"),
+        ("root_cause=no%20such", "root_cause"),
+        ("survey=first", "survey"),
         ("segment=abc", "segment"),
         ("search=" + "x" * 201, "search"),
     ],
