@@ -50,6 +50,8 @@ class BulkAssignForm(forms.Form):
     )
 
     def __init__(self, *args, owners, **kwargs):
+        # Its own ids: the queue's filters have an owner field too.
+        kwargs.setdefault("auto_id", "id_bulk_%s")
         super().__init__(*args, **kwargs)
         self.fields["owner"].queryset = owners
         self.fields["owner"].label_from_instance = lambda u: u.get_username()
