@@ -1,10 +1,8 @@
 from django.contrib.auth import get_user_model
-from django.core.validators import RegexValidator
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
-from django_filters import rest_framework as filters
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response as ApiResponse
 
@@ -20,6 +18,7 @@ from cxm.customers.models import Customer
 from surveys.models import Response
 
 from . import services
+from .filters import FollowUpFilter
 from .models import (
     ContactChannel,
     FollowUp,
@@ -29,7 +28,7 @@ from .models import (
     RootCause,
     Team,
 )
-from .selectors import followups_filter, followups_visible_to, teams_of
+from .selectors import followups_by_ids, followups_visible_to, teams_of
 
 User = get_user_model()
 
@@ -311,43 +310,6 @@ class RootCauseViewSet(mixins.ListModelMixin, viewsets.GenericViewSet):
     pagination_class = None
 
 
-OWNER = r"^(none|[0-9]{1,18})$"
-
-
-@extend_schema_field(
-    {
-        "type": "string",
-        "pattern": OWNER,
-        "description": 'A user id, or "none" for follow-ups nobody owns.',
-    }
-)
-class OwnerFilter(filters.CharFilter):
-    pass
-
-
-class FollowUpFilter(filters.FilterSet):
-    status = filters.ChoiceFilter(
-        choices=[("unresolved", "unresolved"), *FollowUpStatus.choices],
-        help_text='A status, or "unresolved" for new, contacted and waiting.',
-    )
-    owner = OwnerFilter(
-        validators=[RegexValidator(OWNER, _('Give a user id or "none".'))],
-    )
-    overdue = filters.ChoiceFilter(
-        choices=[("true", "true"), ("false", "false")],
-        help_text="Only follow-ups past their due time (true) or not (false).",
-    )
-
-    def filter_queryset(self, queryset):
-        data = self.form.cleaned_data
-        return followups_filter(
-            queryset,
-            status=data.get("status") or "",
-            owner=data.get("owner") or "",
-            overdue={"true": True, "false": False}.get(data.get("overdue") or ""),
-        )
-
-
 class FollowUpViewSet(
     mixins.ListModelMixin,
     mixins.RetrieveModelMixin,
@@ -361,6 +323,18 @@ class FollowUpViewSet(
     parser_classes = PARSER_CLASSES
     cx_agents_may_write = True  # agents and managers work the queue
     queryset = FollowUp.objects.none()  # for the schema; get_queryset decides
+
+    def filter_queryset(self, queryset):
+        # The queue's filters and order are the list's; one follow-up is found by
+        # its id whatever its status (the filters default to unresolved).
+        if self.action != "list":
+            return queryset
+        return super().filter_queryset(queryset)
+
+    def paginate_queryset(self, queryset):
+        # The ids are sorted and paged alone (selectors.followups_by_ids).
+        pks = super().paginate_queryset(queryset.values_list("pk", flat=True))
+        return None if pks is None else followups_by_ids(queryset, pks)
 
     def get_queryset(self):
         return followups_visible_to(self.request.user).prefetch_related(

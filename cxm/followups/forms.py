@@ -1,32 +1,66 @@
 from django import forms
-from django.contrib.auth import get_user_model
 from django.utils.translation import gettext_lazy as _
 
-from .models import ContactChannel, FollowUpStatus, RootCause
-from .services import agents, root_cause_choices
+from .models import ContactChannel, RootCause
+from .services import root_cause_choices
 
 
-class FilterForm(forms.Form):
-    status = forms.ChoiceField(
-        label=_("Status"),
-        required=False,
-        choices=[("", _("Any status")), ("unresolved", _("Unresolved"))]
-        + FollowUpStatus.choices,
+class IdListField(forms.Field):
+    """A list of row ids, as checkboxes send them: name=1&name=2."""
+
+    widget = forms.MultipleHiddenInput
+    default_error_messages = {"invalid": _("%(value)s is not a follow-up number.")}
+
+    def to_python(self, value):
+        if not value:
+            return []
+        ids = []
+        for item in value if isinstance(value, list | tuple) else [value]:
+            if not (isinstance(item, str) and item.isascii() and item.isdigit()):
+                raise forms.ValidationError(
+                    self.error_messages["invalid"],
+                    code="invalid",
+                    params={"value": str(item)[:20]},
+                )
+            if len(item) > 18:
+                raise forms.ValidationError(
+                    self.error_messages["invalid"],
+                    code="invalid",
+                    params={"value": item[:20]},
+                )
+            ids.append(int(item))
+        return ids
+
+
+class BulkAssignForm(forms.Form):
+    """The queue's bulk reassign: the chosen follow-ups' ids and their new owner."""
+
+    followup = IdListField(
+        label=_("Follow-ups"),
+        error_messages={"required": _("Choose the follow-ups to reassign.")},
     )
-    owner = forms.ChoiceField(label=_("Owner"), required=False)
-    overdue = forms.ChoiceField(
-        label=_("Overdue"),
-        required=False,
-        choices=[("", _("Any")), ("yes", _("Overdue")), ("no", _("Not overdue"))],
+    owner = forms.ModelChoiceField(
+        label=_("Give to"),
+        queryset=None,
+        empty_label="—",
+        error_messages={
+            "required": _("Choose who gets the follow-ups."),
+            "invalid_choice": _("Choose who gets the follow-ups from the list."),
+        },
     )
 
-    def __init__(self, *args, **kwargs):
+    def __init__(self, *args, owners, **kwargs):
+        # Its own ids: the queue's filters have an owner field too.
+        kwargs.setdefault("auto_id", "id_bulk_%s")
         super().__init__(*args, **kwargs)
-        User = get_user_model()
-        people = User.objects.filter(followups__isnull=False).union(agents())
-        self.fields["owner"].choices = [("", _("Anyone")), ("none", _("Nobody"))] + [
-            (str(u.pk), u.get_username()) for u in people.order_by("username")
-        ]
+        self.fields["owner"].queryset = owners
+        self.fields["owner"].label_from_instance = lambda u: u.get_username()
+
+    def clean_followup(self):
+        ids = self.cleaned_data["followup"]
+        if len(ids) > 200:
+            raise forms.ValidationError(_("Reassign at most 200 follow-ups at once."))
+        return list(dict.fromkeys(ids))
 
 
 class NoteForm(forms.Form):

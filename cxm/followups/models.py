@@ -452,10 +452,20 @@ class FollowUp(models.Model):
             ),
         ]
         indexes = [
-            # The queue's default: unresolved, soonest due first (and the sweep's
-            # "past due" scan); partial, so resolved history does not weigh on it.
+            # The queue's default: the unresolved, in an index-only scan that
+            # carries every column its order and visibility read (the order puts
+            # overdue first, which depends on now, so it sorts these rows); and
+            # the sweep's "past due" scan. Partial: resolved history weighs nothing.
             models.Index(
                 fields=["due_at", "id"],
+                include=[
+                    "status",
+                    "priority",
+                    "owner",
+                    "team",
+                    "first_contact_at",
+                    "first_contact_due_at",
+                ],
                 condition=models.Q(status__in=UNRESOLVED),
                 name="followup_unresolved_due",
             ),

@@ -12,12 +12,17 @@ its status, resolve); give it to someone else only if they manage it
 (services.is_manager_of).
 """
 
-from django.db.models import Count, Q, QuerySet
+from django.conf import settings
+from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, Value, When
+from django.db.models.functions import Coalesce, Least
 from django.http import Http404
+from django.utils import timezone
 
-from cxm.access import is_cx_staff
+from cxm.access import cx_staff_users, is_cx_staff
+from cxm.customers.models import Interaction
+from surveys.models import Response, ResponseRevision
 
-from .models import FollowUp, Team
+from .models import FollowUp, Priority, Team, overdue_q
 
 
 def teams_of(user) -> QuerySet:
@@ -53,36 +58,140 @@ def followup_for_user(user, pk) -> FollowUp:
     return followup
 
 
-def followups_filter(
-    qs: QuerySet,
-    *,
-    status: str = "",
-    owner: str = "",
-    overdue: bool | None = None,
-    team: str = "",
-    now=None,
-) -> QuerySet:
+def teams_visible_to(user) -> QuerySet:
+    """The teams whose follow-ups `user` sees: all for staff, else their own."""
+    if not is_cx_staff(user):
+        return Team.objects.none()
+    if user.is_staff:
+        return Team.objects.all()
+    return teams_of(user)
+
+
+def may_reassign(user) -> bool:
     """
-    Returns qs narrowed by status ("unresolved" for the three open ones), owner
-    (a user id, or "none"), team (an id, or "none") and overdue, soonest due first.
+    True if `user` gives follow-ups to others somewhere: staff, the CX managers
+    group, a team's manager. Which ones is still services.is_manager_of's to say,
+    per follow-up; this only decides whether the queue offers it.
     """
-    if status == "unresolved":
-        qs = qs.unresolved()
-    elif status:
-        qs = qs.filter(status=status)
-    if owner == "none":
-        qs = qs.filter(owner__isnull=True)
-    elif owner:
-        qs = qs.filter(owner_id=owner)
-    if team == "none":
-        qs = qs.filter(team__isnull=True)
-    elif team:
-        qs = qs.filter(team_id=team)
-    if overdue is True:
-        qs = qs.overdue(now)
-    elif overdue is False:
-        qs = qs.not_overdue(now)
-    return qs.order_by("due_at", "pk")
+    if not is_cx_staff(user):
+        return False
+    return (
+        user.is_staff
+        or user.groups.filter(name=settings.FOLLOWUP_MANAGERS_GROUP).exists()
+        or Team.objects.filter(manager=user).exists()
+    )
+
+
+def followup_owner_choices(user) -> QuerySet:
+    """
+    The people `user`'s queue offers as owners: CX staff in their teams (as member
+    or manager) and the CX agents, who work the follow-ups without a team; every
+    CX staff user for staff. Read from the teams and groups, never the follow-ups.
+    """
+    people = cx_staff_users()
+    if not is_cx_staff(user):
+        return people.none()
+    if not user.is_staff:
+        teams = teams_of(user).values("pk")
+        people = people.filter(
+            Q(followup_team_memberships__team__in=teams)
+            | Q(managed_followup_teams__in=teams)
+            | Q(groups__name=settings.FOLLOWUP_AGENTS_GROUP)
+            | Q(pk=user.pk)
+        )
+    return people.order_by("username")
+
+
+def next_due_at():
+    """
+    The follow-up's next deadline: the first contact's while nobody has contacted
+    the customer, else the resolution's. Unresolved and past it is overdue_q.
+    """
+    first_contact = Case(
+        When(first_contact_at__isnull=True, then=F("first_contact_due_at"))
+    )
+    return Least(F("due_at"), Coalesce(first_contact, F("due_at")))
+
+
+def _is_agent(user) -> bool:
+    return bool(
+        user is not None
+        and user.is_authenticated
+        and not user.is_staff
+        and user.groups.filter(name=settings.FOLLOWUP_AGENTS_GROUP).exists()
+    )
+
+
+def followups_queue_order(qs: QuerySet, *, user=None, now=None) -> QuerySet:
+    """
+    Returns qs in the queue's order: for an agent their own first; then overdue,
+    then high priority, each soonest due first.
+    """
+    now = now or timezone.now()
+    keys = []
+    if _is_agent(user):
+        keys.append(Case(When(owner_id=user.pk, then=Value(0)), default=Value(1)))
+    keys += [
+        Case(When(overdue_q(now), then=Value(0)), default=Value(1)),
+        Case(When(priority=Priority.HIGH, then=Value(0)), default=Value(1)),
+        next_due_at(),
+        "pk",
+    ]
+    return qs.order_by(*keys)
+
+
+def followups_by_ids(qs: QuerySet, pks) -> list[FollowUp]:
+    """
+    Returns the follow-ups `pks` from qs, in the order of `pks`. The queue sorts
+    and pages the ids alone, then loads these few rows with their joins: sorting
+    the joined rows of every unresolved follow-up costs ten times more.
+    """
+    pks = list(pks)
+    rows = qs.order_by().in_bulk(pks)
+    return [rows[pk] for pk in pks if pk in rows]
+
+
+# How much of the customer's history the follow-up page shows: the latest few of
+# each list, so the page costs the same for a customer with years of it.
+CONTEXT_LIMIT = 10
+
+
+def followup_context(followup: FollowUp, *, user, limit: int = CONTEXT_LIMIT) -> dict:
+    """
+    Returns what the agent reads before calling the customer: their latest answers
+    (with earlier versions of a changed one), their other follow-ups `user` may
+    see, and their latest interactions; `limit` of each, in a fixed number of
+    queries.
+    """
+    customer_id = followup.customer_id
+    answers = list(
+        Response.objects.filter(customer_id=customer_id)
+        .select_related("survey", "campaign")
+        .prefetch_related(
+            Prefetch(
+                "revisions",
+                queryset=ResponseRevision.objects.order_by("-replaced_at", "-pk"),
+            )
+        )
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    others = list(
+        followups_visible_to(user)
+        .filter(customer_id=customer_id)
+        .exclude(pk=followup.pk)
+        .order_by("-created_at", "-pk")[:limit]
+    )
+    interactions = list(
+        Interaction.objects.filter(customer_id=customer_id).order_by(
+            "-occurred_at", "-pk"
+        )[:limit]
+    )
+    return {
+        "answers": answers,
+        "other_followups": others,
+        "interactions": interactions,
+        "limit": limit,
+    }
 
 
 def recovery_rate(queryset: QuerySet) -> dict:

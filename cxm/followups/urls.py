@@ -5,6 +5,7 @@ from . import views
 app_name = "followups"
 urlpatterns = [
     path("", views.followup_list, name="list"),
+    path("assign/", views.followup_bulk_assign, name="bulk_assign"),
     path("<int:pk>/", views.followup_detail, name="detail"),
     path("<int:pk>/take/", views.followup_take, name="take"),
     path("<int:pk>/note/", views.followup_note, name="note"),

@@ -2,8 +2,10 @@ from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
 
@@ -11,16 +13,24 @@ from cxm.access import cx_staff_required
 from cxm.throttling import token_miss
 
 from . import replies, services
+from .filters import FollowUpFilter
 from .forms import (
+    BulkAssignForm,
     ContactForm,
-    FilterForm,
     NoteForm,
     ReplyForm,
     ResolveForm,
     StatusNoteForm,
 )
 from .models import FollowUp
-from .selectors import followup_for_user, followups_filter, followups_visible_to
+from .selectors import (
+    followup_context,
+    followup_for_user,
+    followup_owner_choices,
+    followups_by_ids,
+    followups_visible_to,
+    may_reassign,
+)
 
 
 def _get_followup_for_user(request, pk: int) -> FollowUp:
@@ -30,27 +40,78 @@ def _get_followup_for_user(request, pk: int) -> FollowUp:
 
 @cx_staff_required
 def followup_list(request):
-    form = FilterForm(request.GET or None)
-    qs = followups_visible_to(request.user)
-    if form.is_valid():
-        overdue = {"yes": True, "no": False}.get(form.cleaned_data["overdue"])
-        qs = followups_filter(
-            qs,
-            status=form.cleaned_data["status"],
-            owner=form.cleaned_data["owner"],
-            overdue=overdue,
-        )
-    else:
-        qs = qs.none() if form.is_bound else followups_filter(qs)
-    page = Paginator(qs, 50).get_page(request.GET.get("page"))
+    filterset = FollowUpFilter(
+        request.GET, queryset=followups_visible_to(request.user), request=request
+    )
+    filterset.offer_choices()
+    valid = filterset.is_valid()
+    qs = filterset.qs if valid else FollowUp.objects.none()
+    page = Paginator(qs.values_list("pk", flat=True), 50).get_page(
+        request.GET.get("page")
+    )
+    page.object_list = followups_by_ids(qs, page.object_list)
     query = request.GET.copy()
     query.pop("page", None)
+    bulk_form = None
+    if valid and may_reassign(request.user):
+        bulk_form = BulkAssignForm(owners=followup_owner_choices(request.user))
     return render(
         request,
         "followups/list.html",
-        {"form": form, "page": page, "query": query.urlencode()},
-        status=400 if form.is_bound and not form.is_valid() else 200,
+        {
+            "form": filterset.form,
+            "page": page,
+            "query": query.urlencode(),
+            "bulk_form": bulk_form,
+        },
+        status=200 if valid else 400,
     )
+
+
+@require_POST
+@cx_staff_required
+def followup_bulk_assign(request):
+    """
+    Gives the chosen follow-ups to one owner, each through followup_assign and its
+    checks: what it refuses is named in a message, the rest is done.
+    """
+    form = BulkAssignForm(request.POST, owners=followup_owner_choices(request.user))
+    back = request.POST.get("next", "")
+    if not back.startswith("?"):
+        back = ""
+    if not form.is_valid():
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
+        return redirect(reverse("followups:list") + back)
+    owner = form.cleaned_data["owner"]
+    visible = followups_visible_to(request.user).in_bulk(form.cleaned_data["followup"])
+    done, refused = 0, []
+    for pk in form.cleaned_data["followup"]:
+        followup = visible.get(pk)
+        if followup is None:
+            refused.append(_("#%(id)s: no such follow-up.") % {"id": pk})
+            continue
+        try:
+            services.followup_assign(followup=followup, owner=owner, actor=request.user)
+        except (ValidationError, PermissionDenied) as e:
+            text = " ".join(e.messages) if isinstance(e, ValidationError) else str(e)
+            refused.append(f"#{pk}: {text}")
+        else:
+            done += 1
+    if done:
+        messages.success(
+            request,
+            ngettext(
+                "%(n)d follow-up given to %(owner)s.",
+                "%(n)d follow-ups given to %(owner)s.",
+                done,
+            )
+            % {"n": done, "owner": owner.get_username()},
+        )
+    for text in refused:
+        messages.error(request, text)
+    return redirect(reverse("followups:list") + back)
 
 
 @cx_staff_required
@@ -82,6 +143,7 @@ def _detail(
         request,
         "followups/detail.html",
         {
+            "history": followup_context(followup, user=request.user),
             "followup": followup,
             "customer": followup.customer,
             "response": followup.response,

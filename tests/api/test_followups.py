@@ -73,10 +73,84 @@ def test_it_filters_by_overdue(api):
     assert page_ids(api.get("/api/followups/?overdue=false")) == [on_time.pk]
 
 
+def test_it_lists_the_unresolved_unless_asked_for_any_status(api, staff):
+    open_one = detractor_followup()
+    resolved = detractor_followup()
+    followup_resolve(
+        followup=resolved, actor=staff, resolution="Refund", root_cause="price"
+    )
+
+    assert page_ids(api.get("/api/followups/")) == [open_one.pk]
+    assert set(page_ids(api.get("/api/followups/?status=any"))) == {
+        open_one.pk,
+        resolved.pk,
+    }
+    # One follow-up is found by its id whatever its status.
+    assert api.get(f"/api/followups/{resolved.pk}/").status_code == 200
+
+
+def test_it_filters_like_the_queue_page(api, staff):
+    """The page and the API share one FilterSet: same parameters, same rows."""
+    from cxm.customers.services import segment_create
+    from cxm.followups.models import Team
+    from cxm.followups.services import followup_open_manual, team_save
+    from tests.factories import CustomerFactory
+
+    team = team_save(team=Team(name="Seoul"), members=[agent()])
+    customer = CustomerFactory(name="Kim Minji", properties={"plan": "enterprise"})
+    in_team = followup_open_manual(
+        customer=customer, actor=staff, team=team, priority="high"
+    )
+    answered = detractor_followup(score=5)
+    resolved = detractor_followup()
+    followup_resolve(
+        followup=resolved, actor=staff, resolution="Refund", root_cause="delivery"
+    )
+    segment = segment_create(
+        name="Enterprise",
+        conditions=[
+            {"type": "property", "name": "plan", "op": "equals", "value": "enterprise"}
+        ],
+    )
+    client = api.__class__()
+    client.force_login(staff)
+
+    for query, expected in [
+        (f"team={team.pk}", [in_team.pk]),
+        ("team=none", [answered.pk]),
+        ("priority=high", [in_team.pk]),
+        ("status=any&root_cause=delivery", [resolved.pk]),
+        (f"survey={answered.response.survey_id}", [answered.pk]),
+        (f"segment={segment.pk}", [in_team.pk]),
+        ("search=minji", [in_team.pk]),
+    ]:
+        assert page_ids(api.get(f"/api/followups/?{query}")) == expected, query
+        page = client.get(f"/followups/?{query}")
+        assert [f.pk for f in page.context["page"].object_list] == expected, query
+
+
+def test_it_orders_overdue_then_high_priority_then_soonest_due(api):
+    later, high, late = (detractor_followup(score=5) for _ in range(3))
+    FollowUp.objects.filter(pk=later.pk).update(
+        due_at=timezone.now() + timedelta(hours=5)
+    )
+    FollowUp.objects.filter(pk=high.pk).update(
+        due_at=timezone.now() + timedelta(hours=9), priority="high"
+    )
+    make_overdue(late)
+
+    assert page_ids(api.get("/api/followups/")) == [late.pk, high.pk, later.pk]
+
+
 @pytest.mark.parametrize(
     "query",
     [
         "status=lost",
+        "priority=urgent",
+        "team=seoul",
+        "root_cause=no%20such",
+        "survey=first",
+        "segment=x",
         "overdue=maybe",
         "owner=me",
         "owner=1%00",
@@ -112,8 +186,9 @@ def test_it_lists_followups_in_a_constant_number_of_queries(
     agent()
     for _ in range(2):
         detractor_followup()
-    # token, count, follow-ups with owner/customer/campaign, their events
-    with django_assert_num_queries(4) as few:
+    # token, count, the page's ids in the queue's order, those follow-ups with
+    # owner/customer/campaign, their events
+    with django_assert_num_queries(5) as few:
         assert len(page_ids(api.get("/api/followups/"))) == 2
 
     for _ in range(8):

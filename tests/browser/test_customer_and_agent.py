@@ -68,7 +68,7 @@ def test_it_lets_an_agent_find_and_resolve_a_detractor(live_server, desktop):
     desktop.click("button[type=submit]")
     desktop.wait_for_url("**/followups/")
 
-    desktop.select_option("#id_overdue", "no")
+    desktop.select_option("#id_overdue", "false")
     desktop.click("text=Filter")
     desktop.click("text=angry@example.com")
     assert desktop.inner_text("#score") == "2"
