@@ -376,7 +376,7 @@ def test_it_shows_the_latest_of_each_history_in_fixed_queries(
 ):
     customer = CustomerFactory()
     followup = detractor(customer=customer)
-    with django_assert_num_queries(10) as few:
+    with django_assert_num_queries(11) as few:
         client.get(f"/followups/{followup.pk}/")
 
     for n in range(CONTEXT_LIMIT + 2):
