@@ -16,3 +16,8 @@ def followups_sweep() -> dict:
 @shared_task
 def followup_notice_send(notice_id: int) -> bool:
     return services.followup_notice_send(notice_id=notice_id)
+
+
+@shared_task
+def followup_digests_send() -> int:
+    return services.followup_digests_send()
