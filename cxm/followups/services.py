@@ -1045,6 +1045,7 @@ def followup_owner_notify(*, followup_id: int) -> bool:
                 "followup-assigned",
                 to=[followup.owner.email],
                 context={"followup": followup},
+                language=user_language(followup.owner),
             )
         followup.owner_notified_at = timezone.now()
         followup.save(update_fields=["owner_notified_at"])
