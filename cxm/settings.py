@@ -135,6 +135,21 @@ def _email_list(var: str) -> list[str]:
     return addresses
 
 
+def _digest_hour() -> int | None:
+    """
+    Returns FOLLOWUP_DIGEST_HOUR, the hour (0-23, in TIME_ZONE) from which each
+    agent's daily digest goes out, or None for "off": no digests.
+    """
+    value = env.str("FOLLOWUP_DIGEST_HOUR", "8").strip().lower()
+    if value == "off":
+        return None
+    if not value.isdigit() or int(value) > 23:
+        raise ImproperlyConfigured(
+            f"FOLLOWUP_DIGEST_HOUR must be an hour from 0 to 23, or off, got {value!r}"
+        )
+    return int(value)
+
+
 def _allowed_hosts() -> list[str]:
     hosts = env.list("ALLOWED_HOSTS", default=[])
     for host in hosts:
@@ -532,12 +547,7 @@ FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS = env.float(
     "FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS", 24.0, positive=True
 )
 FOLLOWUP_ESCALATE_AGAIN_TO = _email_list("FOLLOWUP_ESCALATE_AGAIN_TO")
-# The hour (0-23, in TIME_ZONE) from which each agent's daily digest goes out.
-FOLLOWUP_DIGEST_HOUR = env.int("FOLLOWUP_DIGEST_HOUR", 8, minimum=0)
-if FOLLOWUP_DIGEST_HOUR > 23:
-    raise ImproperlyConfigured(
-        f"FOLLOWUP_DIGEST_HOUR must be 0 to 23, got {FOLLOWUP_DIGEST_HOUR}"
-    )
+FOLLOWUP_DIGEST_HOUR = _digest_hour()
 # Whether a team's Slack webhook may be plain http:// (a local stand-in for Slack
 # in development and tests); otherwise only https:// is accepted.
 SLACK_WEBHOOK_ALLOW_HTTP = env.bool("SLACK_WEBHOOK_ALLOW_HTTP", DEBUG)

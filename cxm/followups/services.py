@@ -1495,6 +1495,8 @@ def followup_digests_send(*, now=None) -> int:
     From FOLLOWUP_DIGEST_HOUR (in TIME_ZONE) on, sends each agent with open
     follow-ups who has none yet today their daily digest; returns how many went.
     """
+    if settings.FOLLOWUP_DIGEST_HOUR is None:  # off
+        return 0
     now = now or timezone.now()
     local = timezone.localtime(now)
     if local.hour < settings.FOLLOWUP_DIGEST_HOUR:

@@ -304,6 +304,16 @@ def test_it_sends_no_digest_before_the_digest_hour(seoul_digest, mailoutbox):
     assert not FollowUpDigest.objects.exists()
 
 
+def test_it_sends_no_digest_when_digests_are_off(seoul_digest, settings, mailoutbox):
+    settings.FOLLOWUP_DIGEST_HOUR = None
+    agent()
+    detractor()
+    mailoutbox.clear()
+
+    assert followup_digests_send(now=at_local(12)) == 0
+    assert digests(mailoutbox) == []
+
+
 def test_it_sends_no_digest_to_an_agent_with_nothing_open(seoul_digest, mailoutbox):
     owner = agent()
     followup = detractor()
