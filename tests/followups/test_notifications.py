@@ -13,6 +13,7 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.db import connection, connections
 from django.utils import timezone
+from rest_framework.test import APIClient
 
 from cxm.followups.models import (
     EventKind,
@@ -213,6 +214,23 @@ def test_it_escalates_a_second_time_after_the_configured_hours(settings, mailout
     assert followup.escalated_at < followup.escalated_again_at
     [event] = followup.events.filter(kind=EventKind.ESCALATED_AGAIN)
     assert event.text == "coo@cx.example.com"
+
+
+def test_the_api_shows_when_a_followup_was_escalated_again(settings):
+    settings.FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS = 1
+    boss = manager()
+    followup = detractor()
+    followups_sweep(now=followup.due_at + timedelta(minutes=1))
+    followups_sweep(now=followup.due_at + timedelta(hours=2))
+    client = APIClient()
+    client.force_authenticate(boss)
+
+    data = client.get(f"/api/followups/{followup.pk}/").json()
+
+    followup.refresh_from_db()
+    assert data["escalated_again_at"] == followup.escalated_again_at.isoformat(
+        timespec="microseconds"
+    ).replace("+00:00", "Z")
 
 
 def test_it_escalates_again_to_the_cx_managers_without_a_list(settings, mailoutbox):
