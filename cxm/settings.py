@@ -518,10 +518,11 @@ CELERY_BEAT_SCHEDULE = {
     },
     # Sends nothing before FOLLOWUP_DIGEST_HOUR, then each agent's digest once that
     # day (a row per agent and day): a beat or a message lost at that hour delays
-    # the digest by one interval instead of skipping the day.
+    # the digest by one interval instead of skipping the day. Every 5 minutes at
+    # most: a digest needs no finer hour, and the worker has sweeps to run.
     "followups-digests": {
         "task": "cxm.followups.tasks.followup_digests_send",
-        "schedule": float(SWEEP_INTERVAL),
+        "schedule": float(max(SWEEP_INTERVAL, 300)),
     },
 }
 
