@@ -122,6 +122,34 @@ def _reply_to() -> str:
     return value
 
 
+def _email_list(var: str) -> list[str]:
+    """Returns the comma-separated bare email addresses in `var` (none if unset)."""
+    addresses = env.list(var, default=[])
+    for address in addresses:
+        local, _at, domain = address.rpartition("@")
+        if not local or not domain or any(c in address for c in ' <>?\r\n"'):
+            raise ImproperlyConfigured(
+                f"{var} must be comma-separated email addresses such as "
+                f"cx-lead@acme.example,coo@acme.example, got {address!r}"
+            )
+    return addresses
+
+
+def _digest_hour() -> int | None:
+    """
+    Returns FOLLOWUP_DIGEST_HOUR, the hour (0-23, in TIME_ZONE) from which each
+    agent's daily digest goes out, or None for "off": no digests.
+    """
+    value = env.str("FOLLOWUP_DIGEST_HOUR", "8").strip().lower()
+    if value == "off":
+        return None
+    if not value.isdigit() or int(value) > 23:
+        raise ImproperlyConfigured(
+            f"FOLLOWUP_DIGEST_HOUR must be an hour from 0 to 23, or off, got {value!r}"
+        )
+    return int(value)
+
+
 def _allowed_hosts() -> list[str]:
     hosts = env.list("ALLOWED_HOSTS", default=[])
     for host in hosts:
@@ -488,6 +516,14 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cxm.followups.tasks.followups_sweep",
         "schedule": float(SWEEP_INTERVAL),
     },
+    # Sends nothing before FOLLOWUP_DIGEST_HOUR, then each agent's digest once that
+    # day (a row per agent and day): a beat or a message lost at that hour delays
+    # the digest by one interval instead of skipping the day. Every 5 minutes at
+    # most: a digest needs no finer hour, and the worker has sweeps to run.
+    "followups-digests": {
+        "task": "cxm.followups.tasks.followup_digests_send",
+        "schedule": float(max(SWEEP_INTERVAL, 300)),
+    },
 }
 
 # Nobody is sent an invitation more often than once in this many days, across all
@@ -497,6 +533,25 @@ CONTACT_FREQUENCY_DAYS = env.int("CONTACT_FREQUENCY_DAYS", 30, minimum=0)
 # Closed loop
 FOLLOWUP_SLA_HOURS = env.float("FOLLOWUP_SLA_HOURS", 48.0, positive=True)
 FOLLOWUP_AGENTS_GROUP = "CX agents"
+# Hours before each SLA's due time (first contact, resolution) that the owner is
+# reminded, once per due time; 0: no reminders.
+FOLLOWUP_REMIND_BEFORE_HOURS = env.float("FOLLOWUP_REMIND_BEFORE_HOURS", 4.0)
+if FOLLOWUP_REMIND_BEFORE_HOURS < 0:
+    raise ImproperlyConfigured(
+        "FOLLOWUP_REMIND_BEFORE_HOURS must be 0 or more, "
+        f"got {FOLLOWUP_REMIND_BEFORE_HOURS:g}"
+    )
+# The second breach level: hours past due after which an escalated follow-up is
+# escalated again, to FOLLOWUP_ESCALATE_AGAIN_TO (addresses) or, if empty, the CX
+# managers group.
+FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS = env.float(
+    "FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS", 24.0, positive=True
+)
+FOLLOWUP_ESCALATE_AGAIN_TO = _email_list("FOLLOWUP_ESCALATE_AGAIN_TO")
+FOLLOWUP_DIGEST_HOUR = _digest_hour()
+# Whether a team's Slack webhook may be plain http:// (a local stand-in for Slack
+# in development and tests); otherwise only https:// is accepted.
+SLACK_WEBHOOK_ALLOW_HTTP = env.bool("SLACK_WEBHOOK_ALLOW_HTTP", DEBUG)
 FOLLOWUP_MANAGERS_GROUP = "CX managers"
 # The largest CSV file an import takes (customers, interactions), in bytes.
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", 100 * 1024 * 1024, minimum=1)

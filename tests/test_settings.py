@@ -46,6 +46,10 @@ VARIABLES = [
     "EMAIL_USE_TLS",
     "FOLLOWUP_CHECKIN_HOURS",
     "FOLLOWUP_REPLY_ADDRESS",
+    "FOLLOWUP_DIGEST_HOUR",
+    "FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS",
+    "FOLLOWUP_ESCALATE_AGAIN_TO",
+    "FOLLOWUP_REMIND_BEFORE_HOURS",
     "FOLLOWUP_SLA_HOURS",
     "LOG_LEVEL",
     "NUM_PROXIES",
@@ -57,6 +61,7 @@ VARIABLES = [
     "SECURE_PROXY_SSL_HEADER",
     "SECURE_SSL_REDIRECT",
     "SITE_URL",
+    "SLACK_WEBHOOK_ALLOW_HTTP",
     "SWEEP_INTERVAL",
     "TIME_ZONE",
     "TOKEN_MISS_RATE",
@@ -76,6 +81,11 @@ SHOWN = [
     "FOLLOWUP_SLA_HOURS",
     "FOLLOWUP_REPLY_ADDRESS",
     "FOLLOWUP_CHECKIN_HOURS",
+    "FOLLOWUP_REMIND_BEFORE_HOURS",
+    "FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS",
+    "FOLLOWUP_ESCALATE_AGAIN_TO",
+    "FOLLOWUP_DIGEST_HOUR",
+    "SLACK_WEBHOOK_ALLOW_HTTP",
     "SWEEP_INTERVAL",
     "DELIVERY_REQUEUE_AFTER",
     "DELIVERY_CLAIM_TIMEOUT",
@@ -238,6 +248,26 @@ def test_it_stops_start_up_naming_the_variable_with_a_bad_value(start, env, vari
         ),
         ({"FOLLOWUP_SLA_HOURS": "-1"}, "FOLLOWUP_SLA_HOURS must be greater than 0"),
         (
+            {"FOLLOWUP_REMIND_BEFORE_HOURS": "-1"},
+            "FOLLOWUP_REMIND_BEFORE_HOURS must be 0 or more, got -1",
+        ),
+        (
+            {"FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS": "0"},
+            "FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS must be greater than 0, got 0",
+        ),
+        (
+            {"FOLLOWUP_ESCALATE_AGAIN_TO": "coo@acme.example,CX Lead <lead@acme>"},
+            "FOLLOWUP_ESCALATE_AGAIN_TO must be comma-separated email addresses",
+        ),
+        (
+            {"FOLLOWUP_DIGEST_HOUR": "24"},
+            "FOLLOWUP_DIGEST_HOUR must be an hour from 0 to 23, or off, got '24'",
+        ),
+        (
+            {"FOLLOWUP_DIGEST_HOUR": "8am"},
+            "FOLLOWUP_DIGEST_HOUR must be an hour from 0 to 23, or off, got '8am'",
+        ),
+        (
             {"EMAIL_URL": "ftp://x"},
             "EMAIL_URL must be smtp://user:password@host:port, smtps://…, outbox:, "
             "console: or anymail+<service>://?api_key=…, got 'ftp://x'",
@@ -354,6 +384,11 @@ def test_it_runs_embedded_without_any_variable(loaded, tmp_path):
     assert s["SITE_URL"] == "http://127.0.0.1:8000"
     assert s["FOLLOWUP_SLA_HOURS"] == 48.0
     assert (s["FOLLOWUP_REPLY_ADDRESS"], s["FOLLOWUP_CHECKIN_HOURS"]) == ("", 0.0)
+    assert s["FOLLOWUP_REMIND_BEFORE_HOURS"] == 4.0
+    assert s["FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS"] == 24.0
+    assert s["FOLLOWUP_ESCALATE_AGAIN_TO"] == []  # the CX managers group
+    assert s["FOLLOWUP_DIGEST_HOUR"] == 8
+    assert s["SLACK_WEBHOOK_ALLOW_HTTP"] is False  # https only
     assert s["SWEEP_INTERVAL"] == 60
     assert s["DELIVERY_REQUEUE_AFTER"] == 60
     assert s["DELIVERY_CLAIM_TIMEOUT"] == 120
@@ -379,6 +414,26 @@ def test_it_reads_the_reply_address_and_the_checkin_delay(loaded):
 
     assert s["FOLLOWUP_REPLY_ADDRESS"] == "replies+{token}@cx.example.com"
     assert s["FOLLOWUP_CHECKIN_HOURS"] == 24.0
+
+
+def test_it_reads_the_notification_settings(loaded):
+    s = loaded(
+        FOLLOWUP_REMIND_BEFORE_HOURS="0",
+        FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS="8.5",
+        FOLLOWUP_ESCALATE_AGAIN_TO="coo@acme.example, cx-lead@acme.example",
+        FOLLOWUP_DIGEST_HOUR="off",
+        SLACK_WEBHOOK_ALLOW_HTTP="yes",
+    )
+
+    assert s["FOLLOWUP_REMIND_BEFORE_HOURS"] == 0.0  # no reminders
+    assert s["FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS"] == 8.5
+    assert s["FOLLOWUP_ESCALATE_AGAIN_TO"] == [
+        "coo@acme.example",
+        "cx-lead@acme.example",
+    ]
+    assert s["FOLLOWUP_DIGEST_HOUR"] is None  # no digests
+    assert s["SLACK_WEBHOOK_ALLOW_HTTP"] is True
+    assert loaded(FOLLOWUP_DIGEST_HOUR="0")["FOLLOWUP_DIGEST_HOUR"] == 0
 
 
 def test_it_keeps_the_generated_secret_key_across_starts(loaded, tmp_path):

@@ -1,6 +1,7 @@
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import UserAdmin
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Q
 from django.utils.html import format_html_join
@@ -15,6 +16,7 @@ from .models import (
     FollowUpEvent,
     FollowUpRule,
     RootCause,
+    StaffProfile,
     Team,
     TeamMember,
 )
@@ -130,7 +132,10 @@ class FollowUpAdmin(admin.ModelAdmin):
         "opened_by",
         "assigned_at",
         "owner_notified_at",
+        "first_contact_reminded_for",
+        "resolution_reminded_for",
         "escalated_at",
+        "escalated_again_at",
         "resolved_at",
         "resolved_by",
         "checkin_sent_at",
@@ -232,6 +237,14 @@ class TeamMemberInline(admin.TabularInline):
 
 
 class TeamForm(forms.ModelForm):
+    slack_webhook_url = forms.URLField(
+        assume_scheme="https",
+        required=False,
+        max_length=500,
+        label=Team._meta.get_field("slack_webhook_url").verbose_name,
+        help_text=Team._meta.get_field("slack_webhook_url").help_text,
+    )
+
     class Meta:
         model = Team
         fields = [
@@ -243,6 +256,7 @@ class TeamForm(forms.ModelForm):
             "workday_end",
             "workdays",
             "holiday_country",
+            "slack_webhook_url",
         ]
 
     def _post_clean(self):
@@ -335,3 +349,24 @@ class FollowUpRuleAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         followup_rule_save(rule=obj)
+
+
+class StaffProfileInline(admin.StackedInline):
+    model = StaffProfile
+    can_delete = False
+    fields = ["language"]
+
+
+# The user's page carries their email language (StaffProfile), so that staff
+# edit it where they edit the user.
+User = get_user_model()
+if admin.site.is_registered(User):
+    user_admin = type(admin.site.get_model_admin(User))
+    admin.site.unregister(User)
+else:
+    user_admin = UserAdmin
+
+
+@admin.register(User)
+class CxUserAdmin(user_admin):
+    inlines = [*user_admin.inlines, StaffProfileInline]

@@ -114,6 +114,7 @@ class FollowUpSerializer(serializers.ModelSerializer):
             "created_at",
             "assigned_at",
             "escalated_at",
+            "escalated_again_at",
             "resolved_at",
             "resolved_by",
             "resolution",

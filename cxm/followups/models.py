@@ -121,6 +121,15 @@ class Team(models.Model):
         blank=True,
         help_text=_("A country code (KR, US, GB …); blank for none."),
     )
+    slack_webhook_url = models.URLField(
+        _("Slack webhook"),
+        max_length=500,
+        blank=True,
+        help_text=_(
+            "A Slack incoming-webhook address (https://hooks.slack.com/…): new "
+            "high-priority follow-ups and missed SLAs are posted there. Blank: none."
+        ),
+    )
 
     class Meta:
         verbose_name = _("team")
@@ -395,6 +404,18 @@ class FollowUp(models.Model):
     # until then a kinder answer closes it as "no action needed".
     touched_at = models.DateTimeField(_("first handled at"), null=True, blank=True)
     escalated_at = models.DateTimeField(_("escalated at"), null=True, blank=True)
+    # The second breach level (FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS past due).
+    escalated_again_at = models.DateTimeField(
+        _("escalated again at"), null=True, blank=True
+    )
+    # The due times the owner was last reminded of: a due time moved (a reopen, a
+    # new SLA) differs from it, and reminds again.
+    first_contact_reminded_for = models.DateTimeField(
+        _("reminded of the first contact due at"), null=True, blank=True
+    )
+    resolution_reminded_for = models.DateTimeField(
+        _("reminded of the resolution due at"), null=True, blank=True
+    )
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True)
     resolved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -526,6 +547,8 @@ class EventKind(models.TextChoices):
     # Written by the sweep before overdue was derived; kept for old timelines.
     OVERDUE = "overdue", _("Overdue")
     ESCALATED = "escalated", _("Escalated")
+    ESCALATED_AGAIN = "escalated_again", _("Escalated again")
+    REMINDED = "reminded", _("Owner reminded")
     RESOLVED = "resolved", _("Resolved")
     CLOSED = "closed", _("Closed")
     REOPENED = "reopened", _("Reopened")
@@ -607,8 +630,18 @@ class FollowUpEvent(models.Model):
             }
         if self.kind == EventKind.ASSIGNED and not self.text:
             return gettext("Unassigned")
-        if self.kind == EventKind.ESCALATED and not self.text:
+        if self.kind in (EventKind.ESCALATED, EventKind.ESCALATED_AGAIN) and (
+            not self.text
+        ):
             return gettext("No CX manager to notify.")
+        if self.kind == EventKind.REMINDED and data.get("sla") == "first_contact":
+            return gettext("First contact due soon: %(recipient)s") % {
+                "recipient": self.text
+            }
+        if self.kind == EventKind.REMINDED:
+            return gettext("Resolution due soon: %(recipient)s") % {
+                "recipient": self.text
+            }
         return self.text
 
     description.short_description = _("what happened")
@@ -645,23 +678,33 @@ class NoticeKind(models.TextChoices):
     REASSIGNED_AWAY = "reassigned_away", _("Follow-up given to someone else")
     REPLIED = "replied", _("The customer replied")
     NOT_RECOVERED = "not_recovered", _("The customer says it is not resolved")
+    SLACK_OPENED = "slack_opened", _("Slack: new high-priority follow-up")
+    SLACK_BREACHED = "slack_breached", _("Slack: SLA missed")
+
+
+# The notices posted to the follow-up team's Slack webhook rather than emailed.
+SLACK_NOTICES = (NoticeKind.SLACK_OPENED, NoticeKind.SLACK_BREACHED)
 
 
 class FollowUpNotice(models.Model):
     """
-    An email owed to someone about a follow-up, beyond the owner's own (which
-    FollowUp.owner_notified_at tracks): a row with a due time the sweep sends
-    once (services.followup_notice_send), so a lost message is resent and a
-    repeated one sends nothing.
+    A message owed about a follow-up, beyond the owner's own email (which
+    FollowUp.owner_notified_at tracks): an email to someone, or a post to the
+    team's Slack; a row with a due time the sweep sends once
+    (services.followup_notice_send), so a lost message is resent and a repeated
+    one sends nothing.
     """
 
     followup = models.ForeignKey(
         FollowUp, on_delete=models.CASCADE, related_name="notices"
     )
     kind = models.CharField(_("kind"), max_length=20, choices=NoticeKind.choices)
+    # Blank for a Slack post, which goes to the follow-up team's webhook.
     recipient = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         on_delete=models.CASCADE,
+        null=True,
+        blank=True,
         related_name="+",
         verbose_name=_("recipient"),
     )
@@ -682,6 +725,8 @@ class FollowUpNotice(models.Model):
     )
     due_at = models.DateTimeField(_("due at"), default=timezone.now)
     sent_at = models.DateTimeField(_("sent at"), null=True, blank=True)
+    # Failed tries (Slack answering an error): each pushes due_at further back.
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
 
     class Meta:
         verbose_name = _("follow-up notice")
@@ -695,7 +740,7 @@ class FollowUpNotice(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.get_kind_display()} → {self.recipient}"
+        return f"{self.get_kind_display()} → {self.recipient or 'Slack'}"
 
 
 class MessageDirection(models.TextChoices):
@@ -786,3 +831,59 @@ class FollowUpMessage(models.Model):
 
     def __str__(self):
         return self.subject
+
+
+class StaffProfile(models.Model):
+    """What a CX staff member prefers: the language of the emails cxm sends them."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="staff_profile",
+        verbose_name=_("user"),
+    )
+    language = models.CharField(
+        _("email language"),
+        max_length=10,
+        choices=settings.LANGUAGES,
+        blank=True,
+        help_text=_("The language of follow-up emails and the daily digest."),
+    )
+
+    class Meta:
+        verbose_name = _("staff preferences")
+        verbose_name_plural = _("staff preferences")
+
+    def __str__(self):
+        return str(self.user)
+
+
+class FollowUpDigest(models.Model):
+    """
+    One agent's daily digest for one day: the row is written in the transaction
+    that sends it, and is unique, so a day's digest goes out once however many
+    sweeps run.
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="followup_digests",
+        verbose_name=_("agent"),
+    )
+    day = models.DateField(_("day"))
+    sent_at = models.DateTimeField(_("sent at"), default=timezone.now)
+    followups = models.PositiveIntegerField(_("follow-ups listed"), default=0)
+
+    class Meta:
+        verbose_name = _("follow-up digest")
+        verbose_name_plural = _("follow-up digests")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "day"], name="followupdigest_once_a_day"
+            )
+        ]
+
+    def __str__(self):
+        return f"{self.user} {self.day}"

@@ -13,7 +13,17 @@ its status, resolve); give it to someone else only if they manage it
 """
 
 from django.conf import settings
-from django.db.models import Case, Count, F, Prefetch, Q, QuerySet, Value, When
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    Prefetch,
+    Q,
+    QuerySet,
+    Value,
+    When,
+)
 from django.db.models.functions import Coalesce, Least
 from django.http import Http404
 from django.utils import timezone
@@ -210,3 +220,40 @@ def recovery_rate(queryset: QuerySet) -> dict:
         "recovered": counts["recovered"],
         "rate": counts["recovered"] / answered if answered else None,
     }
+
+
+# The most follow-ups a digest lists; it counts them all.
+DIGEST_LIST_MAX = 50
+
+
+def followups_digest(user, *, now, due_soon) -> dict:
+    """
+    Returns what `user`'s daily digest says: their unresolved follow-ups and
+    their teams' that nobody owns, as counts (total, overdue, due before
+    `due_soon`) and the first DIGEST_LIST_MAX of them, overdue first, then by due
+    time. Two queries.
+    """
+    qs = followups_visible_to(user).filter(
+        Q(owner=user) | Q(owner__isnull=True, team__in=teams_of(user).values("pk"))
+    )
+    qs = qs.unresolved()
+    soon = Q(due_at__lte=due_soon) | Q(
+        first_contact_at__isnull=True, first_contact_due_at__lte=due_soon
+    )
+    overdue = overdue_q(now)
+    counts = qs.aggregate(
+        total=Count("pk"),
+        overdue=Count("pk", filter=overdue),
+        due_soon=Count("pk", filter=soon & ~overdue),
+    )
+    followups = list(
+        qs.annotate(
+            late=Case(
+                When(overdue, then=Value(0)),
+                When(soon, then=Value(1)),
+                default=Value(2),
+                output_field=IntegerField(),
+            )
+        ).order_by("late", "due_at", "pk")[:DIGEST_LIST_MAX]
+    )
+    return {**counts, "followups": followups, "more": counts["total"] - len(followups)}

@@ -1,8 +1,11 @@
+import json
 import logging
 import smtplib
+import urllib.request
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 import holidays
@@ -10,13 +13,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
-from django.db.models import F, Q
-from django.utils import timezone
+from django.db import IntegrityError, transaction
+from django.db.models import Exists, F, OuterRef, Q
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from cxm import emails
-from cxm.access import is_cx_staff
+from cxm.access import cx_staff_users, is_cx_staff
 from cxm.customers.models import Customer
 from cxm.customers.selectors import segment_customers
 from surveys.kinds import KINDS, SurveyKind
@@ -24,12 +27,14 @@ from surveys.models import Response
 
 from . import defaults, replies
 from .models import (
+    SLACK_NOTICES,
     UNRESOLVED,
     AgentTurn,
     Assignment,
     ContactChannel,
     EventKind,
     FollowUp,
+    FollowUpDigest,
     FollowUpEvent,
     FollowUpNotice,
     FollowUpRule,
@@ -37,10 +42,12 @@ from .models import (
     NoticeKind,
     Priority,
     RootCause,
+    StaffProfile,
     Team,
     TeamMember,
     overdue_q,
 )
+from .selectors import followups_digest
 
 logger = logging.getLogger(__name__)
 User = get_user_model()
@@ -249,8 +256,26 @@ def team_validate(team: Team) -> None:
         errors["workdays"] = _("Give at least one working day, 0 (Monday) to 6.")
     if team.workday_start >= team.workday_end:
         errors["workday_end"] = _("The working day must end after it starts.")
+    if team.slack_webhook_url and not slack_webhook_url_is_valid(
+        team.slack_webhook_url
+    ):
+        errors["slack_webhook_url"] = (
+            _("Give an https:// or http:// address.")
+            if settings.SLACK_WEBHOOK_ALLOW_HTTP
+            else _("Give an https:// address, such as Slack's hooks.slack.com one.")
+        )
     if errors:
         raise ValidationError(errors)
+
+
+def slack_webhook_url_is_valid(url: str) -> bool:
+    """True for an https URL with a host (http too where SLACK_WEBHOOK_ALLOW_HTTP)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return False
+    schemes = ("https", "http") if settings.SLACK_WEBHOOK_ALLOW_HTTP else ("https",)
+    return parts.scheme in schemes and bool(parts.hostname)
 
 
 def team_save(*, team: Team, members=None) -> Team:
@@ -484,6 +509,8 @@ def _followup_create(
         if owner != actor:
             _notify_owner_on_commit(followup)
     FollowUpEvent.objects.bulk_create(events)
+    if priority == Priority.HIGH:
+        _slack_notice(followup, NoticeKind.SLACK_OPENED, now=now)
     return followup
 
 
@@ -957,6 +984,7 @@ def followup_reopen(*, followup: FollowUp, actor, note: str = "") -> FollowUp:
         )
         followup.due_at = sla_due_at(team=followup.team, start=now, hours=hours)
         followup.escalated_at = None
+        followup.escalated_again_at = None
         followup.resolved_at = None
         followup.resolved_by = None
         followup.resolution = ""
@@ -967,6 +995,7 @@ def followup_reopen(*, followup: FollowUp, actor, note: str = "") -> FollowUp:
             "status",
             "due_at",
             "escalated_at",
+            "escalated_again_at",
             "resolved_at",
             "resolved_by",
             "resolution",
@@ -1017,6 +1046,7 @@ def followup_owner_notify(*, followup_id: int) -> bool:
                 "followup-assigned",
                 to=[followup.owner.email],
                 context={"followup": followup},
+                language=user_language(followup.owner),
             )
         followup.owner_notified_at = timezone.now()
         followup.save(update_fields=["owner_notified_at"])
@@ -1033,16 +1063,30 @@ NOTICE_EMAILS = {
 
 
 def followup_notice_send(*, notice_id: int) -> bool:
-    """Sends a notice (the previous owner's "given to someone else" …), once."""
+    """
+    Sends a notice once: an email to its recipient (the previous owner's "given to
+    someone else", a customer's reply …), or a post to the team's Slack. True if
+    it went out (or had nowhere to go).
+    """
     with transaction.atomic():
         notice = (
             FollowUpNotice.objects.select_for_update(skip_locked=True, of=("self",))
-            .select_related("followup", "recipient", "new_owner", "actor")
+            .select_related(
+                "followup__customer",
+                "followup__response",
+                "followup__team",
+                "followup__owner",
+                "recipient",
+                "new_owner",
+                "actor",
+            )
             .filter(pk=notice_id, sent_at__isnull=True)
             .first()
         )
         if notice is None:
             return False
+        if notice.kind in SLACK_NOTICES:
+            return _slack_notice_post(notice)
         if notice.recipient.email and notice.recipient.is_active:
             emails.send(
                 NOTICE_EMAILS[notice.kind],
@@ -1053,10 +1097,116 @@ def followup_notice_send(*, notice_id: int) -> bool:
                     "new_owner": notice.new_owner,
                     "actor": notice.actor,
                 },
+                language=user_language(notice.recipient),
             )
         notice.sent_at = timezone.now()
         notice.save(update_fields=["sent_at"])
         _event(notice.followup, EventKind.NOTIFIED, text=notice.recipient.email)
+    return True
+
+
+def user_language(user) -> str:
+    """Returns the language `user` reads cxm's emails in (StaffProfile)."""
+    language = (
+        StaffProfile.objects.filter(user_id=user.pk)
+        .values_list("language", flat=True)
+        .first()
+    )
+    return language or settings.LANGUAGE_CODE
+
+
+# Slack
+
+
+# Seconds a Slack post may take before it counts as failed (and is retried).
+SLACK_TIMEOUT = 10
+# The longest wait between two tries of a failing Slack post.
+SLACK_RETRY_MAX = timedelta(hours=1)
+
+
+class SlackError(Exception):
+    """Slack (or what stands in for it) refused a post, or could not be reached."""
+
+
+def slack_post(*, url: str, payload: dict) -> None:
+    """Posts `payload` as JSON to a Slack incoming webhook; raises SlackError."""
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(payload).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=SLACK_TIMEOUT) as answer:
+            answer.read()
+    except (OSError, ValueError) as e:  # HTTPError and URLError are OSErrors
+        raise SlackError(str(e)) from e
+
+
+def _slack_escape(text: str) -> str:
+    # Slack reads &, < and > as markup: https://api.slack.com/reference/surfaces/formatting
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def slack_payload(notice: FollowUpNotice) -> dict:
+    """Returns the Slack message of a notice, in the site's language."""
+    followup = notice.followup
+    with translation.override(settings.LANGUAGE_CODE):
+        if notice.kind == NoticeKind.SLACK_OPENED:
+            headline = _("New high-priority follow-up #%(id)s") % {"id": followup.pk}
+        else:
+            headline = _("Follow-up #%(id)s missed its SLA") % {"id": followup.pk}
+        lines = [_("Customer: %(customer)s") % {"customer": followup.customer}]
+        response = followup.response
+        if response is not None and response.score is not None:
+            lines.append(_("Score: %(score)s") % {"score": response.score})
+        lines = [_slack_escape(line) for line in lines]
+        if response is not None and response.comment:
+            lines.append("> " + _slack_escape(" ".join(response.comment.split())))
+        owner = _("Owner: %(owner)s") % {"owner": followup.owner or _("nobody")}
+        lines = [
+            f"*{_slack_escape(headline)}* ({_slack_escape(str(followup.team))})",
+            *lines,
+            _slack_escape(owner),
+            f"<{followup.link}|{_slack_escape(_('Open the follow-up'))}>",
+        ]
+    return {"text": "\n".join(lines)}
+
+
+def _slack_notice(followup: FollowUp, kind: str, *, now) -> None:
+    """Queues a post to the follow-up team's Slack, if it has one."""
+    team = followup.team
+    if team is None or not team.slack_webhook_url:
+        return
+    notice = FollowUpNotice.objects.create(followup=followup, kind=kind, due_at=now)
+    _notice_on_commit(notice)
+
+
+def _slack_notice_post(notice: FollowUpNotice) -> bool:
+    """Posts a locked Slack notice; on failure counts the try and retries later."""
+    team = notice.followup.team
+    url = team.slack_webhook_url if team is not None else ""
+    now = timezone.now()
+    if url:
+        try:
+            slack_post(url=url, payload=slack_payload(notice))
+        except SlackError as e:
+            notice.attempts += 1
+            notice.due_at = now + min(
+                timedelta(minutes=2**notice.attempts), SLACK_RETRY_MAX
+            )
+            notice.save(update_fields=["attempts", "due_at"])
+            logger.warning(
+                "Follow-up notice %s: Slack post failed (try %s): %s",
+                notice.pk,
+                notice.attempts,
+                e,
+            )
+            return False
+    notice.sent_at = now
+    notice.save(update_fields=["sent_at"])
+    if url:
+        _event(notice.followup, EventKind.NOTIFIED, text="Slack")
     return True
 
 
@@ -1103,64 +1253,275 @@ def followup_escalate(*, followup_id: int, now=None) -> bool:
             EventKind.ESCALATED,
             text=", ".join(recipients),
         )
+        _slack_notice(followup, NoticeKind.SLACK_BREACHED, now=followup.escalated_at)
     return True
+
+
+def escalate_again_emails() -> list[str]:
+    """
+    Who hears of the second breach level: FOLLOWUP_ESCALATE_AGAIN_TO, or, if it
+    names nobody, the CX managers group.
+    """
+    if settings.FOLLOWUP_ESCALATE_AGAIN_TO:
+        return list(settings.FOLLOWUP_ESCALATE_AGAIN_TO)
+    return managers_emails(None)
+
+
+def _escalate_again_q(now) -> Q:
+    """Escalated, and still overdue FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS later."""
+    after = timedelta(hours=settings.FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS)
+    return overdue_q(now - after) & Q(
+        escalated_at__isnull=False, escalated_again_at__isnull=True
+    )
+
+
+def followup_escalate_again(*, followup_id: int, now=None) -> bool:
+    """
+    The second breach level: emails FOLLOWUP_ESCALATE_AGAIN_TO (or the CX managers)
+    about a follow-up still overdue FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS past due,
+    once, and sets its escalated_again_at; True if it did.
+    """
+    with transaction.atomic():
+        followup = _claim(followup_id, _escalate_again_q(now or timezone.now()))
+        if followup is None:
+            return False
+        recipients = escalate_again_emails()
+        if recipients:
+            emails.send(
+                "followup-escalated-again",
+                to=recipients,
+                context={
+                    "followup": followup,
+                    "hours": settings.FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS,
+                },
+            )
+        followup.escalated_again_at = timezone.now()
+        followup.save(update_fields=["escalated_again_at"])
+        _event(followup, EventKind.ESCALATED_AGAIN, text=", ".join(recipients))
+    return True
+
+
+# Reminders before a due time: (the due-time column, the column holding the due
+# time last reminded of, extra conditions). First contact only while nobody has
+# contacted the customer.
+REMINDERS = {
+    "first_contact": (
+        "first_contact_due_at",
+        "first_contact_reminded_for",
+        Q(first_contact_at__isnull=True),
+    ),
+    "resolution": ("due_at", "resolution_reminded_for", Q()),
+}
+
+
+def _remind_q(sla: str, now) -> Q:
+    """
+    Unresolved, with an owner who had it before the reminder window opened, due
+    within FOLLOWUP_REMIND_BEFORE_HOURS, and not yet reminded of this due time.
+    """
+    due, reminded, extra = REMINDERS[sla]
+    lead = timedelta(hours=settings.FOLLOWUP_REMIND_BEFORE_HOURS)
+    return (
+        extra
+        & Q(status__in=UNRESOLVED, owner__isnull=False, owner__is_active=True)
+        & Q(**{f"{due}__gt": now, f"{due}__lte": now + lead})
+        & Q(assigned_at__lte=F(due) - lead)
+        & (
+            Q(**{f"{reminded}__isnull": True})
+            | Q(**{f"{reminded}__lt": F(due)})
+            | Q(**{f"{reminded}__gt": F(due)})
+        )
+    )
+
+
+def followup_remind(*, followup_id: int, sla: str, now=None) -> bool:
+    """
+    Reminds the owner that an SLA ("first_contact" or "resolution") of their
+    follow-up is due soon, once per due time; True if it did.
+    """
+    due, reminded, _extra = REMINDERS[sla]
+    with transaction.atomic():
+        followup = _claim(followup_id, _remind_q(sla, now or timezone.now()))
+        if followup is None:
+            return False
+        if followup.owner.email:
+            emails.send(
+                "followup-reminder",
+                to=[followup.owner.email],
+                context={
+                    "followup": followup,
+                    "sla": sla,
+                    "due": getattr(followup, due),
+                },
+                language=user_language(followup.owner),
+            )
+        setattr(followup, reminded, getattr(followup, due))
+        followup.save(update_fields=[reminded])
+        _event(
+            followup, EventKind.REMINDED, text=followup.owner.email, data={"sla": sla}
+        )
+    return True
+
+
+def _sweep_step(pks, send, what: str) -> int:
+    done = 0
+    for pk in list(pks):
+        try:
+            done += send(pk)
+        except (smtplib.SMTPException, OSError) as e:
+            logger.warning("Follow-up sweep: %s %s not sent: %s", what, pk, e)
+    return done
 
 
 def followups_sweep(*, now=None) -> dict:
     """
-    Escalates each overdue follow-up once, and resends owner emails and notices
-    whose message was lost. Safe to run any number of times, on any number of
-    workers: each row is claimed (SKIP LOCKED) and marked in one transaction.
-
-    Later steps (reminders before a due time, further breach levels) belong here
-    too, each scanning its due-time column through its partial index.
+    Reminds owners before each SLA is due, escalates each overdue follow-up once
+    (and a second time FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS later), and sends owner
+    emails, notices, Slack posts and emails to customers (replies, check-ins)
+    whose message was lost, whose try failed or whose time has come.
+    Safe to run any number of times, on any number of workers: each row is claimed
+    (SKIP LOCKED) and marked in one transaction. Each step scans its due-time
+    column through its partial index (FollowUp.Meta.indexes).
     """
     now = now or timezone.now()
 
-    to_escalate = (
-        FollowUp.objects.overdue(now)
-        .filter(escalated_at__isnull=True)
-        .order_by("due_at")
-        .values_list("pk", flat=True)[:SWEEP_BATCH]
+    def first(qs, order: str):
+        return qs.order_by(order).values_list("pk", flat=True)[:SWEEP_BATCH]
+
+    reminded = 0
+    if settings.FOLLOWUP_REMIND_BEFORE_HOURS:
+        for sla, (due, _reminded, _extra) in REMINDERS.items():
+            reminded += _sweep_step(
+                first(FollowUp.objects.filter(_remind_q(sla, now)), due),
+                lambda pk, sla=sla: followup_remind(followup_id=pk, sla=sla, now=now),
+                "reminder",
+            )
+    escalated = _sweep_step(
+        first(
+            FollowUp.objects.overdue(now).filter(escalated_at__isnull=True), "due_at"
+        ),
+        lambda pk: followup_escalate(followup_id=pk, now=now),
+        "escalation",
     )
-    to_notify = (
+    escalated_again = _sweep_step(
+        first(FollowUp.objects.filter(_escalate_again_q(now)), "due_at"),
+        lambda pk: followup_escalate_again(followup_id=pk, now=now),
+        "second escalation",
+    )
+    notified = _sweep_step(
         FollowUp.objects.unresolved()
         .filter(
             owner__isnull=False,
             owner_notified_at__isnull=True,
             assigned_at__lt=now - NOTIFY_GRACE,
         )
-        .values_list("pk", flat=True)[:SWEEP_BATCH]
+        .values_list("pk", flat=True)[:SWEEP_BATCH],
+        lambda pk: followup_owner_notify(followup_id=pk),
+        "owner email",
     )
-    notices = FollowUpNotice.objects.filter(
-        sent_at__isnull=True, due_at__lt=now - NOTIFY_GRACE
-    ).values_list("pk", flat=True)[:SWEEP_BATCH]
-    escalated = 0
-    for pk in list(to_escalate):
-        try:
-            escalated += followup_escalate(followup_id=pk, now=now)
-        except (smtplib.SMTPException, OSError) as e:
-            logger.warning("Follow-up %s: escalation not sent: %s", pk, e)
-    notified = 0
-    for pk in list(to_notify):
-        try:
-            notified += followup_owner_notify(followup_id=pk)
-        except (smtplib.SMTPException, OSError) as e:
-            logger.warning("Follow-up %s: owner email not sent: %s", pk, e)
-    noticed = 0
-    for pk in list(notices):
-        try:
-            noticed += followup_notice_send(notice_id=pk)
-        except (smtplib.SMTPException, OSError) as e:
-            logger.warning("Follow-up notice %s not sent: %s", pk, e)
+    noticed = _sweep_step(
+        first(
+            FollowUpNotice.objects.filter(
+                sent_at__isnull=True, due_at__lt=now - NOTIFY_GRACE
+            ),
+            "due_at",
+        ),
+        lambda pk: followup_notice_send(notice_id=pk),
+        "notice",
+    )
     # Replies whose task was lost, and check-ins now due (failures counted there).
     messages = sum(
         replies.followup_message_send(message_id=pk, now=now)
         for pk in replies.followup_messages_due(now=now)
     )
     return {
+        "reminded": reminded,
         "escalated": escalated,
+        "escalated_again": escalated_again,
         "notified": notified,
         "notices": noticed,
         "messages": messages,
     }
+
+
+# The daily digest
+
+# What the digest calls "due soon": due before the next digest.
+DIGEST_DUE_SOON = timedelta(hours=24)
+
+
+def digest_recipients(*, day):
+    """
+    Returns the active CX staff with an email address who have open follow-ups
+    (their own, or their teams' that nobody owns) and no digest for `day` yet.
+    """
+    unresolved = FollowUp.objects.filter(status__in=UNRESOLVED)
+    owned = unresolved.filter(owner=OuterRef("pk"))
+    unowned = unresolved.filter(
+        owner__isnull=True,
+        team__in=Team.objects.filter(
+            Q(memberships__user=OuterRef(OuterRef("pk")))
+            | Q(manager=OuterRef(OuterRef("pk")))
+        ),
+    )
+    sent = FollowUpDigest.objects.filter(user=OuterRef("pk"), day=day)
+    return (
+        cx_staff_users()
+        .exclude(email="")
+        .filter(Exists(owned) | Exists(unowned))
+        .exclude(Exists(sent))
+        .order_by("pk")
+    )
+
+
+def followup_digest_send(*, user_id: int, day, now=None) -> bool:
+    """
+    Emails an agent their digest for `day`, in their language: their open
+    follow-ups and their teams' unowned ones, overdue and due soon first. Once
+    per agent and day (FollowUpDigest); nothing for an agent with nothing open.
+    True if it sent.
+    """
+    now = now or timezone.now()
+    user = User.objects.filter(pk=user_id, is_active=True).first()
+    if user is None or not user.email:
+        return False
+    digest = followups_digest(user, now=now, due_soon=now + DIGEST_DUE_SOON)
+    if not digest["total"]:
+        return False
+    with transaction.atomic():
+        try:
+            # A second sweep inserting the same row waits for this transaction,
+            # then fails on the unique constraint: the digest goes out once.
+            with transaction.atomic():
+                FollowUpDigest.objects.create(
+                    user=user, day=day, sent_at=now, followups=digest["total"]
+                )
+        except IntegrityError:
+            return False
+        emails.send(
+            "followup-digest",
+            to=[user.email],
+            context={"user": user, "day": day, **digest},
+            language=user_language(user),
+        )
+    return True
+
+
+def followup_digests_send(*, now=None) -> int:
+    """
+    From FOLLOWUP_DIGEST_HOUR (in TIME_ZONE) on, sends each agent with open
+    follow-ups who has none yet today their daily digest; returns how many went.
+    """
+    if settings.FOLLOWUP_DIGEST_HOUR is None:  # off
+        return 0
+    now = now or timezone.now()
+    local = timezone.localtime(now)
+    if local.hour < settings.FOLLOWUP_DIGEST_HOUR:
+        return 0
+    day = local.date()
+    recipients = digest_recipients(day=day).values_list("pk", flat=True)
+    return _sweep_step(
+        recipients[:SWEEP_BATCH],
+        lambda pk: followup_digest_send(user_id=pk, day=day, now=now),
+        "digest",
+    )

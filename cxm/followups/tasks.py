@@ -23,3 +23,8 @@ def followup_message_send(message_id: int) -> bool:
     from .replies import followup_message_send
 
     return followup_message_send(message_id=message_id)
+
+
+@shared_task
+def followup_digests_send() -> int:
+    return services.followup_digests_send()

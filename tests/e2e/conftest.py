@@ -305,6 +305,9 @@ def celery_processes(
         # What a killed worker or a lost message leaves waits seconds, not minutes.
         "DELIVERY_REQUEUE_AFTER": str(DELIVERY_REQUEUE_AFTER),
         "DELIVERY_CLAIM_TIMEOUT": str(DELIVERY_CLAIM_TIMEOUT),
+        # Beat would email every agent with an open follow-up their daily digest
+        # (after 08:00): only tests of the digest turn it on.
+        "FOLLOWUP_DIGEST_HOUR": "off",
         "LOG_LEVEL": "INFO",
         "PYTHONUNBUFFERED": "1",
         **worker_env,

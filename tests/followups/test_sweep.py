@@ -1,12 +1,14 @@
 """The SLA sweep: overdue follow-ups escalate once; lost owner emails go out once."""
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connections
 from django.utils import timezone
 
 from cxm.followups import tasks
-from cxm.followups.models import EventKind, FollowUp, FollowUpStatus
+from cxm.followups.models import EventKind, FollowUp, FollowUpEvent, FollowUpStatus
 from cxm.followups.services import NOTIFY_GRACE, followup_resolve, followups_sweep
 from surveys.services import response_record
 from tests import email_backends
@@ -206,3 +208,66 @@ def test_it_does_not_email_an_owner_who_was_deactivated(mailoutbox):
     followup.owner.save()
     followups_sweep(now=timezone.now() + timedelta(minutes=5))
     assert mailoutbox == []
+
+
+def test_the_sweep_task_reminds_and_escalates_twice(settings, mailoutbox):
+    settings.FOLLOWUP_ESCALATE_AGAIN_AFTER_HOURS = 1
+    owner = agent()
+    manager()
+    reminded, late = detractor_followup(), detractor_followup()
+    now = timezone.now()
+    FollowUp.objects.filter(pk=reminded.pk).update(
+        due_at=now + timedelta(hours=1), assigned_at=now - timedelta(hours=5)
+    )
+    FollowUp.objects.filter(pk=late.pk).update(due_at=now - timedelta(hours=2))
+
+    result = tasks.followups_sweep.delay().get()
+
+    assert (result["reminded"], result["escalated"], result["escalated_again"]) == (
+        1,
+        1,
+        1,
+    )
+    assert [m.to for m in mailoutbox if m.subject.startswith("Reminder")] == [
+        [owner.email]
+    ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_sweeps_at_once_escalate_and_notify_each_followup_once(mailoutbox):
+    boss = manager()
+    agent()
+    followups = [detractor_followup() for _ in range(6)]
+    # As if the on-commit enqueues were lost: the sweeps must send the owner emails.
+    FollowUp.objects.update(owner_notified_at=None)
+    FollowUpEvent.objects.filter(kind=EventKind.OWNER_NOTIFIED).delete()
+    mailoutbox.clear()
+    now = max(past_due(f) for f in followups)
+    start = threading.Barrier(2)
+    results = []
+
+    def sweep():
+        try:
+            start.wait()
+            results.append(followups_sweep(now=now))
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=sweep) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sum(r["escalated"] for r in results) == 6
+    assert sum(r["notified"] for r in results) == 6
+    assert len(escalations(mailoutbox)) == 6
+    assert all(m.to == [boss.email] for m in escalations(mailoutbox))
+    owner_emails = [m for m in mailoutbox if not m.subject.startswith("Overdue")]
+    assert sorted(m.subject for m in owner_emails) == sorted(
+        {m.subject for m in owner_emails}
+    )
+    assert len(owner_emails) == 6
+    for followup in followups:
+        assert kinds(followup).count(EventKind.ESCALATED) == 1
+        assert kinds(followup).count(EventKind.OWNER_NOTIFIED) == 1
