@@ -1,8 +1,12 @@
+from datetime import date
+
 from django import forms
 from django.contrib.auth import get_user_model
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
-from .models import ContactChannel, FollowUpStatus, RootCause
+from .models import ContactChannel, FollowUpStatus, RootCause, Team
+from .selectors import report_teams_for
 from .services import agents, root_cause_choices
 
 
@@ -80,3 +84,49 @@ class StatusNoteForm(forms.Form):
         required=False,
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+
+
+class ReportFilterForm(forms.Form):
+    """
+    The reports' filters, for the page and the API alike: the period of opening
+    (dates, both included) and a team among those the user may see.
+    """
+
+    # Far enough for any history; a day after the last keeps its midnight real.
+    EARLIEST = date(1970, 1, 1)
+    LATEST = date(9998, 12, 31)
+
+    since = forms.DateField(
+        label=_("Opened from"),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        validators=[MinValueValidator(EARLIEST), MaxValueValidator(LATEST)],
+    )
+    until = forms.DateField(
+        label=_("Opened until"),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+        validators=[MinValueValidator(EARLIEST), MaxValueValidator(LATEST)],
+    )
+    team = forms.ModelChoiceField(
+        label=_("Team"),
+        queryset=Team.objects.none(),
+        required=False,
+        empty_label=_("All teams"),
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = report_teams_for(user)
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            raise forms.ValidationError(
+                _("The period must start on or before its last day."),
+                code="period",
+            )
+        return data

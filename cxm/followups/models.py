@@ -421,9 +421,7 @@ class FollowUp(models.Model):
     # The recovery check-in after resolution ("Did we resolve your issue?"): when
     # it went out and what the customer said; the reports' recovery rate is the
     # share of answered check-ins that say yes.
-    checkin_sent_at = models.DateTimeField(
-        _("check-in sent at"), null=True, blank=True
-    )
+    checkin_sent_at = models.DateTimeField(_("check-in sent at"), null=True, blank=True)
     recovered = models.BooleanField(
         _("recovered"),
         null=True,

@@ -5,6 +5,8 @@ from . import views
 app_name = "followups"
 urlpatterns = [
     path("", views.followup_list, name="list"),
+    path("reports/", views.followup_reports, name="reports"),
+    path("reports/csv/", views.followup_reports_csv, name="reports-csv"),
     path("<int:pk>/", views.followup_detail, name="detail"),
     path("<int:pk>/take/", views.followup_take, name="take"),
     path("<int:pk>/note/", views.followup_note, name="note"),
