@@ -130,6 +130,11 @@ def example():
     }
 
 
+def iso_week(moment) -> str:
+    year, week, _day = timezone.localtime(moment).isocalendar()
+    return f"{year}-W{week:02d}"
+
+
 def staff_user():
     return UserFactory(is_staff=True)
 
@@ -184,8 +189,8 @@ def test_it_breaks_the_figures_down_by_team_owner_root_cause_and_week(example):
     assert causes["Delivery or availability"].median_resolution == timedelta(hours=20)
     assert causes["Not resolved"].followups == 3
 
-    t0_week = "%d-W%02d" % timezone.localtime(example["t0"]).isocalendar()[:2]
-    now_week = "%d-W%02d" % timezone.localtime(example["now"] - H).isocalendar()[:2]
+    t0_week = iso_week(example["t0"])
+    now_week = iso_week(example["now"] - H)
     weeks = {row.key: row.figures.followups for row in report.by_week}
     assert weeks == {t0_week: 5, now_week: 1}
     assert [row.key for row in report.by_week] == [t0_week, now_week]
