@@ -374,7 +374,11 @@ def duration_text(value: timedelta | None) -> str:
     days, minutes = divmod(minutes, 24 * 60)
     hours, minutes = divmod(minutes, 60)
     if days:
+        if not hours:
+            return _("%(days)d d") % {"days": days}
         return _("%(days)d d %(hours)d h") % {"days": days, "hours": hours}
     if hours:
+        if not minutes:
+            return _("%(hours)d h") % {"hours": hours}
         return _("%(hours)d h %(minutes)d min") % {"hours": hours, "minutes": minutes}
     return _("%(minutes)d min") % {"minutes": minutes}

@@ -369,3 +369,18 @@ def test_it_links_the_csv_with_the_same_filters(client, example):
     r = client.get("/followups/reports/?since=2026-01-01")
 
     assert 'href="/followups/reports/csv/?since=2026-01-01"' in r.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("duration", "text"),
+    [
+        (None, "—"),
+        (timedelta(minutes=12, seconds=40), "12 min"),
+        (timedelta(hours=3), "3 h"),
+        (timedelta(hours=3, minutes=20), "3 h 20 min"),
+        (timedelta(days=2), "2 d"),
+        (timedelta(days=2, hours=4, minutes=59), "2 d 4 h"),
+    ],
+)
+def test_it_writes_a_median_as_people_read_it(duration, text):
+    assert reports.duration_text(duration) == text
