@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 from cxm.access import cx_staff_users
 from cxm.api import (
     PARSER_CLASSES,
+    DetailSerializer,
     ErrorSerializer,
     PrimaryKeyRelatedField,
     StrictBooleanField,
@@ -572,6 +573,9 @@ class FollowUpReportView(APIView):
         responses={
             200: FollowUpReportSerializer,
             400: OpenApiResponse(ErrorSerializer, description="A bad filter."),
+            404: OpenApiResponse(
+                DetailSerializer, description="None of your teams has this id."
+            ),
         },
     )
     def get(self, request):

@@ -1,8 +1,7 @@
-from datetime import date
+import re
 
 from django import forms
 from django.contrib.auth import get_user_model
-from django.core.validators import MaxValueValidator, MinValueValidator
 from django.utils.translation import gettext_lazy as _
 
 from .models import ContactChannel, FollowUpStatus, RootCause, Team
@@ -86,31 +85,45 @@ class StatusNoteForm(forms.Form):
     )
 
 
+class TeamChoiceField(forms.ModelChoiceField):
+    """
+    A team by id: "not a number" is a bad request; a number that names none of the
+    user's teams is "not found" (the API's 404), saying nothing of others' teams.
+    """
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        value = str(value).strip()
+        if not re.fullmatch(r"-?[0-9]+", value):
+            raise forms.ValidationError(_("Give a team's id."), code="invalid")
+        try:
+            return self.queryset.get(pk=int(value))
+        except self.queryset.model.DoesNotExist:
+            raise forms.ValidationError(
+                _("None of your teams has this id."), code="not_found"
+            ) from None
+
+
 class ReportFilterForm(forms.Form):
     """
     The reports' filters, for the page and the API alike: the period of opening
     (dates, both included) and a team among those the user may see.
     """
 
-    # Far enough for any history; a day after the last keeps its midnight real.
-    EARLIEST = date(1970, 1, 1)
-    LATEST = date(9998, 12, 31)
-
     since = forms.DateField(
         label=_("Opened from"),
         required=False,
         input_formats=["%Y-%m-%d"],
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        validators=[MinValueValidator(EARLIEST), MaxValueValidator(LATEST)],
     )
     until = forms.DateField(
         label=_("Opened until"),
         required=False,
         input_formats=["%Y-%m-%d"],
         widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
-        validators=[MinValueValidator(EARLIEST), MaxValueValidator(LATEST)],
     )
-    team = forms.ModelChoiceField(
+    team = TeamChoiceField(
         label=_("Team"),
         queryset=Team.objects.none(),
         required=False,

@@ -225,12 +225,18 @@ def _week_label(week: datetime) -> str:
     return f"{year}-W{number:02d}"
 
 
+# Dates beyond which no follow-up is: no bound there, so that 0001-01-01 and
+# 9999-12-31 (valid dates) need no datetime outside Python's range.
+NO_EARLIER = date(1900, 1, 1)
+NO_LATER = date(9000, 1, 1)
+
+
 def period_bounds(since: date | None, until: date | None):
     """The period's aware bounds, [since's midnight, the midnight after until)."""
     start = end = None
-    if since is not None:
+    if since is not None and since > NO_EARLIER:
         start = timezone.make_aware(datetime.combine(since, time.min))
-    if until is not None:
+    if until is not None and until < NO_LATER:
         end = timezone.make_aware(datetime.combine(until + timedelta(days=1), time.min))
     return start, end
 

@@ -303,7 +303,7 @@ def test_it_sends_anonymous_visitors_to_log_in(client):
         "since=2026-05-02&until=2026-05-01",
         "since=yesterday",
         "team=abc",
-        "until=0001-01-01",
+        "until=2026-13-01",
     ],
 )
 def test_it_says_what_is_wrong_with_a_bad_filter(client, example, query):
