@@ -14,10 +14,12 @@ throughput needs wrk (`make wrk`, Debian's package).
     .venv/bin/python bench/run.py
 
 Sizes (environment; the defaults are the issue's sizes):
-    BENCH_ONLY         delivery,metrics,segments,answers,imports (all by default)
+    BENCH_ONLY         delivery,metrics,segments,answers,imports,followups (all by
+                       default)
     BENCH_INVITATIONS  invitations delivered, by 1 and by 2 worker processes (10000)
     BENCH_RESPONSES    responses of each kind's campaign (1000000)
-    BENCH_FOLLOWUPS    follow-ups already there in the second answer run (100000)
+    BENCH_FOLLOWUPS    follow-ups already there in the second answer run, and of
+                       the follow-up figures (100000, 2000 of them due)
     BENCH_CUSTOMERS    customers of the segment figures (100000)
     BENCH_INTERACTIONS interactions of those customers (1000000)
     BENCH_DURATION     seconds of each measured wrk run (20); BENCH_WARMUP (3)
@@ -47,6 +49,7 @@ from bench import (  # noqa: E402
     answers,
     data,
     delivery,
+    followups,
     imports,
     metrics,
     segments,
@@ -70,7 +73,7 @@ def envint(name: str, default: int, *, minimum: int = 0) -> int:
 
 BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "cxm_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
-PARTS = ("delivery", "metrics", "segments", "answers", "imports")
+PARTS = ("delivery", "metrics", "segments", "answers", "imports", "followups")
 ONLY = [p.strip() for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",")]
 INVITATIONS = envint("BENCH_INVITATIONS", 10_000, minimum=1)
 RESPONSES = envint("BENCH_RESPONSES", 1_000_000, minimum=10)
@@ -367,6 +370,146 @@ def bench_segments() -> None:
                 "members": result["counts"]["customers"],
             },
         )
+
+
+# The follow-up pages' size before the rest is loaded: their query count must
+# not change between the two.
+FOLLOWUPS_SMALL = 1_000
+
+
+def bench_followups() -> None:
+    small = min(FOLLOWUPS_SMALL, FOLLOWUPS)
+    log(f"followups: {small:,} follow-ups (SQL), then the pages' query counts")
+    manager, teams = followups.people_create()
+    followups.followups_create(count=small, teams=teams, prefix="followups-a-")
+    data.vacuum_analyze("followups_followup", "followups_followupevent")
+    client = followups.client_for(manager)
+    sample = teams[0].followups.order_by("-pk").values_list("pk", flat=True)[0]
+    pages = {
+        "queue": "/followups/",
+        "detail": f"/followups/{sample}/",
+        "reports": "/followups/reports/",
+        "reports_api": "/api/reports/followups/",
+    }
+    counts_small = {k: followups.queries_of(client, p) for k, p in pages.items()}
+
+    started = time.monotonic()
+    log(f"followups: {FOLLOWUPS - small:,} more (SQL)")
+    followups.followups_create(
+        count=FOLLOWUPS - small, teams=teams, prefix="followups-b-"
+    )
+    due = followups.due_set(count=followups.DUE)
+    data.vacuum_analyze(
+        "customers_customer",
+        "surveys_invitation",
+        "surveys_response",
+        "followups_followup",
+        "followups_followupevent",
+    )
+    log(f"followups: rows ready and vacuumed in {time.monotonic() - started:.0f} s")
+    counts_large = {k: followups.queries_of(client, p) for k, p in pages.items()}
+    log(
+        f"followups: queries at {small:,}: {counts_small}; at {FOLLOWUPS:,}: "
+        f"{counts_large}"
+    )
+    for name, path in pages.items():
+        for ms, sql in followups.slowest_statements(client, path):
+            log(f"followups: {name}: {ms:.1f} ms: {sql[:400]}")
+
+    timings = followups.compare_pages(
+        manager=manager, team=teams[0], followup_id=sample
+    )
+    what = {
+        "queue": (
+            "the queue page /followups/ as a manager (default: no filter)",
+            "the page of 50 (soonest due, with customer, answer and owner) and the "
+            "count, as bare SQL",
+        ),
+        "detail": (
+            "a follow-up's page /followups/<id>/ as a manager",
+            "the follow-up with its customer, answer and owner, and its timeline, as "
+            "bare SQL",
+        ),
+        "reports_page": (
+            "the reports page /followups/reports/ as a manager",
+            "the totals and the four breakdowns as five bare SQL aggregates "
+            "(count … FILTER, percentile_cont)",
+        ),
+        "reports_api": (
+            "GET /api/reports/followups/ as a manager",
+            "the same five bare SQL aggregates",
+        ),
+        "reports_service": (
+            "cxm.followups.reports.followups_report for a manager",
+            "the same five bare SQL aggregates",
+        ),
+    }
+    for key, (median, fastest, bare_median, bare_fastest) in timings.items():
+        title, reference = what[key]
+        page = key if key in counts_large else "reports"
+        report(
+            name=(
+                f"{title}, {FOLLOWUPS:,} follow-ups (half the manager's), seconds per "
+                "request through Django's test client (median of 11 after 2 "
+                "warm-ups); target under 0.1 s; ratio = cxm ÷ bare SQL"
+            ),
+            value=median,
+            unit="s/request",
+            reference=reference,
+            reference_value=bare_median,
+            details={
+                "fastest_s": round(fastest, 6),
+                "bare_fastest_s": round(bare_fastest, 6),
+                **(
+                    {}
+                    if key == "reports_service"
+                    else {
+                        f"queries_at_{small}": counts_small[page],
+                        f"queries_at_{FOLLOWUPS}": counts_large[page],
+                    }
+                ),
+            },
+        )
+    if counts_small["queue"] != counts_large["queue"]:
+        raise BenchFailure(
+            f"the queue page ran {counts_small['queue']} queries at {small:,} "
+            f"follow-ups and {counts_large['queue']} at {FOLLOWUPS:,}"
+        )
+
+    log(f"followups: sweep ticks, {due:,} due")
+    sweep = followups.sweep_tick()
+    report(
+        name=(
+            f"one sweep tick (followups_sweep) with {due:,} of {FOLLOWUPS:,} "
+            f"follow-ups due: escalates a batch of {sweep['escalated']}, emailing the "
+            "manager about each over SMTP (median of 3, from the same state)"
+        ),
+        value=sweep["working"][0],
+        unit="s/tick",
+        reference=(
+            "the same tick's bare SQL: the three scans, then the claim and the "
+            "timeline rows in one UPDATE … RETURNING / INSERT (no email)"
+        ),
+        reference_value=sweep["bare_working"][0],
+        details={
+            "fastest_s": round(sweep["working"][1], 6),
+            "bare_fastest_s": round(sweep["bare_working"][1], 6),
+        },
+    )
+    report(
+        name=(
+            f"an idle sweep tick (nothing due) over {FOLLOWUPS:,} follow-ups, "
+            "seconds (median of 11 after 2 warm-ups)"
+        ),
+        value=sweep["idle"][0],
+        unit="s/tick",
+        reference="the three scans as bare SQL (LIMIT 500, each on its index)",
+        reference_value=sweep["bare_idle"][0],
+        details={
+            "fastest_s": round(sweep["idle"][1], 6),
+            "bare_fastest_s": round(sweep["bare_idle"][1], 6),
+        },
+    )
 
 
 def bench_metrics() -> None:
@@ -886,6 +1029,8 @@ def main() -> None:
                 bench_segments()
             if "imports" in ONLY:
                 bench_imports(workdir=Path(workdir))
+            if "followups" in ONLY:
+                bench_followups()
             if "answers" in ONLY:
                 try:
                     bench_answers(env=env, workdir=Path(workdir))

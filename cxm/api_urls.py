@@ -5,7 +5,7 @@ from rest_framework.routers import DefaultRouter
 from cxm.access import IsCxStaff
 from cxm.api import not_found
 from cxm.customers.api import CustomerViewSet, InteractionViewSet, SegmentViewSet
-from cxm.followups.api import FollowUpViewSet, RootCauseViewSet
+from cxm.followups.api import FollowUpReportView, FollowUpViewSet, RootCauseViewSet
 from surveys.api import (
     CampaignViewSet,
     CesView,
@@ -45,6 +45,7 @@ urlpatterns = [
     path("metrics/nps/", NpsView.as_view(), name="metrics-nps"),
     path("metrics/csat/", CsatView.as_view(), name="metrics-csat"),
     path("metrics/ces/", CesView.as_view(), name="metrics-ces"),
+    path("reports/followups/", FollowUpReportView.as_view(), name="reports-followups"),
     *router.urls,
     # What no route above takes (/api/campaigns/abc/) is a JSON 404 like the rest
     # of the API; a path without its final slash still gets Django's redirect.

@@ -398,6 +398,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "cxm.context_processors.brand",
+                "cxm.followups.context_processors.navigation",
             ],
         },
     },

@@ -1,14 +1,22 @@
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils.translation import gettext_lazy as _
-from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, serializers, viewsets
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
+from rest_framework import exceptions, mixins, serializers, viewsets
 from rest_framework.response import Response as ApiResponse
+from rest_framework.views import APIView
 
 from cxm.access import cx_staff_users
 from cxm.api import (
     PARSER_CLASSES,
+    DetailSerializer,
     ErrorSerializer,
     PrimaryKeyRelatedField,
     StrictBooleanField,
@@ -17,8 +25,9 @@ from cxm.api import (
 from cxm.customers.models import Customer
 from surveys.models import Response
 
-from . import services
+from . import reports, services
 from .filters import FollowUpFilter
+from .forms import ReportFilterForm
 from .models import (
     ContactChannel,
     FollowUp,
@@ -28,7 +37,12 @@ from .models import (
     RootCause,
     Team,
 )
-from .selectors import followups_by_ids, followups_visible_to, teams_of
+from .selectors import (
+    followups_by_ids,
+    followups_visible_to,
+    may_see_reports,
+    teams_of,
+)
 
 User = get_user_model()
 
@@ -432,3 +446,122 @@ class FollowUpViewSet(
             if data.get("reopen"):
                 services.followup_reopen(followup=followup, actor=actor, note=note)
         return ApiResponse(FollowUpSerializer(self.get_object()).data)
+
+
+class ReportFiguresSerializer(serializers.Serializer):
+    followups = serializers.IntegerField(help_text="Follow-ups opened in the period.")
+    open = serializers.IntegerField(help_text="New, contacted or waiting.")
+    overdue = serializers.IntegerField(help_text="Open and past a due time.")
+    resolved = serializers.IntegerField(help_text="Resolved (and maybe closed).")
+    contacted = serializers.IntegerField(help_text="With a first contact.")
+    first_contact_met = serializers.IntegerField(
+        help_text="First contact at or before its due time."
+    )
+    first_contact_measured = serializers.IntegerField(
+        help_text="With a first-contact SLA that is decided: contacted, or open "
+        "and uncontacted past its due time."
+    )
+    first_contact_share = serializers.FloatField(
+        allow_null=True, help_text="% of first_contact_measured that met it."
+    )
+    resolution_met = serializers.IntegerField(
+        help_text="Resolved at or before the due time."
+    )
+    resolution_measured = serializers.IntegerField(
+        help_text="Resolved, or open past the due time."
+    )
+    resolution_share = serializers.FloatField(
+        allow_null=True, help_text="% of resolution_measured that met it."
+    )
+    median_first_contact_seconds = serializers.FloatField(
+        allow_null=True, help_text="From opening to first contact; null for none."
+    )
+    median_resolution_seconds = serializers.FloatField(
+        allow_null=True, help_text="From opening to resolution; null for none."
+    )
+    checkins_answered = serializers.IntegerField(
+        help_text="Recovery check-ins the customer answered."
+    )
+    recovered = serializers.IntegerField(
+        help_text="Answered check-ins that say the issue was resolved."
+    )
+    recovery_rate = serializers.FloatField(
+        allow_null=True, help_text="% of checkins_answered that say recovered."
+    )
+
+
+class ReportRowSerializer(ReportFiguresSerializer):
+    id = serializers.IntegerField(
+        allow_null=True, help_text="The team, owner or root cause; null for none."
+    )
+    name = serializers.CharField(help_text="In the request's language.")
+
+
+class ReportWeekSerializer(ReportFiguresSerializer):
+    week = serializers.CharField(help_text="The ISO week of opening: 2026-W48.")
+
+
+class FollowUpReportSerializer(serializers.Serializer):
+    totals = ReportFiguresSerializer()
+    by_team = ReportRowSerializer(many=True)
+    by_owner = ReportRowSerializer(many=True)
+    by_root_cause = ReportRowSerializer(many=True)
+    by_week = ReportWeekSerializer(many=True)
+
+
+def _report_data(report: reports.FollowUpReport) -> dict:
+    data = {"totals": report.totals.as_dict()}
+    for name, rows in report.breakdowns().items():
+        key = "week" if name == "week" else "id"
+        data[f"by_{name}"] = [
+            {key: row.key, "name": row.label, **row.figures.as_dict()} for row in rows
+        ]
+    return data
+
+
+class FollowUpReportView(APIView):
+    """
+    The closed loop's reports over the follow-ups the user may see, opened in the
+    period: open, overdue and resolved counts, SLA compliance, median times, the
+    recovery rate; in total and by team, owner, root cause and ISO week. For
+    managers and staff.
+    """
+
+    @extend_schema(
+        operation_id="reports_followups",
+        parameters=[
+            OpenApiParameter(
+                "since",
+                OpenApiTypes.DATE,
+                description="Opened on or after this day (the server's time zone).",
+            ),
+            OpenApiParameter(
+                "until",
+                OpenApiTypes.DATE,
+                description="Opened on or before this day.",
+            ),
+            OpenApiParameter(
+                "team", OpenApiTypes.INT, description="One of your teams' ids."
+            ),
+        ],
+        responses={
+            200: FollowUpReportSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="A bad filter."),
+            404: OpenApiResponse(
+                DetailSerializer, description="None of your teams has this id."
+            ),
+        },
+    )
+    def get(self, request):
+        if not may_see_reports(request.user):
+            raise exceptions.PermissionDenied(_("Reports are for managers and staff."))
+        form = ReportFilterForm(request.query_params, user=request.user)
+        if not form.is_valid():
+            raise DjangoValidationError(form.errors.as_data())
+        report = reports.followups_report(
+            user=request.user,
+            since=form.cleaned_data.get("since"),
+            until=form.cleaned_data.get("until"),
+            team=form.cleaned_data.get("team"),
+        )
+        return ApiResponse(FollowUpReportSerializer(_report_data(report)).data)

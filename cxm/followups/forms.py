@@ -1,7 +1,10 @@
+import re
+
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from .models import ContactChannel, RootCause
+from .models import ContactChannel, RootCause, Team
+from .selectors import report_teams_for
 from .services import root_cause_choices
 
 
@@ -127,3 +130,63 @@ class ReplyForm(forms.Form):
     body = forms.CharField(
         label=_("Message"), max_length=20000, widget=forms.Textarea(attrs={"rows": 14})
     )
+
+
+class TeamChoiceField(forms.ModelChoiceField):
+    """
+    A team by id: "not a number" is a bad request; a number that names none of the
+    user's teams is "not found" (the API's 404), saying nothing of others' teams.
+    """
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        value = str(value).strip()
+        if not re.fullmatch(r"-?[0-9]+", value):
+            raise forms.ValidationError(_("Give a team's id."), code="invalid")
+        try:
+            return self.queryset.get(pk=int(value))
+        except self.queryset.model.DoesNotExist:
+            raise forms.ValidationError(
+                _("None of your teams has this id."), code="not_found"
+            ) from None
+
+
+class ReportFilterForm(forms.Form):
+    """
+    The reports' filters, for the page and the API alike: the period of opening
+    (dates, both included) and a team among those the user may see.
+    """
+
+    since = forms.DateField(
+        label=_("Opened from"),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    until = forms.DateField(
+        label=_("Opened until"),
+        required=False,
+        input_formats=["%Y-%m-%d"],
+        widget=forms.DateInput(attrs={"type": "date"}, format="%Y-%m-%d"),
+    )
+    team = TeamChoiceField(
+        label=_("Team"),
+        queryset=Team.objects.none(),
+        required=False,
+        empty_label=_("All teams"),
+    )
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = report_teams_for(user)
+
+    def clean(self):
+        data = super().clean()
+        since, until = data.get("since"), data.get("until")
+        if since and until and since > until:
+            raise forms.ValidationError(
+                _("The period must start on or before its last day."),
+                code="period",
+            )
+        return data

@@ -9,10 +9,12 @@ Reads of follow-ups, and who may see them: the roles.
 
 What a user may do on a follow-up they see: work it (contact, note, take, move
 its status, resolve); give it to someone else only if they manage it
-(services.is_manager_of).
+(services.is_manager_of). Who may read the reports: managers and staff accounts
+(may_see_reports), each over the follow-ups they may see.
 """
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db.models import (
     Case,
     Count,
@@ -58,6 +60,37 @@ def followups_visible_to(user) -> QuerySet:
         return qs
     teams = Team.objects.filter(Q(memberships__user=user) | Q(manager=user))
     return qs.filter(Q(team__isnull=True) | Q(team__in=teams.values("pk")))
+
+
+def may_see_reports(user) -> bool:
+    """
+    True for staff accounts and for CX staff who manage: members of the CX
+    managers group, or a team's manager. Agents work follow-ups, not reports.
+    One query at most, as every staff page's navigation asks.
+    """
+    if not user.is_authenticated or not user.is_active:
+        return False
+    if user.is_staff:
+        return True
+    managers = settings.FOLLOWUP_MANAGERS_GROUP
+    # One join on the groups: a CX group of the user's, and the managers group
+    # or a team they manage.
+    return (
+        get_user_model()
+        .objects.filter(pk=user.pk)
+        .filter(
+            Q(groups__name__in=[settings.FOLLOWUP_AGENTS_GROUP, managers])
+            & (Q(groups__name=managers) | Q(managed_followup_teams__isnull=False))
+        )
+        .exists()
+    )
+
+
+def report_teams_for(user) -> QuerySet:
+    """The teams whose reports `user` may filter by: all for staff, else theirs."""
+    if user.is_staff:
+        return Team.objects.order_by("name")
+    return teams_of(user).order_by("name")
 
 
 def followup_for_user(user, pk) -> FollowUp:

@@ -1,6 +1,7 @@
 from django.contrib import messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
+from django.http import HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import translation
@@ -12,13 +13,14 @@ from django.views.decorators.http import require_http_methods, require_POST
 from cxm.access import cx_staff_required
 from cxm.throttling import token_miss
 
-from . import replies, services
+from . import replies, reports, services
 from .filters import FollowUpFilter
 from .forms import (
     BulkAssignForm,
     ContactForm,
     NoteForm,
     ReplyForm,
+    ReportFilterForm,
     ResolveForm,
     StatusNoteForm,
 )
@@ -30,6 +32,7 @@ from .selectors import (
     followups_by_ids,
     followups_visible_to,
     may_reassign,
+    may_see_reports,
 )
 
 
@@ -362,3 +365,63 @@ def checkin(request, token: str):
         status=status,
         language=language,
     )
+
+
+def _report_form(request) -> ReportFilterForm:
+    """The reports' filters, for a user who may read reports (else 403)."""
+    if not may_see_reports(request.user):
+        raise PermissionDenied
+    return ReportFilterForm(request.GET or None, user=request.user)
+
+
+def _report(request, form: ReportFilterForm) -> reports.FollowUpReport | None:
+    if form.is_bound and not form.is_valid():
+        return None
+    data = form.cleaned_data if form.is_bound else {}
+    return reports.followups_report(
+        user=request.user,
+        since=data.get("since"),
+        until=data.get("until"),
+        team=data.get("team"),
+    )
+
+
+@cx_staff_required
+def followup_reports(request):
+    form = _report_form(request)
+    report = _report(request, form)
+    return render(
+        request,
+        "followups/reports.html",
+        {
+            "form": form,
+            "report": report,
+            "query": request.GET.urlencode(),
+            "sections": [
+                ("team", _("By team"), report.by_team if report else []),
+                ("owner", _("By owner"), report.by_owner if report else []),
+                (
+                    "root-cause",
+                    _("By root cause"),
+                    report.by_root_cause if report else [],
+                ),
+                ("week", _("By week of opening"), report.by_week if report else []),
+            ],
+        },
+        status=200 if report else 400,
+    )
+
+
+@cx_staff_required
+def followup_reports_csv(request):
+    form = _report_form(request)
+    report = _report(request, form)
+    if report is None:
+        return HttpResponseBadRequest(
+            " ".join(e for errors in form.errors.values() for e in errors),
+            content_type="text/plain; charset=utf-8",
+        )
+    response = HttpResponse(content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = 'attachment; filename="followup-reports.csv"'
+    reports.report_csv_write(report, response)
+    return response

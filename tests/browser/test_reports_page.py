@@ -1,0 +1,76 @@
+"""
+The follow-up reports in Chromium, as a manager: English and Korean, on a 360 px
+phone and a desktop, through axe-core, with screenshots under var/screenshots/.
+"""
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from tests.followups.test_reports import example  # noqa: F401 (a fixture)
+
+from .pages import check_page
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture(params=["en", "ko"])
+def locale(request):
+    return request.param
+
+
+@pytest.fixture(params=[360, 1280], ids=["360", "desktop"])
+def page(request, browser, locale):
+    phone = request.param == 360
+    context = browser.new_context(
+        viewport={"width": request.param, "height": 640 if phone else 900},
+        is_mobile=phone,
+        has_touch=phone,
+        locale=locale,
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.size = "360" if phone else "desktop"
+    yield page
+    context.close()
+
+
+def log_in(page, live_server, user) -> None:
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )
+
+
+def test_it_shows_a_manager_the_reports_on_a_phone_and_a_desktop(
+    live_server,
+    page,
+    locale,
+    example,  # noqa: F811
+):
+    log_in(page, live_server, example["sora"])
+    page.goto(f"{live_server.url}/followups/")
+    page.click("header nav a[href='/followups/reports/']")
+    page.wait_for_url("**/followups/reports/")
+
+    assert page.locator("h1").inner_text() == (
+        "Follow-up reports" if locale == "en" else "후속 조치 보고서"
+    )
+    assert page.locator("#first-contact-sla .figure").inner_text() == "66.7 %"
+    assert page.locator("#recovery .figure").inner_text() == "50.0 %"
+    check_page(page, f"followup-reports-{locale}-{page.size}")
+
+    # A period with nothing in it, chosen in the form.
+    page.fill("#id_since", "2001-01-01")
+    page.fill("#id_until", "2001-01-31")
+    page.click("#report-filters button[type=submit]")
+    page.wait_for_url("**/followups/reports/?*")
+    assert page.locator("#open .figure").inner_text() == "0"
+    check_page(page, f"followup-reports-empty-{locale}-{page.size}")
