@@ -90,6 +90,14 @@ def agents_create(*, count: int) -> list:
     return users
 
 
+def team_of(agents: list):
+    """A team of these agents, for the follow-up history bench/followups.py inserts."""
+    from cxm.followups.models import Team
+    from cxm.followups.services import team_save
+
+    return team_save(team=Team(name="Answers history"), members=agents)
+
+
 def invitations_create(*, campaign, count: int, prefix: str) -> list[str]:
     """
     Inserts `count` customers and a sent, unanswered invitation to each, in SQL;
@@ -106,9 +114,9 @@ def invitations_create(*, campaign, count: int, prefix: str) -> list[str]:
             """
             INSERT INTO surveys_invitation
                 (campaign_id, customer_id, token, status, due_at, attempts, last_error,
-                 sent_at, created_at)
+                 skip_reason, reminders_sent, wave, sent_at, created_at)
             SELECT %s, c.id, 'b' || c.id || '-' || md5(random()::text), 'sent',
-                   now(), 1, '', now(), now()
+                   now(), 1, '', '', 0, 1, now(), now()
             FROM customers_customer c
             WHERE c.id BETWEEN %s AND %s
             ORDER BY c.id
@@ -117,137 +125,6 @@ def invitations_create(*, campaign, count: int, prefix: str) -> list[str]:
             [campaign.pk, first, last],
         )
         return [row[0] for row in cursor.fetchall()]
-
-
-def followups_preload(*, count: int, agents: list) -> None:
-    """
-    Inserts, in SQL, `count` detractors of the last 180 days with their customers,
-    invitations, responses, answers, follow-ups (owned by `agents` in turn; resolved
-    after two weeks, overdue after two days, else open) and timelines; then sets the
-    agents' turns as if they had been assigned them.
-    """
-    from django.db import connection, transaction
-
-    from bench.data import campaign_create, customers_create
-
-    campaign = campaign_create(name="Follow-up history")
-    survey = campaign.survey
-    questions = {q.role: q.pk for q in survey.questions.all()}
-    first, last = customers_create(count=count, prefix="history-")
-    agent_ids = [a.pk for a in agents]
-    agent_names = [a.get_username() for a in agents]
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute("SELECT setseed(0.17)")
-        cursor.execute(
-            """
-            INSERT INTO surveys_invitation
-                (campaign_id, customer_id, token, status, due_at, attempts, last_error,
-                 sent_at, answered_at, created_at)
-            SELECT %s, c.id, 'h' || c.id || '-' || md5(random()::text), 'answered',
-                   t, 1, '', t, t, t
-            FROM (
-                SELECT id, now() - random() * interval '180 days' AS t
-                FROM customers_customer
-                WHERE id BETWEEN %s AND %s
-            ) c
-            """,
-            [campaign.pk, first, last],
-        )
-        cursor.execute(
-            """
-            INSERT INTO surveys_response
-                (invitation_id, campaign_id, survey_id, customer_id, score, comment,
-                 created_at, updated_at)
-            SELECT i.id, i.campaign_id, %s, i.customer_id, i.id %% 7,
-                   CASE WHEN i.id %% 2 = 0 THEN 'Late again, and nobody called.'
-                        ELSE '' END,
-                   i.answered_at, i.answered_at
-            FROM surveys_invitation i
-            WHERE i.campaign_id = %s
-            """,
-            [survey.pk, campaign.pk],
-        )
-        cursor.execute(
-            """
-            INSERT INTO surveys_answer (response_id, question_id, number, text, choices)
-            SELECT r.id, %s, r.score, '', '[]'::jsonb
-            FROM surveys_response r WHERE r.campaign_id = %s
-            UNION ALL
-            SELECT r.id, %s, NULL, r.comment, '[]'::jsonb
-            FROM surveys_response r WHERE r.campaign_id = %s AND r.comment <> ''
-            """,
-            [
-                questions["headline"],
-                campaign.pk,
-                questions["reason"],
-                campaign.pk,
-            ],
-        )
-        cursor.execute(
-            """
-            INSERT INTO followups_followup
-                (response_id, owner_id, priority, status, due_at, created_at,
-                 assigned_at, owner_notified_at, escalated_at, resolved_at,
-                 resolved_by_id, resolution, root_cause)
-            SELECT r.id, f.owner, CASE WHEN r.score <= 3 THEN 'high' ELSE 'normal' END,
-                   f.status, r.created_at + interval '48 hours', r.created_at,
-                   r.created_at, r.created_at + interval '1 minute',
-                   CASE WHEN f.status = 'overdue'
-                        THEN r.created_at + interval '49 hours' END,
-                   CASE WHEN f.status = 'resolved'
-                        THEN r.created_at + interval '1 day' END,
-                   CASE WHEN f.status = 'resolved' THEN f.owner END,
-                   CASE WHEN f.status = 'resolved'
-                        THEN 'Called the customer and refunded the shipping.'
-                        ELSE '' END,
-                   CASE WHEN f.status = 'resolved'
-                        THEN (ARRAY['product', 'service', 'delivery', 'price',
-                                    'usability', 'communication', 'other'])[
-                             1 + r.id %% 7]
-                        ELSE '' END
-            FROM surveys_response r
-            CROSS JOIN LATERAL (
-                SELECT (%s::int[])[1 + r.id %% %s] AS owner,
-                       CASE WHEN r.created_at < now() - interval '14 days'
-                                THEN 'resolved'
-                            WHEN r.created_at < now() - interval '2 days'
-                                THEN 'overdue'
-                            ELSE 'open' END AS status
-            ) f
-            WHERE r.campaign_id = %s
-            """,
-            [agent_ids, len(agent_ids), campaign.pk],
-        )
-        cursor.execute(
-            """
-            INSERT INTO followups_followupevent
-                (followup_id, kind, actor_id, text, data, created_at)
-            SELECT f.id, e.kind, e.actor, e.text, e.data, e.at
-            FROM followups_followup f
-            JOIN surveys_response r ON r.id = f.response_id
-            CROSS JOIN LATERAL (VALUES
-                ('opened', NULL::int, r.comment,
-                 jsonb_build_object('score', r.score), f.created_at),
-                ('assigned', NULL, (%s::text[])[array_position(%s::int[], f.owner_id)],
-                 '{}'::jsonb, f.created_at),
-                ('owner_notified', NULL, '', '{}'::jsonb, f.owner_notified_at),
-                ('escalated', NULL, '', '{}'::jsonb, f.escalated_at),
-                ('resolved', f.resolved_by_id, f.resolution, '{}'::jsonb,
-                 f.resolved_at)
-            ) AS e (kind, actor, text, data, at)
-            WHERE r.campaign_id = %s AND e.at IS NOT NULL
-            """,
-            [agent_names, agent_ids, campaign.pk],
-        )
-        cursor.execute(
-            """
-            UPDATE followups_agentturn t
-            SET last_assigned_at = (
-                SELECT max(assigned_at) FROM followups_followup f
-                WHERE f.owner_id = t.user_id
-            )
-            """
-        )
 
 
 def bare_table_create() -> None:

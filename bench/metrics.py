@@ -91,9 +91,9 @@ def responses_create(*, campaign, customers: tuple[int, int], seed: float) -> in
             """
             INSERT INTO surveys_invitation
                 (campaign_id, customer_id, token, status, due_at, attempts, last_error,
-                 sent_at, answered_at, created_at)
+                 skip_reason, reminders_sent, wave, sent_at, answered_at, created_at)
             SELECT %s, c.id, 'm' || %s || '-' || c.id, 'answered', now(), 1, '',
-                   now(), now(), now()
+                   '', 0, 1, now(), now(), now()
             FROM customers_customer c
             WHERE c.id BETWEEN %s AND %s
             """,

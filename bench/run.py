@@ -838,7 +838,9 @@ def bench_answers(*, env: dict, workdir: Path) -> None:
         )
         log(f"answers: inserting {FOLLOWUPS:,} follow-ups with their history (SQL)")
         started = time.monotonic()
-        answers.followups_preload(count=FOLLOWUPS, agents=agents)
+        followups.followups_create(
+            count=FOLLOWUPS, teams=[answers.team_of(agents)], prefix="history-"
+        )
         data.vacuum_analyze(
             "customers_customer",
             "surveys_invitation",

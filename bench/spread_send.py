@@ -105,9 +105,9 @@ def run():
                 """
                 INSERT INTO surveys_invitation
                     (campaign_id, customer_id, token, status, due_at, attempts,
-                     last_error, created_at, wave)
+                     last_error, skip_reason, reminders_sent, created_at, wave)
                 SELECT %s, id, md5(random()::text) || md5(random()::text),
-                       'queued', %s, 0, '', now(), 1
+                       'queued', %s, 0, '', '', 0, now(), 1
                 FROM customers_customer
                 WHERE unsubscribed_at IS NULL AND bounced_at IS NULL
                 """,
