@@ -54,8 +54,19 @@ class RepeatedUpdate:
         for name, places in self.places.items():
             for i in places:
                 params[i] = values[name]
+        connection = connections[self.using]
         with transaction.mark_for_rollback_on_error(using=self.using):
-            with connections[self.using].cursor() as cursor:
+            if connection.vendor == "postgresql":
+                # psycopg's own cursor binds on the server, so PostgreSQL parses and
+                # plans the statement once per connection rather than every run
+                # (Django's binds on the client: a new statement text each time).
+                import psycopg
+
+                connection.ensure_connection()
+                with psycopg.Cursor(connection.connection) as cursor:
+                    cursor.execute(self.sql, params, prepare=True)
+                    return cursor.rowcount
+            with connection.cursor() as cursor:
                 cursor.execute(self.sql, params)
                 return cursor.rowcount
 
