@@ -90,12 +90,19 @@ def agents_create(*, count: int) -> list:
     return users
 
 
-def team_of(agents: list):
-    """A team of these agents, for the follow-up history bench/followups.py inserts."""
+def teams_of(agents: list) -> list:
+    """
+    Two teams sharing these agents, for the follow-up history bench/followups.py
+    inserts (its follow-ups alternate between two teams).
+    """
     from cxm.followups.models import Team
     from cxm.followups.services import team_save
 
-    return team_save(team=Team(name="Answers history"), members=agents)
+    half = max(1, len(agents) // 2)
+    return [
+        team_save(team=Team(name="Answers history A"), members=agents[:half]),
+        team_save(team=Team(name="Answers history B"), members=agents[half:] or agents),
+    ]
 
 
 def invitations_create(*, campaign, count: int, prefix: str) -> list[str]:

@@ -839,7 +839,7 @@ def bench_answers(*, env: dict, workdir: Path) -> None:
         log(f"answers: inserting {FOLLOWUPS:,} follow-ups with their history (SQL)")
         started = time.monotonic()
         followups.followups_create(
-            count=FOLLOWUPS, teams=[answers.team_of(agents)], prefix="history-"
+            count=FOLLOWUPS, teams=answers.teams_of(agents), prefix="history-"
         )
         data.vacuum_analyze(
             "customers_customer",
