@@ -1,7 +1,22 @@
 from django.conf import settings
 from django.http import HttpResponse
 from django.shortcuts import render
+from django.utils import translation
 from django.views.decorators.cache import cache_control
+
+
+def customer_page(request, template, context, *, status=200, language=None):
+    """
+    Renders a customer's page (survey answer, unsubscribe, check-in) in the
+    customer's language, or the browser's, and says so in Content-Language.
+    """
+    language = language or translation.get_language()
+    with translation.override(language):
+        response = render(
+            request, template, {"language": language, **context}, status=status
+        )
+    response["Content-Language"] = language
+    return response
 
 
 def not_found(request, exception=None):

@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 from cxm.access import cx_staff_required
 from cxm.customers.services import customer_unsubscribe
 from cxm.throttling import token_miss, unsubscribe_count
+from cxm.views import customer_page
 
 from . import metrics
 from .kinds import kind_of, score_bucket
@@ -23,20 +24,9 @@ from .services import response_record
 SCORE_TEXT = re.compile(r"[0-9]{1,2}")
 
 
-def _page(request, template: str, context: dict, *, status: int = 200, language=None):
-    """Renders a customer page in the customer's language (or the browser's)."""
-    language = language or translation.get_language()
-    with translation.override(language):
-        response = render(
-            request, template, {"language": language, **context}, status=status
-        )
-    response["Content-Language"] = language
-    return response
-
-
 def _too_many(request, *, limit: str, wait: int, language=None):
     """The 429 page of a limit ("token-miss" or "unsubscribe") an address went over."""
-    response = _page(
+    response = customer_page(
         request, "429.html", {"limit": limit}, status=429, language=language
     )
     response["Retry-After"] = str(wait)
@@ -50,7 +40,7 @@ def _unknown(request):
     """
     if (wait := token_miss(request)) is not None:
         return _too_many(request, limit="token-miss", wait=wait)
-    return _page(request, "surveys/unknown.html", {}, status=404)
+    return customer_page(request, "surveys/unknown.html", {}, status=404)
 
 
 @dataclass
@@ -162,7 +152,9 @@ def _answer_step(request, token: str, *, step: int):
     if invitation.is_expired:
         # The link from the email (with its ?score=), the page and a late POST
         # alike: a polite closed page, and nothing recorded.
-        return _page(request, "surveys/closed.html", {}, status=410, language=language)
+        return customer_page(
+            request, "surveys/closed.html", {}, status=410, language=language
+        )
     survey = invitation.campaign.survey
     first, rest = _steps(survey)
     if step == 2 and not (rest and hasattr(invitation, "response")):
@@ -217,7 +209,7 @@ def _answer_step(request, token: str, *, step: int):
         "one_tap": step == 1 and bool(rest),
         "answered_before": response,
     }
-    return _page(
+    return customer_page(
         request, "surveys/answer.html", context, status=status, language=language
     )
 
@@ -251,7 +243,7 @@ def thanks(request, token: str):
         if response.score is not None and kind_of(survey.kind)
         else ""
     )
-    return _page(
+    return customer_page(
         request,
         "surveys/thanks.html",
         {
@@ -291,7 +283,7 @@ def unsubscribe(request, token: str):
             )
         customer_unsubscribe(customer=invitation.customer)
         done = True
-    return _page(
+    return customer_page(
         request,
         "surveys/unsubscribe.html",
         {"invitation": invitation, "done": done},
@@ -309,7 +301,7 @@ def _unsubscribe_one_click(request, invitation):
         if (wait := unsubscribe_count(request, token=invitation.token)) is not None:
             return _too_many(request, limit="unsubscribe", wait=wait)
         customer_unsubscribe(customer=invitation.customer)
-    return _page(request, "surveys/unsubscribe.html", {"done": True})
+    return customer_page(request, "surveys/unsubscribe.html", {"done": True})
 
 
 def csrf_failure(request, reason=""):
@@ -321,7 +313,7 @@ def csrf_failure(request, reason=""):
     if match is None or match.namespace != "surveys" or "token" not in match.kwargs:
         return django_csrf_failure(request, reason=reason)
     invitation = invitation_open(token=match.kwargs["token"])
-    return _page(
+    return customer_page(
         request,
         "surveys/expired.html",
         {"again_url": request.path},

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from cxm.access import cx_staff_required
 from cxm.throttling import token_miss
+from cxm.views import customer_page
 
 from . import replies, reports, services
 from .filters import FollowUpFilter
@@ -251,65 +252,63 @@ followup_close = _move(services.followup_close, _("Closed."))
 followup_reopen = _move(services.followup_reopen, _("Reopened."))
 
 
-@require_POST
-@cx_staff_required
-def followup_resolve(request, pk: int):
+def _form_act(request, pk: int, form_class, form_name: str, action, success: str):
+    """
+    Runs a follow-up's action with a form's cleaned data (action(followup, data)),
+    then back to its page with `success`; a refusal about the follow-up itself is
+    a message there, one about what was typed is the form again, with a 400.
+    """
     followup = _get_followup_for_user(request, pk)
-    form = ResolveForm(request.POST)
+    form = form_class(request.POST)
     if form.is_valid():
         try:
-            services.followup_resolve(
-                followup=followup,
-                actor=request.user,
-                resolution=form.cleaned_data["resolution"],
-                root_cause=form.cleaned_data["root_cause"],
-            )
+            action(followup, form.cleaned_data)
         except ValidationError as e:
             if not hasattr(e, "error_dict"):
-                # About the follow-up (resolved meanwhile), not what was typed.
+                # About the follow-up (moved on meanwhile), not what was typed.
                 messages.error(request, " ".join(e.messages))
                 return redirect(followup)
             form.add_error(None, e)
         else:
-            messages.success(request, _("Resolved. Thank you for closing the loop."))
+            messages.success(request, success)
             return redirect(followup)
-    return _detail(request, followup, resolve_form=form, status=400)
+    return _detail(request, followup, status=400, **{form_name: form})
+
+
+@require_POST
+@cx_staff_required
+def followup_resolve(request, pk: int):
+    return _form_act(
+        request,
+        pk,
+        ResolveForm,
+        "resolve_form",
+        lambda followup, data: services.followup_resolve(
+            followup=followup,
+            actor=request.user,
+            resolution=data["resolution"],
+            root_cause=data["root_cause"],
+        ),
+        _("Resolved. Thank you for closing the loop."),
+    )
 
 
 @require_POST
 @cx_staff_required
 def followup_reply(request, pk: int):
-    followup = _get_followup_for_user(request, pk)
-    form = ReplyForm(request.POST)
-    if form.is_valid():
-        try:
-            replies.followup_reply_send(
-                followup=followup,
-                actor=request.user,
-                subject=form.cleaned_data["subject"],
-                body=form.cleaned_data["body"],
-            )
-        except ValidationError as e:
-            if not hasattr(e, "error_dict"):
-                # About the follow-up or the customer, not what was typed.
-                messages.error(request, " ".join(e.messages))
-                return redirect(followup)
-            form.add_error(None, e)
-        else:
-            messages.success(request, _("Your email to the customer is on its way."))
-            return redirect(followup)
-    return _detail(request, followup, reply_form=form, status=400)
-
-
-def public_page(request, template, context, *, status=200, language=None):
-    """Renders a customer's page in their language (else the browser's)."""
-    language = language or translation.get_language()
-    with translation.override(language):
-        response = render(
-            request, template, {"language": language, **context}, status=status
-        )
-    response["Content-Language"] = language
-    return response
+    return _form_act(
+        request,
+        pk,
+        ReplyForm,
+        "reply_form",
+        lambda followup, data: replies.followup_reply_send(
+            followup=followup,
+            actor=request.user,
+            subject=data["subject"],
+            body=data["body"],
+        ),
+        _("Your email to the customer is on its way."),
+    )
 
 
 @csrf_exempt  # the token in the address is the credential; no cookie is involved
@@ -323,12 +322,12 @@ def checkin(request, token: str):
     if checkin is None:
         # Only misses count: a link that exists is served from any address.
         if (wait := token_miss(request)) is not None:
-            response = public_page(
+            response = customer_page(
                 request, "429.html", {"limit": "token-miss"}, status=429
             )
             response["Retry-After"] = str(wait)
             return response
-        return public_page(request, "followups/checkin_unknown.html", {}, status=404)
+        return customer_page(request, "followups/checkin_unknown.html", {}, status=404)
     followup = checkin.followup
     language = followup.customer.locale
     status = 200
@@ -350,7 +349,7 @@ def checkin(request, token: str):
                 status = 409
             else:
                 return redirect(request.path + "?answered=1")
-    return public_page(
+    return customer_page(
         request,
         "followups/checkin.html",
         {
