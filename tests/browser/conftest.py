@@ -66,3 +66,26 @@ def small_phone(browser):
     page.set_default_timeout(10_000)
     yield page
     context.close()
+
+
+@pytest.fixture(params=["en", "ko"])
+def locale(request):
+    """English, then Korean: the language the browser asks for."""
+    return request.param
+
+
+@pytest.fixture(params=[360, 1280], ids=["360", "desktop"])
+def page(request, browser, locale):
+    """A page in a browser that asks for `locale`, on a phone or a desktop."""
+    phone = request.param == 360
+    context = browser.new_context(
+        viewport={"width": request.param, "height": 640 if phone else 900},
+        is_mobile=phone,
+        has_touch=phone,
+        locale=locale,
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.size = "360" if phone else "desktop"
+    yield page
+    context.close()

@@ -14,27 +14,6 @@ from .pages import check_page
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture(params=["en", "ko"])
-def locale(request):
-    return request.param
-
-
-@pytest.fixture(params=[360, 1280], ids=["360", "desktop"])
-def page(request, browser, locale):
-    phone = request.param == 360
-    context = browser.new_context(
-        viewport={"width": request.param, "height": 640 if phone else 900},
-        is_mobile=phone,
-        has_touch=phone,
-        locale=locale,
-    )
-    page = context.new_page()
-    page.set_default_timeout(10_000)
-    page.size = "360" if phone else "desktop"
-    yield page
-    context.close()
-
-
 def log_in(page, live_server, user) -> None:
     client = Client()
     client.force_login(user)
