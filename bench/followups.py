@@ -9,8 +9,10 @@ all middleware, the templates rendered), in this process, so their statements
 can be counted; the bare SQL is what a DBA would write for the same rows.
 """
 
+import smtplib
 import statistics
 import time
+from email.message import EmailMessage
 
 from bench.metrics import seconds_of
 
@@ -425,9 +427,17 @@ def sweep_tick(*, runs: int = 3) -> dict:
     three scans, the claim and the timeline rows in one statement), each from the
     same state; then an idle tick (nothing due) against the three bare scans.
     """
+    from django.conf import settings
     from django.db import connection, transaction
 
+    from cxm import emails
+    from cxm.followups.models import FollowUp
     from cxm.followups.services import followups_sweep
+
+    def mail_sample():
+        """The escalation email of one follow-up: subject, text and HTML."""
+        followup = FollowUp.objects.select_related("customer").order_by("-pk")[0]
+        return emails.render("followup-escalated", context={"followup": followup})
 
     def reset():
         with connection.cursor() as cursor:
@@ -445,7 +455,22 @@ def sweep_tick(*, runs: int = 3) -> dict:
                 cursor.execute(BARE_SWEEP_ESCALATE)
                 return cursor.rowcount
 
-    working, bare_working = [], []
+    def bare_tick_mailing():
+        """The bare tick, then as many escalation-sized emails by plain smtplib."""
+        escalated = bare_tick()
+        subject, text, html = mail_sample()
+        with smtplib.SMTP(settings.EMAIL_HOST, settings.EMAIL_PORT) as smtp:
+            for i in range(escalated):
+                message = EmailMessage()
+                message["Subject"] = subject
+                message["From"] = settings.DEFAULT_FROM_EMAIL
+                message["To"] = f"manager{i}@bench.example.com"
+                message.set_content(text)
+                message.add_alternative(html, subtype="html")
+                smtp.send_message(message)
+        return escalated
+
+    working, bare_working, bare_mailing = [], [], []
     escalated = bare_escalated = 0
     for _ in range(runs):
         reset()
@@ -456,6 +481,10 @@ def sweep_tick(*, runs: int = 3) -> dict:
         started = time.perf_counter()
         bare_escalated = bare_tick()
         bare_working.append(time.perf_counter() - started)
+        reset()
+        started = time.perf_counter()
+        bare_tick_mailing()
+        bare_mailing.append(time.perf_counter() - started)
     if escalated != bare_escalated:
         raise RuntimeError(
             f"the sweep escalated {escalated}, the bare SQL {bare_escalated}"
@@ -474,6 +503,7 @@ def sweep_tick(*, runs: int = 3) -> dict:
         "escalated": escalated,
         "working": (statistics.median(working), min(working)),
         "bare_working": (statistics.median(bare_working), min(bare_working)),
+        "bare_mailing": (statistics.median(bare_mailing), min(bare_mailing)),
         "idle": (statistics.median(idle), min(idle)),
         "bare_idle": (statistics.median(bare_idle), min(bare_idle)),
     }

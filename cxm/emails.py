@@ -3,10 +3,12 @@ Email as three templates per message, emails/<name>-subject.txt, -body-text.txt 
 -body-html.html, rendered in the recipient's language.
 """
 
+from contextlib import contextmanager
+from contextvars import ContextVar
 from urllib.parse import urlsplit
 
 from django.conf import settings
-from django.core.mail import EmailMultiAlternatives
+from django.core.mail import EmailMultiAlternatives, get_connection
 from django.template.loader import render_to_string
 from django.utils import translation
 
@@ -62,6 +64,46 @@ def message_of(
     return message
 
 
+# The connection of the enclosing one_connection() block, if any.
+_shared = ContextVar("cxm_email_connection", default=None)
+
+
+@contextmanager
+def one_connection():
+    """
+    Sends every message of the block (through send()) over one connection to the
+    mail server, opened at the first message and closed at the end: a sweep that
+    emails 500 managers opens one SMTP session, not 500.
+    """
+    connection = get_connection()
+    token = _shared.set(connection)
+    try:
+        yield connection
+    finally:
+        _shared.reset(token)
+        connection.close()
+
+
 def send(name: str, **kwargs) -> None:
-    """Renders and sends the message <name> now, on a fresh connection."""
-    build(name, **kwargs).send()
+    """Renders and sends the message <name> now (see send_message)."""
+    send_message(build(name, **kwargs))
+
+
+def send_message(message: EmailMultiAlternatives) -> None:
+    """
+    Sends `message` now: on the one_connection() of the enclosing block, else on
+    a fresh connection.
+    """
+    connection = _shared.get()
+    if connection is None:
+        message.send()
+        return
+    message.connection = connection
+    try:
+        # Opened once; a backend already open leaves it open after sending.
+        connection.open()
+        message.send()
+    except Exception:
+        # A session the server dropped is opened afresh for the next message.
+        connection.close()
+        raise

@@ -85,3 +85,37 @@ class DyingBackend(locmem.EmailBackend):
         if len(mail.outbox) >= self.sends:
             raise Dying
         return super().send_messages(messages)
+
+
+class DroppingBackend(locmem.EmailBackend):
+    """
+    A server that drops the session on the first message after `drop_after`
+    messages; counts the sessions opened (class attributes, reset by the test).
+    """
+
+    drop_after = 1
+    sessions = 0
+    sent_in_session = 0
+
+    def open(self):
+        if getattr(self, "is_open", False):
+            return False
+        self.is_open = True
+        type(self).sessions += 1
+        type(self).sent_in_session = 0
+        return True
+
+    def close(self):
+        self.is_open = False
+
+    def send_messages(self, messages):
+        # As the SMTP backend: a session opened here is closed here.
+        opened = self.open()
+        try:
+            if type(self).sent_in_session >= self.drop_after:
+                raise smtplib.SMTPServerDisconnected("Connection unexpectedly closed")
+            type(self).sent_in_session += len(messages)
+            return super().send_messages(messages)
+        finally:
+            if opened:
+                self.close()

@@ -254,7 +254,7 @@ def followup_message_send(*, message_id: int, now=None) -> bool:
                 logger.info("Follow-up %s: check-in dropped unsent", followup.pk)
                 message.delete()
                 return False
-            _email_of(message).send()
+            emails.send_message(_email_of(message))
             sent = timezone.now()
             message.sent_at = sent
             message.attempts += 1

@@ -1384,7 +1384,11 @@ def followups_sweep(*, now=None) -> dict:
     column through its partial index (FollowUp.Meta.indexes).
     """
     now = now or timezone.now()
+    with emails.one_connection():
+        return _followups_sweep(now)
 
+
+def _followups_sweep(now) -> dict:
     def first(qs, order: str):
         return qs.order_by(order).values_list("pk", flat=True)[:SWEEP_BATCH]
 

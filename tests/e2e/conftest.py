@@ -79,6 +79,8 @@ class ReceivedMessage:
     content: bytes
     # When the server took the message (time.monotonic()).
     at: float = field(default_factory=time.monotonic)
+    # The client's address and port: one per SMTP session.
+    peer: tuple | None = None
 
     @property
     def message(self) -> email.message.EmailMessage:
@@ -102,7 +104,10 @@ class SmtpServer:
         with self.lock:
             self.messages.append(
                 ReceivedMessage(
-                    envelope.mail_from, list(envelope.rcpt_tos), envelope.content
+                    envelope.mail_from,
+                    list(envelope.rcpt_tos),
+                    envelope.content,
+                    peer=tuple(session.peer),
                 )
             )
         return "250 Message accepted for delivery"

@@ -7,11 +7,14 @@ many sweeps run.
 """
 
 import time
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
 from cxm.followups import tasks
 from cxm.followups.models import EventKind, FollowUp
+from cxm.followups.services import followups_sweep
 from surveys.services import response_record
 from tests.factories import InvitationFactory, agent, manager
 
@@ -76,3 +79,27 @@ def test_beat_reminds_digests_and_escalates_each_once_over_smtp(
     kinds = list(followup.events.values_list("kind", flat=True))
     assert kinds.count(EventKind.REMINDED) == 1
     assert kinds.count(EventKind.ESCALATED) == 1
+
+
+@pytest.mark.django_db
+def test_one_sweep_escalates_over_one_smtp_session(settings, smtp_server):
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST, settings.EMAIL_PORT = smtp_server.host, smtp_server.port
+    settings.EMAIL_USE_TLS = settings.EMAIL_USE_SSL = False
+    settings.FOLLOWUP_REMIND_BEFORE_HOURS = 0
+    boss = manager(email="boss@example.com")
+    overdue = [
+        response_record(invitation=InvitationFactory(), score=1).followup
+        for _ in range(3)
+    ]
+    past = timezone.now() - timedelta(hours=1)
+    FollowUp.objects.filter(pk__in=[f.pk for f in overdue]).update(
+        due_at=past, first_contact_due_at=past, owner_notified_at=past
+    )
+
+    assert followups_sweep()["escalated"] == 3
+
+    messages = smtp_server.wait_for_messages(3, to=boss.email, timeout=10)
+    assert len(messages) == 3
+    assert len({m.peer for m in messages}) == 1
+    assert followups_sweep()["escalated"] == 0
