@@ -1023,7 +1023,8 @@ def _claim(pk: int, *q, **conditions) -> FollowUp | None:
     """Locks and returns the follow-up if it still meets the conditions, else None."""
     return (
         FollowUp.objects.select_for_update(skip_locked=True, of=("self",))
-        .select_related("owner", "customer", "team__manager")
+        # The response too: every email about a follow-up quotes its answer.
+        .select_related("owner", "customer", "team__manager", "response")
         .filter(*q, pk=pk, **conditions)
         .first()
     )
