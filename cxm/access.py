@@ -1,5 +1,6 @@
 """Who is CX staff: the one rule the staff pages, the dashboard and the API share."""
 
+import re
 from functools import wraps
 
 from django.conf import settings
@@ -71,7 +72,10 @@ def customer_for_user(user, pk):
 
     if not is_cx_staff(user):
         raise PermissionDenied
-    customers = Customer.objects.filter(pk=pk)
+    # An id from a URL: anything but a number the column holds names no customer.
+    if not re.fullmatch(r"[0-9]{1,19}", str(pk)) or int(pk) >= 2**63:
+        raise Http404("No customer matches the given query.")
+    customers = Customer.objects.filter(pk=int(pk))
     if not (settings.CUSTOMER_PAGES_ALL_AGENTS or may_see_reports(user)):
         customers = customers.filter(
             Exists(followups_visible_to(user).filter(customer=OuterRef("pk")))

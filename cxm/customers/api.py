@@ -1,4 +1,5 @@
 import dataclasses
+import re
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -47,7 +48,7 @@ def _page_limit(text: str | None) -> int:
     """Returns the page length `text` asks for; a ValidationError if none."""
     if text is None or text == "":
         return timeline.PAGE_SIZE
-    if not text.isdigit() or not 1 <= int(text) <= timeline.PAGE_MAX:
+    if not re.fullmatch(r"[0-9]{1,4}", text) or not 1 <= int(text) <= timeline.PAGE_MAX:
         raise ValidationError(
             _("limit is a whole number from 1 to %(max)d.") % {"max": timeline.PAGE_MAX}
         )

@@ -91,7 +91,11 @@ class Cursor:
                 _("This is not a cursor of this timeline: follow the next link."),
                 code="bad_cursor",
             ) from None
-        if cursor.at.tzinfo is None or cursor.kind not in BRANCHES:
+        if (
+            cursor.at.tzinfo is None
+            or cursor.kind not in BRANCHES
+            or not 0 <= cursor.id < 2**63
+        ):
             raise ValidationError(
                 _("This is not a cursor of this timeline: follow the next link."),
                 code="bad_cursor",

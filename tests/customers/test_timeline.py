@@ -135,6 +135,7 @@ def test_it_tells_every_channel_in_one_timeline_newest_first(client, people):
         "Unsubscribed",
         "Detractor",
         "Scores over time",
+        "</meter> 2.0",
         "plan",
     ):
         assert text in html
