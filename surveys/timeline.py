@@ -81,9 +81,9 @@ def register() -> None:
         TimelineBranch(
             kind="invitation",
             label=_("Invitation"),
-            select="FROM surveys_invitation i "
-            "JOIN surveys_campaign c ON c.id = i.campaign_id "
-            "WHERE i.customer_id = %(customer)s",
+            table="surveys_invitation i",
+            where="i.customer_id = %(customer)s",
+            joins="JOIN surveys_campaign c ON c.id = i.campaign_id",
             at="COALESCE(i.sent_at, i.created_at)",
             id="i.id",
             data=(
@@ -104,9 +104,9 @@ def register() -> None:
         TimelineBranch(
             kind="reminder",
             label=_("Reminder"),
-            select="FROM surveys_invitation i "
-            "JOIN surveys_campaign c ON c.id = i.campaign_id "
-            "WHERE i.customer_id = %(customer)s AND i.reminded_at IS NOT NULL",
+            table="surveys_invitation i",
+            where="i.customer_id = %(customer)s AND i.reminded_at IS NOT NULL",
+            joins="JOIN surveys_campaign c ON c.id = i.campaign_id",
             at="i.reminded_at",
             id="i.id",
             data=(
@@ -123,10 +123,10 @@ def register() -> None:
         TimelineBranch(
             kind="response",
             label=_("Answer"),
-            select="FROM surveys_response r "
-            "JOIN surveys_survey s ON s.id = r.survey_id "
-            "JOIN surveys_campaign c ON c.id = r.campaign_id "
-            "WHERE r.customer_id = %(customer)s",
+            table="surveys_response r",
+            where="r.customer_id = %(customer)s",
+            joins="JOIN surveys_survey s ON s.id = r.survey_id "
+            "JOIN surveys_campaign c ON c.id = r.campaign_id",
             at="r.updated_at",
             id="r.id",
             data=_answer_data("r") + (("changed", "r.updated_at > r.created_at"),),
@@ -139,11 +139,12 @@ def register() -> None:
         TimelineBranch(
             kind="response_revision",
             label=_("Earlier answer"),
-            select="FROM surveys_responserevision v "
-            "JOIN surveys_response r ON r.id = v.response_id "
+            table="surveys_responserevision v",
+            where="v.response_id IN (SELECT id FROM surveys_response "
+            "WHERE customer_id = %(customer)s)",
+            joins="JOIN surveys_response r ON r.id = v.response_id "
             "JOIN surveys_survey s ON s.id = r.survey_id "
-            "JOIN surveys_campaign c ON c.id = r.campaign_id "
-            "WHERE r.customer_id = %(customer)s",
+            "JOIN surveys_campaign c ON c.id = r.campaign_id",
             at="v.answered_at",
             id="v.id",
             data=_answer_data("v")

@@ -36,21 +36,24 @@ PAGE_SIZE = 50
 @dataclasses.dataclass(frozen=True)
 class TimelineBranch:
     """
-    One source of entries: `select` is `FROM … WHERE …` (it names the customer
-    as %(customer)s; a function of the database vendor where the SQL differs),
-    `at` and `id` are SQL expressions of the time and the row's id (an index on
-    the customer and `at` keeps each branch to a short scan), `data` the (key,
-    SQL expression) pairs of what the page shows, a key ending in ":json" for a
-    column holding JSON.
+    One source of entries. `table` is its table with an alias, `where` the
+    condition naming the customer as %(customer)s (a function of the database
+    vendor where the SQL differs), `at` and `id` SQL expressions of the time and
+    the row's id: an index on (customer, at, id) keeps the branch's part of a
+    page to a short scan. `joins` are what `data`, the (key, SQL expression)
+    pairs the page shows, also reads (a key ending in ":json" for a column
+    holding JSON); they are joined for the page's rows only.
     """
 
     kind: str
     label: str
-    select: str | Callable
+    table: str
+    where: str | Callable
     at: str
     id: str
     data: tuple
     template: str
+    joins: str = ""
     # Extra SQL parameters the branch's SQL names, for the viewing user (who may
     # see which follow-up): a function of (user, customer id) returning a dict.
     params: Callable | None = None
@@ -143,27 +146,36 @@ def _json_object(pairs: tuple, vendor: str) -> str:
 
 def timeline_sql(cursor: Cursor | None, vendor: str | None = None) -> str:
     """
-    Returns the UNION ALL of every branch, newest first, a page long: the SQL of
-    PostgreSQL, or of SQLite (the embedded default).
+    Returns the timeline's SQL, newest first, a page long: the UNION ALL of every
+    branch's keys (time, kind, id), each branch stopping at a page's length on its
+    own index, sorted and cut to a page; then the page's rows joined back for
+    what the page shows, so nothing is built for the rows the page leaves out.
+    The SQL of PostgreSQL, or of SQLite (the embedded default).
     """
     vendor = vendor or connection.vendor
-    parts = []
-    for number, branch in enumerate(BRANCHES.values()):
-        select = branch.select(vendor) if callable(branch.select) else branch.select
-        # Each branch stops at a page's length on its own index; the union then
-        # sorts at most branches × page rows, whatever the customer's history.
-        parts.append(
-            f"SELECT * FROM (SELECT {branch.at} AS at, '{branch.kind}' AS kind, "
-            f"{branch.id} AS id, {_json_object(branch.data, vendor)} AS data "
-            f"{select} AND {_older_than(branch, cursor)} "
-            f"ORDER BY {branch.at} DESC, {branch.id} DESC LIMIT %(limit)s) AS b{number}"
-        )
     collation = '"C"' if vendor == "postgresql" else "BINARY"
+    order = f"at DESC, kind COLLATE {collation} DESC, id DESC"
+    keys, rows = [], []
+    for number, branch in enumerate(BRANCHES.values()):
+        where = branch.where(vendor) if callable(branch.where) else branch.where
+        keys.append(
+            f"SELECT * FROM (SELECT {branch.at} AS at, '{branch.kind}' AS kind, "
+            f"{branch.id} AS id FROM {branch.table} WHERE {where} "
+            f"AND {_older_than(branch, cursor)} "
+            f"ORDER BY {branch.at} DESC, {branch.id} DESC LIMIT %(limit)s) AS k{number}"
+        )
+        rows.append(
+            f"SELECT tp.at, tp.kind, tp.id, {_json_object(branch.data, vendor)} "
+            f"AS data FROM timeline_page tp JOIN {branch.table} "
+            f"ON {branch.id} = tp.id {branch.joins} WHERE tp.kind = '{branch.kind}'"
+        )
     return (
+        "WITH timeline_page AS (SELECT at, kind, id FROM (\n"
+        + "\nUNION ALL\n".join(keys)
+        + f"\n) AS timeline_keys ORDER BY {order} LIMIT %(limit)s)\n"
         "SELECT at, kind, id, data FROM (\n"
-        + "\nUNION ALL\n".join(parts)
-        + f"\n) AS timeline ORDER BY at DESC, kind COLLATE {collation} DESC, id DESC "
-        "LIMIT %(limit)s"
+        + "\nUNION ALL\n".join(rows)
+        + f"\n) AS timeline ORDER BY {order}"
     )
 
 
@@ -242,10 +254,10 @@ def _suppression(kind: str, column: str, label) -> TimelineBranch:
     return TimelineBranch(
         kind=kind,
         label=label,
-        select=f"FROM customers_customer WHERE id = %(customer)s "
-        f"AND {column} IS NOT NULL",
-        at=column,
-        id="id",
+        table="customers_customer cc",
+        where=f"cc.id = %(customer)s AND cc.{column} IS NOT NULL",
+        at=f"cc.{column}",
+        id="cc.id",
         data=(),
         template="customers/timeline/_suppression.html",
     )
@@ -257,14 +269,15 @@ def register() -> None:
         TimelineBranch(
             kind="interaction",
             label=_("Interaction"),
-            select="FROM customers_interaction WHERE customer_id = %(customer)s",
-            at="occurred_at",
-            id="id",
+            table="customers_interaction ci",
+            where="ci.customer_id = %(customer)s",
+            at="ci.occurred_at",
+            id="ci.id",
             data=(
-                ("kind", "kind"),
-                ("channel", "channel"),
-                ("properties:json", "properties"),
-                ("external_id", "external_id"),
+                ("kind", "ci.kind"),
+                ("channel", "ci.channel"),
+                ("properties:json", "ci.properties"),
+                ("external_id", "ci.external_id"),
             ),
             template="customers/timeline/_interaction.html",
             describe=_interaction_shown,

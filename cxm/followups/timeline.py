@@ -30,17 +30,19 @@ def visible_params(user, customer_id: int) -> dict:
     return {"followups_visible": ids_param(ids, connection.vendor)}
 
 
-def _select(table: str, alias: str, user_column: str) -> Callable:
-    def select(vendor: str) -> str:
-        return (
-            f"FROM {table} {alias} "
-            f"JOIN followups_followup f ON f.id = {alias}.followup_id "
-            f"LEFT JOIN auth_user u ON u.id = {alias}.{user_column} "
-            "WHERE f.customer_id = %(customer)s AND "
-            + ids_in("f.id", "followups_visible", vendor)
-        )
+def _where(alias: str) -> Callable:
+    # The ids are already the customer's follow-ups: no join to find them.
+    def where(vendor: str) -> str:
+        return ids_in(f"{alias}.followup_id", "followups_visible", vendor)
 
-    return select
+    return where
+
+
+def _joins(alias: str, user_column: str) -> str:
+    return (
+        f"JOIN followups_followup f ON f.id = {alias}.followup_id "
+        f"LEFT JOIN auth_user u ON u.id = {alias}.{user_column}"
+    )
 
 
 def _event_shown(data: dict) -> dict:
@@ -68,7 +70,9 @@ def register() -> None:
         TimelineBranch(
             kind="followup_event",
             label=_("Follow-up"),
-            select=_select("followups_followupevent", "e", "actor_id"),
+            table="followups_followupevent e",
+            where=_where("e"),
+            joins=_joins("e", "actor_id"),
             at="e.created_at",
             id="e.id",
             data=(
@@ -88,7 +92,9 @@ def register() -> None:
         TimelineBranch(
             kind="followup_message",
             label=_("Email about a follow-up"),
-            select=_select("followups_followupmessage", "m", "created_by_id"),
+            table="followups_followupmessage m",
+            where=_where("m"),
+            joins=_joins("m", "created_by_id"),
             at="m.created_at",
             id="m.id",
             data=(
