@@ -207,7 +207,9 @@ def customer_timeline(
         if isinstance(data, str):  # SQLite: JSON and times are text
             data = json.loads(data)
         if isinstance(at, str):
-            at = timezone.make_aware(parse_datetime(at), UTC)
+            at = parse_datetime(at)
+        if timezone.is_naive(at):  # SQLite keeps UTC without its offset
+            at = timezone.make_aware(at, UTC)
         branch = BRANCHES[kind]
         entry = {"at": at, "kind": kind, "id": pk, "data": data}
         entries.append(
