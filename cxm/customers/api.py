@@ -250,11 +250,14 @@ class CustomerViewSet(viewsets.ModelViewSet):
             OpenApiParameter(
                 "cursor",
                 str,
-                description="The next link's cursor; none for the newest page.",
+                description=(
+                    "The cursor of the next link (a page's `next`); none for the "
+                    "newest page. Any other text is a 400."
+                ),
             ),
             OpenApiParameter(
                 "limit",
-                int,
+                {"type": "integer", "minimum": 1, "maximum": timeline.PAGE_MAX},
                 description=f"Entries per page, 1 to {timeline.PAGE_MAX} "
                 f"({timeline.PAGE_SIZE} unless given).",
             ),
