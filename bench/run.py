@@ -14,8 +14,8 @@ throughput needs wrk (`make wrk`, Debian's package).
     .venv/bin/python bench/run.py
 
 Sizes (environment; the defaults are the issue's sizes):
-    BENCH_ONLY         delivery,metrics,segments,answers,imports,followups (all by
-                       default)
+    BENCH_ONLY         delivery,metrics,segments,answers,imports,followups,timeline
+                       (all by default)
     BENCH_INVITATIONS  invitations delivered, by 1 and by 2 worker processes (10000)
     BENCH_RESPONSES    responses of each kind's campaign (1000000)
     BENCH_FOLLOWUPS    follow-ups already there in the second answer run, and of
@@ -27,6 +27,10 @@ Sizes (environment; the defaults are the issue's sizes):
     BENCH_MAX_ERRORS   non-302 answers or socket errors a run may have (5)
     BENCH_PROFILE      answers to time and profile in-process (0: none)
     BENCH_IMPORT_ROWS  customers in the CSV import (100000)
+    BENCH_TIMELINE_INTERACTIONS  interactions in the database of the customer page
+                       figures (1000000, over BENCH_CUSTOMERS customers), beside
+                       one customer of 10,000 events (BENCH_TIMELINE_SCALE
+                       divides that story: 1)
 """
 
 import json
@@ -54,6 +58,7 @@ from bench import (  # noqa: E402
     metrics,
     segments,
     smtp_sink,
+    timeline,
 )
 from tests.processes import process_group_stop  # noqa: E402
 
@@ -73,7 +78,15 @@ def envint(name: str, default: int, *, minimum: int = 0) -> int:
 
 BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "cxm_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
-PARTS = ("delivery", "metrics", "segments", "answers", "imports", "followups")
+PARTS = (
+    "delivery",
+    "metrics",
+    "segments",
+    "answers",
+    "imports",
+    "followups",
+    "timeline",
+)
 ONLY = [p.strip() for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",")]
 INVITATIONS = envint("BENCH_INVITATIONS", 10_000, minimum=1)
 RESPONSES = envint("BENCH_RESPONSES", 1_000_000, minimum=10)
@@ -86,6 +99,8 @@ CONNECTIONS = envint("BENCH_CONNECTIONS", 50, minimum=1)
 MAX_ERRORS = envint("BENCH_MAX_ERRORS", 5)
 PROFILE = envint("BENCH_PROFILE", 0)
 IMPORT_ROWS = envint("BENCH_IMPORT_ROWS", 100_000, minimum=1)
+TIMELINE_INTERACTIONS = envint("BENCH_TIMELINE_INTERACTIONS", 1_000_000, minimum=1)
+TIMELINE_SCALE = envint("BENCH_TIMELINE_SCALE", 1, minimum=1)
 # The worker processes delivery is measured with, one run each (targets: 0.8 and
 # 1.5 times plain smtplib).
 DELIVERY_PROCESSES = (1, 2)
@@ -522,6 +537,128 @@ def bench_followups() -> None:
             "bare_fastest_s": round(sweep["bare_idle"][1], 6),
         },
     )
+
+
+def bench_timeline(*, env: dict, workdir: Path) -> None:
+    """The customer page and its API over HTTP (gunicorn) against the bare union."""
+    from cxm.customers.timeline import Cursor, customer_timeline
+    from tests.factories import manager as cx_manager
+
+    started = time.monotonic()
+    log(
+        f"timeline: {CUSTOMERS:,} customers and {TIMELINE_INTERACTIONS:,} "
+        "interactions (SQL), a customer of 10 events and one of "
+        f"{10_000 // TIMELINE_SCALE:,}"
+    )
+    segments.rows_create(
+        customers=CUSTOMERS, interactions=TIMELINE_INTERACTIONS, prefix="timeline-"
+    )
+    small = timeline.story_create(prefix="timeline-small-", scale=1_000)
+    large = timeline.story_create(prefix="timeline-large-", scale=TIMELINE_SCALE)
+    data.vacuum_analyze(
+        "customers_customer",
+        "customers_interaction",
+        "surveys_invitation",
+        "surveys_response",
+        "surveys_responserevision",
+        "followups_followup",
+        "followups_followupevent",
+        "followups_followupmessage",
+    )
+    events = {c: timeline.events_of(c) for c in (small, large)}
+    log(f"timeline: rows ready in {time.monotonic() - started:.0f} s: {events}")
+    viewer = cx_manager(username="bench-timeline-manager")
+    client = followups.client_for(viewer)
+    paths = {
+        "page": "/customers/{}/",
+        "api": "/api/customers/{}/timeline/",
+    }
+    counts = {
+        (name, c): followups.queries_of(client, path.format(c))
+        for name, path in paths.items()
+        for c in (small, large)
+    }
+    log(f"timeline: queries {counts}")
+    # A page deep in the history: the cursor of the middle entry.
+    middle = customer_timeline(customer_id=large, user=viewer, limit=200, cursor=None)[
+        "entries"
+    ][-1]
+    deep = Cursor(middle["at"], middle["kind"], middle["id"])
+    for _ in range(events[large] // 2 // 200 - 1):
+        page = customer_timeline(customer_id=large, user=viewer, limit=200, cursor=deep)
+        if page["next"] is None:
+            break
+        deep = page["next"]
+
+    server = answers.Server(
+        env=env, port=smtp_sink.free_port(), workers=1, log_path=workdir / "tl.log"
+    )
+    try:
+        server.wait_ready()
+        cookie = timeline.session_cookie(viewer)
+        port = server.port
+        pairs = {
+            "page": (
+                f"the customer page /customers/<id>/ (first page of 50) as a "
+                f"manager, a customer of {events[large]:,} events",
+                lambda: timeline.http_get(port, f"/customers/{large}/", cookie),
+                timeline.bare_union(customer_id=large, user=viewer),
+                ("page", large),
+            ),
+            "api": (
+                "GET /api/customers/<id>/timeline/ (first page of 50) as a manager, "
+                f"a customer of {events[large]:,} events",
+                lambda: timeline.http_get(
+                    port, f"/api/customers/{large}/timeline/", cookie
+                ),
+                timeline.bare_union(customer_id=large, user=viewer),
+                ("api", large),
+            ),
+            "api_deep": (
+                "GET /api/customers/<id>/timeline/?cursor= (a page of 50 in the "
+                f"middle of {events[large]:,} events) as a manager",
+                lambda: timeline.http_get(
+                    port,
+                    f"/api/customers/{large}/timeline/?cursor={deep.encode()}",
+                    cookie,
+                ),
+                timeline.bare_union(customer_id=large, user=viewer, cursor=deep),
+                ("api", large),
+            ),
+        }
+        for title, call, bare, count_key in pairs.values():
+            mine, reference = timeline.seconds_of([call, bare])
+            median, fastest = timeline.median_and_fastest(mine)
+            bare_median, bare_fastest = timeline.median_and_fastest(reference)
+            report(
+                name=(
+                    f"{title}, {TIMELINE_INTERACTIONS:,} interactions in the "
+                    "database; seconds per request over HTTP (gunicorn, 1 sync "
+                    "worker; median of 11 after 2 warm-ups); ratio = cxm ÷ bare SQL"
+                ),
+                value=median,
+                unit="s/request",
+                reference=(
+                    "the timeline's UNION ALL (every branch on its customer + time "
+                    "index, ORDER BY … LIMIT 51) as bare SQL in this process"
+                ),
+                reference_value=bare_median,
+                details={
+                    "fastest_s": round(fastest, 6),
+                    "bare_fastest_s": round(bare_fastest, 6),
+                    f"queries_at_{events[small]}_events": counts[(count_key[0], small)],
+                    f"queries_at_{events[large]}_events": counts[count_key],
+                },
+            )
+    finally:
+        server.stop()
+    for name in paths:
+        if counts[(name, small)] != counts[(name, large)]:
+            raise BenchFailure(
+                f"the customer {name} ran {counts[(name, small)]} queries at "
+                f"{events[small]} events and {counts[(name, large)]} at "
+                f"{events[large]:,}"
+            )
 
 
 def bench_metrics() -> None:
@@ -1045,6 +1182,8 @@ def main() -> None:
                 bench_imports(workdir=Path(workdir))
             if "followups" in ONLY:
                 bench_followups()
+            if "timeline" in ONLY:
+                bench_timeline(env=env, workdir=Path(workdir))
             if "answers" in ONLY:
                 try:
                     bench_answers(env=env, workdir=Path(workdir))

@@ -1,12 +1,14 @@
 """Who is CX staff: the one rule the staff pages, the dashboard and the API share."""
 
+import re
 from functools import wraps
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
+from django.http import Http404
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 
@@ -54,6 +56,34 @@ def _required(test):
 cx_staff_required = _required(is_cx_staff)
 # What only staff accounts see, such as every email sent (with customers' links).
 staff_required = _required(lambda user: user.is_active and user.is_staff)
+
+
+def customer_for_user(user, pk):
+    """
+    Returns customer `pk` if `user` may see their page and timeline, else raises
+    Http404 (PermissionDenied for anyone who is no CX staff). Staff and managers
+    (followups.selectors.may_see_reports) see every customer; a CX agent the
+    customers of the follow-ups they see, or every one with the setting
+    CUSTOMER_PAGES_ALL_AGENTS. The one rule of the customer page and its API.
+    """
+    # Imported here: the follow-ups app imports this module.
+    from cxm.customers.models import Customer
+    from cxm.followups.selectors import followups_visible_to, may_see_reports
+
+    if not is_cx_staff(user):
+        raise PermissionDenied
+    # An id from a URL: anything but a number the column holds names no customer.
+    if not re.fullmatch(r"[0-9]{1,19}", str(pk)) or int(pk) >= 2**63:
+        raise Http404("No customer matches the given query.")
+    customers = Customer.objects.filter(pk=int(pk))
+    if not (settings.CUSTOMER_PAGES_ALL_AGENTS or may_see_reports(user)):
+        customers = customers.filter(
+            Exists(followups_visible_to(user).filter(customer=OuterRef("pk")))
+        )
+    customer = customers.first()
+    if customer is None:
+        raise Http404("No customer matches the given query.")
+    return customer
 
 
 class IsCxStaff(BasePermission):

@@ -561,6 +561,9 @@ FOLLOWUP_DIGEST_HOUR = _digest_hour()
 # in development and tests); otherwise only https:// is accepted.
 SLACK_WEBHOOK_ALLOW_HTTP = env.bool("SLACK_WEBHOOK_ALLOW_HTTP", DEBUG)
 FOLLOWUP_MANAGERS_GROUP = "CX managers"
+# Whether CX agents may open every customer's page; otherwise only the customers
+# of the follow-ups they see (managers and staff always see every customer).
+CUSTOMER_PAGES_ALL_AGENTS = env.bool("CUSTOMER_PAGES_ALL_AGENTS", False)
 # The largest CSV file an import takes (customers, interactions), in bytes.
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
 # The customer property naming their account owner (a username or an email), for

@@ -9,6 +9,7 @@ urlpatterns = [
     path("brand.css", brand_css, name="brand-css"),
     path("", RedirectView.as_view(pattern_name="followups:list"), name="home"),
     path("", include("surveys.urls")),
+    path("customers/", include("cxm.customers.urls")),
     path("followups/", include("cxm.followups.urls")),
     path("outbox/", include("cxm.outbox.urls")),
     path("api/", include("cxm.api_urls")),

@@ -11,6 +11,10 @@ class SurveysConfig(AppConfig):
 
         segments.register()
 
+        from . import timeline
+
+        timeline.register()
+
         from cxm.customers.models import Interaction
         from cxm.customers.signals import interaction_recorded
 

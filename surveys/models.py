@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.translation import get_language, pgettext_lazy
@@ -713,6 +714,14 @@ class Invitation(models.Model):
                 name="invitation_expiry",
                 condition=models.Q(status="sent", expires_at__isnull=False),
             ),
+            # The customer's timeline (surveys.timeline): by when it went out, or
+            # was made while it has not.
+            models.Index(
+                models.F("customer"),
+                Coalesce("sent_at", "created_at"),
+                models.F("id"),
+                name="invitation_customer_time",
+            ),
             # Contact frequency: was this customer sent anything lately?
             models.Index(
                 fields=["customer", "sent_at"],
@@ -796,6 +805,10 @@ class Response(models.Model):
             # campaign and customer have their foreign keys' indexes.
             models.Index(fields=["created_at"], name="response_created"),
             models.Index(fields=["survey", "created_at"], name="response_survey_time"),
+            # The customer's timeline (surveys.timeline): each answer's latest version.
+            models.Index(
+                fields=["customer", "updated_at", "id"], name="response_customer_time"
+            ),
         ]
 
     def __str__(self):

@@ -1,16 +1,24 @@
 import dataclasses
+import re
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db.models import Value
 from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 from django_filters import rest_framework as filters
 from drf_spectacular.extensions import OpenApiSerializerFieldExtension
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import exceptions, mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from cxm.access import customer_for_user
 from cxm.api import (
     CONFLICT,
     PARSER_CLASSES,
@@ -24,7 +32,7 @@ from cxm.api import (
     StrictIntegerField,
 )
 
-from . import selectors, services
+from . import selectors, services, timeline
 from .csvfiles import CSVFileError, CSVRows
 from .models import (
     INTERACTION_KIND,
@@ -34,6 +42,17 @@ from .models import (
     validate_segment_conditions,
 )
 from .segments import conditions_schema
+
+
+def _page_limit(text: str | None) -> int:
+    """Returns the page length `text` asks for; a ValidationError if none."""
+    if text is None or text == "":
+        return timeline.PAGE_SIZE
+    if not re.fullmatch(r"[0-9]{1,4}", text) or not 1 <= int(text) <= timeline.PAGE_MAX:
+        raise ValidationError(
+            _("limit is a whole number from 1 to %(max)d.") % {"max": timeline.PAGE_MAX}
+        )
+    return int(text)
 
 
 class ImportFileSerializer(serializers.Serializer):
@@ -149,6 +168,35 @@ class CustomerFilter(FilterSet):
         fields = ["email", "external_id", "locale"]
 
 
+class TimelineEntrySerializer(serializers.Serializer):
+    at = serializers.DateTimeField(help_text=_("When it happened."))
+    kind = serializers.ChoiceField(
+        choices=[],
+        help_text=_(
+            "What happened: interaction, invitation, reminder, response (an "
+            "answer's current version), response_revision (an earlier version), "
+            "followup_event, followup_message, unsubscribed, bounced, complained."
+        ),
+    )
+    id = serializers.IntegerField(
+        help_text=_("The id of its row (the interaction, the invitation …).")
+    )
+    data = serializers.DictField(
+        help_text=_("What the customer page shows of it; its keys depend on kind.")
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["kind"].choices = list(timeline.BRANCHES)
+
+
+class TimelinePageSerializer(serializers.Serializer):
+    next = serializers.URLField(
+        allow_null=True, help_text=_("The next (older) page; null on the last.")
+    )
+    results = TimelineEntrySerializer(many=True)
+
+
 # A 409 when the only thing wrong is an email or external id another customer has.
 DUPLICATE = OpenApiResponse(
     ErrorSerializer, description="Another customer has this email or external id."
@@ -195,6 +243,73 @@ class CustomerViewSet(viewsets.ModelViewSet):
                 known=services.CUSTOMER_COLUMNS,
                 required={"email"},
             )
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "cursor",
+                str,
+                description=(
+                    "The cursor of the next link (a page's `next`); none for the "
+                    "newest page. Any other text is a 400."
+                ),
+            ),
+            OpenApiParameter(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": timeline.PAGE_MAX},
+                description=f"Entries per page, 1 to {timeline.PAGE_MAX} "
+                f"({timeline.PAGE_SIZE} unless given).",
+            ),
+        ],
+        responses={200: TimelinePageSerializer, 400: ErrorSerializer},
+        description=(
+            "Everything that happened with the customer, on every channel, newest "
+            "first, as on the customer page: interactions, invitations and "
+            "reminders with their delivery state, every version of every answer, "
+            "the events and emails of the follow-ups you may see, unsubscribes, "
+            "bounces and complaints. Paged by a cursor (follow next). CX agents "
+            "see the customers of the follow-ups they see (every customer with "
+            "CUSTOMER_PAGES_ALL_AGENTS); managers and staff every customer."
+        ),
+    )
+    @action(
+        detail=True,
+        methods=["get"],
+        url_path="timeline",
+        filterset_class=None,
+        pagination_class=None,
+    )
+    def timeline(self, request, pk=None):
+        customer = customer_for_user(request.user, pk)
+        cursor, errors = None, {}
+        try:
+            if request.query_params.get("cursor"):
+                cursor = timeline.Cursor.decode(request.query_params["cursor"])
+        except ValidationError as e:
+            errors["cursor"] = e.messages
+        try:
+            limit = _page_limit(request.query_params.get("limit"))
+        except ValidationError as e:
+            errors["limit"] = e.messages
+        if errors:
+            raise exceptions.ValidationError(errors)
+        page = timeline.customer_timeline(
+            customer_id=customer.pk, user=request.user, cursor=cursor, limit=limit
+        )
+        next_url = None
+        if page["next"]:
+            query = request.query_params.copy()
+            query["cursor"] = page["next"].encode()
+            next_url = request.build_absolute_uri(
+                request.path + "?" + query.urlencode()
+            )
+        results = [
+            {key: entry[key] for key in ("at", "kind", "id", "data")}
+            for entry in page["entries"]
+        ]
+        return Response(
+            TimelinePageSerializer({"next": next_url, "results": results}).data
         )
 
 

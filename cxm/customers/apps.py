@@ -6,3 +6,8 @@ class CustomersConfig(AppConfig):
     name = "cxm.customers"
     label = "customers"
     verbose_name = _("Customers")
+
+    def ready(self):
+        from . import timeline
+
+        timeline.register()

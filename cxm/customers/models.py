@@ -173,10 +173,15 @@ class Interaction(models.Model):
             ),
         ]
         indexes = [
-            # A customer's timeline, and segments' "had a K in the last N days".
+            # Segments' "had a K in the last N days".
             models.Index(
                 fields=["customer", "kind", "occurred_at"],
                 name="interaction_customer_kind",
+            ),
+            # The customer's timeline (customers.timeline): newest first, any kind.
+            models.Index(
+                fields=["customer", "occurred_at", "id"],
+                name="interaction_customer_time",
             ),
             # Segments and triggers that start from a kind and a time window.
             models.Index(fields=["kind", "occurred_at"], name="interaction_kind"),

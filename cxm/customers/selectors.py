@@ -1,4 +1,4 @@
-from django.db.models import Count, QuerySet
+from django.db.models import BooleanField, Count, ExpressionWrapper, QuerySet, Value
 from django.utils import timezone
 
 from .models import CONTACTABLE, Customer, Segment
@@ -20,3 +20,25 @@ def segment_counts(*, segment: Segment | None, now=None) -> dict:
     return segment_customers(segment=segment, now=now).aggregate(
         customers=Count("pk"), contactable=Count("pk", filter=CONTACTABLE)
     )
+
+
+def customer_segments(customer: Customer, *, now=None) -> list[Segment]:
+    """
+    Returns the segments `customer` is in now, by name: two queries however many
+    segments there are (each segment's conditions as one column of one row).
+    """
+    segments = list(Segment.objects.order_by("name"))
+    if not segments:
+        return []
+    now = now or timezone.now()
+    columns = {
+        f"in_{segment.pk}": ExpressionWrapper(
+            conditions_q(segment.conditions, segment.match, now)
+            if segment.conditions
+            else Value(True),
+            output_field=BooleanField(),
+        )
+        for segment in segments
+    }
+    row = Customer.objects.filter(pk=customer.pk).values(**columns).first() or {}
+    return [segment for segment in segments if row.get(f"in_{segment.pk}")]

@@ -8,6 +8,10 @@ class FollowupsConfig(AppConfig):
     verbose_name = _("Follow-ups")
 
     def ready(self):
+        from . import timeline
+
+        timeline.register()
+
         from surveys.models import Response
         from surveys.signals import response_recorded
 

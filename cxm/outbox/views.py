@@ -5,7 +5,7 @@ from csp.decorators import csp, csp_update
 from django import forms
 from django.apps import apps
 from django.core.paginator import Paginator
-from django.db.models import Exists, OuterRef
+from django.db.models import Exists, OuterRef, Subquery
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.translation import gettext_lazy as _
@@ -53,6 +53,16 @@ def _answered():
     )
 
 
+def _customer_id():
+    """The customer of the email's invitation (None for other emails), as a subquery."""
+    invitation = apps.get_model("surveys", "Invitation")
+    return Subquery(
+        invitation.objects.filter(pk=OuterRef("invitation_id")).values("customer_id")[
+            :1
+        ]
+    )
+
+
 @staff_required
 def outbox_list(request):
     """The stored emails, newest first; searched by recipient and kind, with the
@@ -64,7 +74,7 @@ def outbox_list(request):
             emails = emails.filter(to__icontains=form.cleaned_data["q"].strip())
         if form.cleaned_data["kind"]:
             emails = emails.filter(kind=form.cleaned_data["kind"])
-    emails = emails.annotate(answered=_answered())
+    emails = emails.annotate(answered=_answered(), customer_id=_customer_id())
     page = Paginator(emails, 50).get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
@@ -78,7 +88,9 @@ def outbox_list(request):
 @csp_update({"frame-src": [SELF]})
 @staff_required
 def outbox_detail(request, pk: int):
-    email = get_object_or_404(OutboxEmail, pk=pk)
+    email = get_object_or_404(
+        OutboxEmail.objects.annotate(customer_id=_customer_id()), pk=pk
+    )
     return render(
         request,
         "outbox/detail.html",
