@@ -273,3 +273,19 @@ def test_it_marks_the_current_page_in_the_navigation(client, url, current):
 
     assert html.count('aria-current="page"') == 1
     assert f'href="{current}" aria-current="page"' in html
+
+
+def test_it_draws_the_preferences_and_the_landing_in_fixed_queries(
+    client, django_assert_num_queries
+):
+    mina = agent()
+    StaffProfile.objects.create(user=mina, language="ko", time_zone="Asia/Seoul")
+    log_in(client, mina)
+
+    # Session, user, the CX-staff check, the profile, the reports check of the
+    # start-page choices and of the navigation.
+    with django_assert_num_queries(6):
+        client.get("/preferences/")
+    # Session, user, the CX-staff check, the profile, the role's checks.
+    with django_assert_num_queries(6):
+        client.get("/")
