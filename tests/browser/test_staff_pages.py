@@ -10,6 +10,7 @@ names a row, that row in the `workspace` fixture's dict).
 
 from dataclasses import dataclass
 from datetime import timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.conf import settings
@@ -209,3 +210,26 @@ def test_it_lands_an_agent_on_their_own_queue(live_server, page, locale, workspa
         "/followups/"
     )
     screenshot(page, f"staff-landing-agent-{locale}-{page.size}")
+
+
+def test_it_lets_an_agent_choose_language_and_time_zone(
+    live_server, page, locale, workspace
+):
+    mina = workspace["agent"]
+    followup = FollowUp.objects.get(pk=workspace["followup_id"])
+    seoul = timezone.localtime(followup.due_at, ZoneInfo("Asia/Seoul"))
+    log_in(page, live_server, mina)
+
+    page.click("header a[href='/preferences/']")
+    page.wait_for_url("**/preferences/")
+    page.select_option("#id_language", "ko")
+    page.select_option("#id_time_zone", "Asia/Seoul")
+    with page.expect_navigation():
+        page.click("main form button[type=submit]")
+
+    assert page.locator("html").get_attribute("lang") == "ko"
+    assert page.locator(".messages").inner_text() == "환경 설정을 저장했습니다."
+    screenshot(page, f"staff-preferences-saved-{locale}-{page.size}")
+    page.goto(f"{live_server.url}/followups/?owner={mina.pk}")
+    due = page.locator(f"#followups tr:has(a[href='/followups/{followup.pk}/']) .due")
+    assert due.inner_text() == seoul.strftime("%Y-%m-%d %H:%M")
