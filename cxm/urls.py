@@ -1,13 +1,15 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
-from django.views.generic import RedirectView
 
+from cxm.followups.views import home, preferences_page
 from cxm.views import brand_css
 
 urlpatterns = [
     path("brand.css", brand_css, name="brand-css"),
-    path("", RedirectView.as_view(pattern_name="followups:list"), name="home"),
+    # Each user's start page: agents their queue, managers the dashboard, …
+    path("", home, name="home"),
+    path("preferences/", preferences_page, name="preferences"),
     path("", include("surveys.urls")),
     path("customers/", include("cxm.customers.urls")),
     path("followups/", include("cxm.followups.urls")),
@@ -21,4 +23,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler403 = "cxm.views.permission_denied"
 handler404 = "cxm.views.not_found"

@@ -4,6 +4,8 @@ from django.shortcuts import render
 from django.utils import translation
 from django.views.decorators.cache import cache_control
 
+from cxm.access import is_cx_staff
+
 
 def customer_page(request, template, context, *, status=200, language=None):
     """
@@ -19,8 +21,24 @@ def customer_page(request, template, context, *, status=200, language=None):
     return response
 
 
+def _error_page(request, template: str, status: int):
+    """
+    Renders an error page in the visitor's language: in the staff pages' layout
+    (with their navigation) for CX staff, else in the customers' public layout.
+    """
+    user = getattr(request, "user", None)
+    layout = "base.html" if user is not None and is_cx_staff(user) else "public.html"
+    return render(request, template, {"layout": layout}, status=status)
+
+
 def not_found(request, exception=None):
-    return render(request, "404.html", status=404)
+    """handler404: the friendly 404 page."""
+    return _error_page(request, "404.html", 404)
+
+
+def permission_denied(request, exception=None):
+    """handler403: the friendly 403 page."""
+    return _error_page(request, "403.html", 403)
 
 
 def login_locked_out(request, original_response=None, credentials=None):

@@ -29,7 +29,8 @@ def deliver(**customer):
 
 def rows(response) -> list[str]:
     html = response.content.decode()
-    body = html.split('<table class="list" id="outbox">', 1)[1].split("</tbody>")[0]
+    table = html.split('<table class="list stack" id="outbox">', 1)[1]
+    body = table.split("</tbody>")[0]
     return body.split("<tr>")[2:]  # after the header row
 
 
@@ -65,7 +66,7 @@ def test_it_marks_answered_invitations(staff_client):
 
     listed = rows(staff_client.get("/outbox/"))
 
-    marked = [row for row in listed if "Answered" in row]
+    marked = [row for row in listed if 'class="badge resolved">Answered' in row]
     assert len(marked) == 1 and "kim@example.com" in marked[0]
 
 

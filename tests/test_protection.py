@@ -120,7 +120,7 @@ def test_it_lets_an_agent_who_mistyped_once_log_in(client):
 
     r = log_in(client, "/accounts/login/", "mina", PASSWORD)
 
-    assert r.status_code == 302 and r["Location"] == "/followups/"
+    assert r.status_code == 302 and r["Location"] == "/"
     assert logged_in(client)
 
 

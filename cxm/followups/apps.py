@@ -35,3 +35,6 @@ class FollowupsConfig(AppConfig):
         from .replies import inbound_received
 
         inbound.connect(inbound_received, dispatch_uid="followups.inbound")
+        # Copies a staff member's language and time zone into their session at
+        # log-in (user_logged_in receiver).
+        from . import preferences  # noqa: F401

@@ -1,9 +1,11 @@
 import re
 
 from django import forms
+from django.conf import settings
 from django.utils.translation import gettext_lazy as _
 
 from .models import ContactChannel, RootCause, Team
+from .preferences import start_pages_for, time_zone_names
 from .selectors import report_teams_for
 from .services import root_cause_choices
 
@@ -190,3 +192,23 @@ class ReportFilterForm(forms.Form):
                 code="period",
             )
         return data
+
+
+class PreferencesForm(forms.Form):
+    """A staff member's preferences page: language, time zone, start page."""
+
+    language = forms.ChoiceField(label=_("Language"), required=False)
+    time_zone = forms.ChoiceField(label=_("Time zone"), required=False)
+    start_page = forms.ChoiceField(label=_("Start page"), required=False)
+
+    def __init__(self, *args, user, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["language"].choices = [
+            ("", _("The browser's language")),
+            *settings.LANGUAGES,
+        ]
+        self.fields["time_zone"].choices = [
+            ("", _("The site's time zone (%(zone)s)") % {"zone": settings.TIME_ZONE}),
+            *((name, name) for name in time_zone_names()),
+        ]
+        self.fields["start_page"].choices = start_pages_for(user)

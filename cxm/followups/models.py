@@ -833,8 +833,22 @@ class FollowUpMessage(models.Model):
         return self.subject
 
 
+class StartPage(models.TextChoices):
+    """Where a staff member lands at `/`; blank: where their role does."""
+
+    ROLE = "", _("Where my role starts (agents: my queue, managers: dashboard)")
+    MY_QUEUE = "my-queue", _("My follow-ups")
+    QUEUE = "queue", _("Follow-up queue")
+    DASHBOARD = "dashboard", _("Dashboard")
+    REPORTS = "reports", _("Reports")
+    OUTBOX = "outbox", _("Outbox")
+
+
 class StaffProfile(models.Model):
-    """What a CX staff member prefers: the language of the emails cxm sends them."""
+    """
+    What a CX staff member prefers: the language cxm speaks to them (pages and
+    emails), the time zone times are shown in, and the page they land on.
+    """
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -844,11 +858,28 @@ class StaffProfile(models.Model):
         verbose_name=_("user"),
     )
     language = models.CharField(
-        _("email language"),
+        _("language"),
         max_length=10,
         choices=settings.LANGUAGES,
         blank=True,
-        help_text=_("The language of follow-up emails and the daily digest."),
+        help_text=_(
+            "The language of the staff pages, follow-up emails and the daily "
+            "digest. Blank: the browser's language for pages, the site's for "
+            "emails."
+        ),
+    )
+    time_zone = models.CharField(
+        _("time zone"),
+        max_length=64,
+        blank=True,
+        help_text=_("Times on the staff pages are shown in it. Blank: the site's."),
+    )
+    start_page = models.CharField(
+        _("start page"),
+        max_length=20,
+        choices=StartPage.choices,
+        blank=True,
+        help_text=_("The page you land on after logging in."),
     )
 
     class Meta:

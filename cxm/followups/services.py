@@ -47,6 +47,7 @@ from .models import (
     TeamMember,
     overdue_q,
 )
+from .preferences import is_time_zone, start_pages_for
 from .selectors import followups_digest
 
 logger = logging.getLogger(__name__)
@@ -1104,6 +1105,35 @@ def followup_notice_send(*, notice_id: int) -> bool:
         notice.save(update_fields=["sent_at"])
         _event(notice.followup, EventKind.NOTIFIED, text=notice.recipient.email)
     return True
+
+
+@transaction.atomic
+def staff_profile_save(
+    *, user, language: str = "", time_zone: str = "", start_page: str = ""
+) -> StaffProfile:
+    """
+    Saves `user`'s preferences and returns their StaffProfile: blank values mean
+    the browser's language, the site's time zone, the role's start page.
+    Raises ValidationError naming the field of an unknown value.
+    """
+    errors = {}
+    if language and language not in dict(settings.LANGUAGES):
+        errors["language"] = _("Choose a language from the list.")
+    if time_zone and not is_time_zone(time_zone):
+        errors["time_zone"] = _("Give a time zone such as Asia/Seoul.")
+    if start_page and start_page not in dict(start_pages_for(user)):
+        errors["start_page"] = _("Choose a start page from the list.")
+    if errors:
+        raise ValidationError(errors)
+    profile, _created = StaffProfile.objects.update_or_create(
+        user=user,
+        defaults={
+            "language": language,
+            "time_zone": time_zone,
+            "start_page": start_page,
+        },
+    )
+    return profile
 
 
 def user_language(user) -> str:

@@ -14,12 +14,13 @@ from cxm.access import cx_staff_required
 from cxm.throttling import token_miss
 from cxm.views import customer_page
 
-from . import replies, reports, services
+from . import preferences, replies, reports, services
 from .filters import FollowUpFilter
 from .forms import (
     BulkAssignForm,
     ContactForm,
     NoteForm,
+    PreferencesForm,
     ReplyForm,
     ReportFilterForm,
     ResolveForm,
@@ -424,3 +425,51 @@ def followup_reports_csv(request):
     response["Content-Disposition"] = 'attachment; filename="followup-reports.csv"'
     reports.report_csv_write(report, response)
     return response
+
+
+@cx_staff_required
+def home(request):
+    """`/`: redirects to the signed-in user's start page (preferences.start_url_for)."""
+    profile = preferences.staff_profile_of(request.user)
+    return redirect(preferences.start_url_for(request.user, profile.start_page))
+
+
+@require_http_methods(["GET", "POST"])
+@cx_staff_required
+def preferences_page(request):
+    """The signed-in user's preferences: language, time zone and start page."""
+    profile = preferences.staff_profile_of(request.user)
+    if request.method == "POST":
+        form = PreferencesForm(request.POST, user=request.user)
+        if form.is_valid():
+            try:
+                profile = services.staff_profile_save(
+                    user=request.user, **form.cleaned_data
+                )
+            except ValidationError as error:
+                for field, errors in error.message_dict.items():
+                    for message in errors:
+                        form.add_error(field, message)
+            else:
+                preferences.remember_preferences(request, profile)
+                # This response already speaks the language the user chose.
+                translation.activate(
+                    profile.language or translation.get_language_from_request(request)
+                )
+                messages.success(request, _("Your preferences are saved."))
+                return redirect("preferences")
+    else:
+        form = PreferencesForm(
+            initial={
+                "language": profile.language,
+                "time_zone": profile.time_zone,
+                "start_page": profile.start_page,
+            },
+            user=request.user,
+        )
+    return render(
+        request,
+        "followups/preferences.html",
+        {"form": form},
+        status=400 if form.is_bound else 200,
+    )

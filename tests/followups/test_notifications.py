@@ -582,7 +582,7 @@ def test_the_admin_edits_a_users_email_language(client):
     page = client.get(f"/admin/auth/user/{someone.pk}/change/")
 
     assert page.status_code == 200
-    assert "email language" in page.content.decode().lower()
+    assert "follow-up emails and the daily digest" in page.content.decode()
 
 
 # Each step scans its due-time column through a partial index
