@@ -64,10 +64,7 @@ STAFF_PAGES = [
     StaffPage("404", "/followups/999999999/", "manager", status=404),
     StaffPage("404-public", "/no/such/page/", None, status=404),
     StaffPage("login", "/accounts/login/", None),
-    # The integrator adds the pages built in parallel here, e.g.:
-    # StaffPage("journey", "/journeys/{journey_id}/", "manager"),
-    # StaffPage("responses", "/responses/", "manager"),
-    # StaffPage("customer", "/customers/{customer_id}/", "agent"),
+    StaffPage("customer", "/customers/{customer_id}/", "agent"),
 ]
 
 
