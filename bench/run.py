@@ -14,8 +14,8 @@ throughput needs wrk (`make wrk`, Debian's package).
     .venv/bin/python bench/run.py
 
 Sizes (environment; the defaults are the issue's sizes):
-    BENCH_ONLY         delivery,metrics,segments,answers,imports,followups (all by
-                       default)
+    BENCH_ONLY         delivery,metrics,segments,answers,imports,followups,
+                       customerlist (all by default)
     BENCH_INVITATIONS  invitations delivered, by 1 and by 2 worker processes (10000)
     BENCH_RESPONSES    responses of each kind's campaign (1000000)
     BENCH_FOLLOWUPS    follow-ups already there in the second answer run, and of
@@ -27,6 +27,7 @@ Sizes (environment; the defaults are the issue's sizes):
     BENCH_MAX_ERRORS   non-302 answers or socket errors a run may have (5)
     BENCH_PROFILE      answers to time and profile in-process (0: none)
     BENCH_IMPORT_ROWS  customers in the CSV import (100000)
+    BENCH_LIST_CUSTOMERS customers of the customer-list figures (1300000)
 """
 
 import json
@@ -47,6 +48,7 @@ sys.path.insert(0, str(BASE_DIR))
 
 from bench import (  # noqa: E402
     answers,
+    customerlist,
     data,
     delivery,
     followups,
@@ -73,7 +75,15 @@ def envint(name: str, default: int, *, minimum: int = 0) -> int:
 
 BENCH_DATABASE = os.environ.get("BENCH_DATABASE", "cxm_bench")
 REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/8")
-PARTS = ("delivery", "metrics", "segments", "answers", "imports", "followups")
+PARTS = (
+    "delivery",
+    "metrics",
+    "segments",
+    "answers",
+    "imports",
+    "followups",
+    "customerlist",
+)
 ONLY = [p.strip() for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",")]
 INVITATIONS = envint("BENCH_INVITATIONS", 10_000, minimum=1)
 RESPONSES = envint("BENCH_RESPONSES", 1_000_000, minimum=10)
@@ -86,6 +96,7 @@ CONNECTIONS = envint("BENCH_CONNECTIONS", 50, minimum=1)
 MAX_ERRORS = envint("BENCH_MAX_ERRORS", 5)
 PROFILE = envint("BENCH_PROFILE", 0)
 IMPORT_ROWS = envint("BENCH_IMPORT_ROWS", 100_000, minimum=1)
+LIST_CUSTOMERS = envint("BENCH_LIST_CUSTOMERS", 1_300_000, minimum=1)
 # The worker processes delivery is measured with, one run each (targets: 0.8 and
 # 1.5 times plain smtplib).
 DELIVERY_PROCESSES = (1, 2)
@@ -298,6 +309,40 @@ def bench_delivery(*, smtp, env: dict, workdir: Path) -> None:
             details={"reference_before": round(before, 1), "after": round(after, 1)},
         )
         before = after
+
+
+def bench_customerlist(*, env: dict, workdir: Path) -> None:
+    log(f"customerlist: {LIST_CUSTOMERS:,} customers (SQL)")
+    started = time.monotonic()
+    customerlist.rows_create(customers=LIST_CUSTOMERS)
+    log(f"customerlist: rows in {time.monotonic() - started:.0f} s")
+    cookie = customerlist.staff_cookie()
+    bare = customerlist.bare_page()
+    server = answers.Server(
+        env=env,
+        port=smtp_sink.free_port(),
+        workers=SERVER_WORKERS,
+        log_path=workdir / "gunicorn-customerlist.log",
+    )
+    try:
+        server.wait_ready()
+        for name, path in customerlist.PAGES:
+            status, body = customerlist.get(server.port, path, cookie)
+            if status != 200:
+                raise BenchFailure(f"GET {path}: {status} {body[:300]!r}")
+            seconds = customerlist.timed(
+                lambda path=path: customerlist.get(server.port, path, cookie)
+            )
+            report(
+                name=f"{name}, {LIST_CUSTOMERS:,} customers (median of 15)",
+                value=seconds,
+                unit="s",
+                reference="bare SQL of one page (100 rows by lower(email))",
+                reference_value=bare,
+                details={"ms": round(seconds * 1e3, 1), "bytes": len(body)},
+            )
+    finally:
+        server.stop()
 
 
 def bench_segments() -> None:
@@ -1033,6 +1078,8 @@ def main() -> None:
                 bench_imports(workdir=Path(workdir))
             if "followups" in ONLY:
                 bench_followups()
+            if "customerlist" in ONLY:
+                bench_customerlist(env=env, workdir=Path(workdir))
             if "answers" in ONLY:
                 try:
                     bench_answers(env=env, workdir=Path(workdir))
