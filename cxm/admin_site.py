@@ -5,8 +5,9 @@ models (users, API tokens, periodic tasks and their schedules, the outbox,
 lockouts) only for superusers, in the index and behind their pages alike.
 """
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.apps import AdminConfig
+from django.core.exceptions import ValidationError
 from django.utils.translation import gettext_lazy as _
 
 # The CX staff's sections, in order: the app, its title, its models in the
@@ -75,6 +76,27 @@ class CxAdminSite(admin.AdminSite):
             ):
                 original = getattr(model_admin, name)
                 setattr(model_admin, name, _superuser_only(original))
+
+
+class ServiceDeleteMixin:
+    """
+    A ModelAdmin whose deletes (the delete page and the "delete selected" action)
+    go through a service, delete_service(obj), one object at a time, never a bare
+    queryset delete.
+    """
+
+    def delete_service(self, obj) -> None:
+        raise NotImplementedError
+
+    def delete_model(self, request, obj):
+        try:
+            self.delete_service(obj)
+        except ValidationError as e:
+            self.message_user(request, " ".join(e.messages), messages.ERROR)
+
+    def delete_queryset(self, request, queryset):
+        for obj in queryset:
+            self.delete_model(request, obj)
 
 
 def _superuser_only(check):

@@ -17,10 +17,11 @@ ESTIMATE_FROM = 10_000
 
 def estimated_count(queryset) -> int | None:
     """
-    Returns PostgreSQL's estimate of the rows of `queryset`, or None where there
-    is none worth having (another database, or fewer than ESTIMATE_FROM rows, when
-    counting them exactly is cheap). Unfiltered: the table's statistics
-    (pg_class.reltuples); filtered: the planner's estimate of the query.
+    Returns the number of rows of `queryset` as PostgreSQL estimates it, or the
+    exact count where that is cheap (fewer than ESTIMATE_FROM rows estimated), or
+    None on another database. Unfiltered: the table's statistics
+    (pg_class.reltuples), in the same query as the exact count it may need;
+    filtered: the planner's estimate of the query.
     """
     connection = connections[queryset.db]
     if connection.vendor != "postgresql":
@@ -28,21 +29,22 @@ def estimated_count(queryset) -> int | None:
     query = queryset.query
     with connection.cursor() as cursor:
         if not query.where and not query.distinct and not query.combinator:
+            table = connection.ops.quote_name(queryset.model._meta.db_table)
+            # reltuples is -1 for a table never analyzed (a new one).
             cursor.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                [queryset.model._meta.db_table],
+                f"SELECT CASE WHEN reltuples >= %s THEN reltuples::bigint "
+                f"ELSE (SELECT count(*) FROM {table}) END "
+                "FROM pg_class WHERE oid = %s::regclass",
+                [ESTIMATE_FROM, queryset.model._meta.db_table],
             )
-            row = cursor.fetchone()
-            estimate = row[0] if row else -1
-        else:
-            sql, params = queryset.order_by().values("pk").query.sql_with_params()
-            cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
-            plan = cursor.fetchone()[0]
-            if isinstance(plan, str):
-                plan = json.loads(plan)
-            estimate = plan[0]["Plan"]["Plan Rows"]
-    # -1: never analyzed (a new table); small: the exact count costs little.
-    return int(estimate) if estimate >= ESTIMATE_FROM else None
+            return cursor.fetchone()[0]
+        sql, params = queryset.order_by().values("pk").query.sql_with_params()
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        plan = cursor.fetchone()[0]
+    if isinstance(plan, str):
+        plan = json.loads(plan)
+    estimate = plan[0]["Plan"]["Plan Rows"]
+    return int(estimate) if estimate >= ESTIMATE_FROM else queryset.count()
 
 
 class EstimatedCountPaginator(Paginator):
@@ -50,8 +52,8 @@ class EstimatedCountPaginator(Paginator):
 
     @cached_property
     def count(self):
-        estimate = estimated_count(self.object_list)
-        return super().count if estimate is None else estimate
+        count = estimated_count(self.object_list)
+        return super().count if count is None else count
 
 
 class EstimatedCountPagination(PageNumberPagination):

@@ -29,11 +29,13 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
+from cxm.admin_site import ServiceDeleteMixin
 from cxm.customers.models import Segment
 from cxm.outbox.views import EMAIL_SANDBOX, HEAD
+from cxm.paginators import EstimatedCountPaginator
 
 from . import metrics
-from .kinds import KINDS, Bucket, SurveyKind
+from .kinds import KINDS, Bucket, SurveyKind, bucket_q
 from .models import (
     CHOICE_VALUE,
     SCHEDULE_FIELDS,
@@ -55,6 +57,7 @@ from .services import (
     QUESTION_FIELDS,
     SURVEY_TEMPLATES,
     campaign_create,
+    campaign_delete,
     campaign_pause,
     campaign_resume,
     campaign_send,
@@ -63,6 +66,7 @@ from .services import (
     invitation_preview,
     survey_copy,
     survey_create,
+    survey_delete,
     survey_from_template,
     survey_questions_check,
     survey_questions_planned,
@@ -330,7 +334,7 @@ class TemplateStartForm(forms.Form):
 
 
 @admin.register(Survey)
-class SurveyAdmin(admin.ModelAdmin):
+class SurveyAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_display = ["name", "kind", "question_count", "created_at"]
     list_filter = ["kind"]
     search_fields = ["name"]
@@ -350,6 +354,9 @@ class SurveyAdmin(admin.ModelAdmin):
         if obj is not None and obj.campaigns.exists():
             return False
         return super().has_delete_permission(request, obj)
+
+    def delete_service(self, obj):
+        survey_delete(survey=obj)
 
     def get_fields(self, request, obj=None):
         return ["name", "kind"] if obj is None else ["name", "kind", "created_at"]
@@ -719,7 +726,7 @@ class CampaignForm(forms.ModelForm):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     form = CampaignForm
     list_display = [
         "name",
@@ -1060,6 +1067,9 @@ class CampaignAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def delete_service(self, obj):
+        campaign_delete(campaign=obj)
+
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
         if obj is not None and obj.status != CampaignStatus.DRAFT:
@@ -1296,6 +1306,21 @@ def _answer_text(question: Question | None, value) -> str:
     return str(value)
 
 
+class BucketFilter(admin.SimpleListFilter):
+    """Responses by the bucket of their headline score (detractors, promoters …)."""
+
+    title = _("bucket")
+    parameter_name = "bucket"
+
+    def lookups(self, request, model_admin):
+        return Bucket.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in Bucket.values:
+            return queryset.filter(bucket_q(self.value()))
+        return queryset
+
+
 @admin.register(Response)
 class ResponseAdmin(HistoryAdmin):
     list_display = [
@@ -1311,11 +1336,13 @@ class ResponseAdmin(HistoryAdmin):
         "survey",
         "campaign",
         ("survey__kind", admin.ChoicesFieldListFilter),
+        BucketFilter,
         ("created_at", admin.DateFieldListFilter),
     ]
     search_fields = ["comment", "customer__email"]
-    # Counting a million rows once per page is enough.
+    # A million rows: one count per page, PostgreSQL's estimate on a large list.
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     # The response's own foreign keys: never a join through its invitation.
     list_select_related = ["customer", "campaign", "survey"]
     fieldsets = [

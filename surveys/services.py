@@ -501,6 +501,28 @@ def survey_update(
     return survey
 
 
+def survey_delete(*, survey: Survey) -> None:
+    """Deletes a survey no campaign sent (its campaigns' answers are history)."""
+    with transaction.atomic():
+        if survey.campaigns.exists():
+            raise ValidationError(
+                _("Campaigns use this survey: it cannot be deleted."), code=CONFLICT
+            )
+        survey.delete()
+
+
+def campaign_delete(*, campaign: Campaign) -> None:
+    """Deletes a draft campaign; a sent one is history (stop it instead)."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.status != CampaignStatus.DRAFT:
+            raise ValidationError(
+                _("Only a draft campaign can be deleted; stop a sent one instead."),
+                code=CONFLICT,
+            )
+        campaign.delete()
+
+
 def survey_copy(*, survey: Survey, name: str = "") -> Survey:
     """Creates a new survey with the same kind and questions, and no answers."""
     specs = [

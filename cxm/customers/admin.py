@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV
 
+from cxm.admin_site import ServiceDeleteMixin
 from cxm.paginators import EstimatedCountPaginator
 
 from . import services
@@ -16,7 +17,7 @@ from .selectors import segment_counts
 
 # A property filter offers the values found among this many of the newest
 # customers: a common property's values, without reading a million rows.
-PROPERTY_VALUES_SAMPLE = 10_000
+PROPERTY_VALUES_SAMPLE = 2_000
 
 
 def property_column(name: str):
@@ -40,11 +41,8 @@ def property_filter(name: str) -> type[admin.SimpleListFilter]:
         parameter_name = f"property_{name}"
 
         def lookups(self, request, model_admin):
-            recent = Customer.objects.order_by("-pk").values("pk")[
-                :PROPERTY_VALUES_SAMPLE
-            ]
             values = (
-                Customer.objects.filter(pk__in=recent)
+                Customer.objects.filter(pk__gte=_newest_from(request))
                 .filter(**{f"properties__{name}__isnull": False})
                 .values_list(f"properties__{name}", flat=True)
                 .order_by()
@@ -67,6 +65,17 @@ def property_filter(name: str) -> type[admin.SimpleListFilter]:
 
     PropertyFilter.__name__ = f"PropertyFilter_{name}"
     return PropertyFilter
+
+
+def _newest_from(request) -> int:
+    """Returns the id from which the PROPERTY_VALUES_SAMPLE newest customers go
+    (kept on the request for the next filter): a range of the primary key, which
+    its index reads (a LIMIT in a subquery made PostgreSQL read every row)."""
+    if not hasattr(request, "_customers_newest_from"):
+        ids = Customer.objects.order_by("-pk").values_list("pk", flat=True)
+        found = list(ids[PROPERTY_VALUES_SAMPLE - 1 : PROPERTY_VALUES_SAMPLE])
+        request._customers_newest_from = found[0] if found else 0
+    return request._customers_newest_from
 
 
 def _json_label(encoded: str) -> str:
@@ -102,7 +111,7 @@ class ContactableFilter(admin.SimpleListFilter):
 
 
 @admin.register(Customer)
-class CustomerAdmin(ImportExportMixin, admin.ModelAdmin):
+class CustomerAdmin(ServiceDeleteMixin, ImportExportMixin, admin.ModelAdmin):
     # Import (with its preview) and export of CSV; big files go through the
     # API's import, which streams them.
     resource_classes = [CustomerResource]
@@ -161,9 +170,12 @@ class CustomerAdmin(ImportExportMixin, admin.ModelAdmin):
         obj.pk = original.pk
         obj.created_at, obj.updated_at = original.created_at, original.updated_at
 
+    def delete_service(self, obj):
+        services.customer_delete(customer=obj)
+
 
 @admin.register(Interaction)
-class InteractionAdmin(admin.ModelAdmin):
+class InteractionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_display = ["occurred_at", "customer", "kind", "channel", "external_id"]
     list_filter = ["channel", "occurred_at"]
     list_select_related = ["customer"]
@@ -193,9 +205,12 @@ class InteractionAdmin(admin.ModelAdmin):
         )
         obj.pk = recorded.pk
 
+    def delete_service(self, obj):
+        services.interaction_delete(interaction=obj)
+
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_display = ["name", "match", "conditions_count", "updated_at"]
     search_fields = ["name", "description"]
     readonly_fields = ["customers_now", "created_at", "updated_at"]
@@ -229,3 +244,12 @@ class SegmentAdmin(admin.ModelAdmin):
             services.segment_update(segment=obj, **fields)
         else:
             obj.pk = services.segment_create(**fields).pk
+
+    def has_delete_permission(self, request, obj=None):
+        # A segment campaigns target is their audience's history.
+        if obj is not None and obj.campaigns.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_service(self, obj):
+        services.segment_delete(segment=obj)

@@ -182,6 +182,9 @@ class CustomerViewSet(viewsets.ModelViewSet):
     pagination_class = EstimatedCountPagination
     parser_classes = PARSER_CLASSES
 
+    def perform_destroy(self, instance):
+        services.customer_delete(customer=instance)
+
     @extend_schema(
         request=IMPORT_REQUEST,
         responses={200: CustomerImportResultSerializer},
@@ -350,6 +353,9 @@ class InteractionViewSet(
     filterset_class = InteractionFilter
     parser_classes = PARSER_CLASSES
 
+    def perform_destroy(self, instance):
+        services.interaction_delete(interaction=instance)
+
     @extend_schema(
         request=IMPORT_REQUEST,
         responses={200: InteractionImportResultSerializer},
@@ -482,15 +488,5 @@ class SegmentViewSet(viewsets.ModelViewSet):
         page = self.paginate_queryset(customers.order_by("email", "pk"))
         return self.get_paginated_response(CustomerSerializer(page, many=True).data)
 
-    def destroy(self, request, *args, **kwargs):
-        segment = self.get_object()
-        if segment.campaigns.exists():
-            raise serializers.ValidationError(
-                {
-                    "detail": _(
-                        "Campaigns target this segment: change them before deleting it."
-                    )
-                },
-                CONFLICT,
-            )
-        return super().destroy(request, *args, **kwargs)
+    def perform_destroy(self, instance):
+        services.segment_delete(segment=instance)
