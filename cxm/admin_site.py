@@ -7,7 +7,10 @@ lockouts) only for superusers, in the index and behind their pages alike.
 
 from django.contrib import admin, messages
 from django.contrib.admin.apps import AdminConfig
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 # The CX staff's sections, in order: the app, its title, its models in the
@@ -97,6 +100,25 @@ class ServiceDeleteMixin:
     def delete_queryset(self, request, queryset):
         for obj in queryset:
             self.delete_model(request, obj)
+
+
+class LargeListMixin:
+    """
+    A list of a million rows: Django's checkbox of each row is rendered through a
+    widget template (a quarter of a 100-row page's time); the same input is
+    written directly here.
+    """
+
+    list_per_page = 50
+
+    def action_checkbox(self, obj):
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" '
+            'aria-label="{}">',
+            ACTION_CHECKBOX_NAME,
+            obj.pk,
+            format_html(gettext("Select this object for an action - {}"), str(obj)),
+        )
 
 
 def _superuser_only(check):

@@ -29,7 +29,7 @@ from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
-from cxm.admin_site import ServiceDeleteMixin
+from cxm.admin_site import LargeListMixin, ServiceDeleteMixin
 from cxm.customers.models import Segment
 from cxm.outbox.views import EMAIL_SANDBOX, HEAD
 from cxm.paginators import EstimatedCountPaginator
@@ -932,7 +932,9 @@ class CampaignAdmin(ServiceDeleteMixin, admin.ModelAdmin):
             **self.admin_site.each_context(request),
             "opts": self.opts,
             "original": campaign,
-            "title": send_label(campaign),
+            "title": gettext("Send the campaign")
+            if campaign.schedule in ("", ScheduleKind.NOW)
+            else gettext("Schedule the campaign"),
             "campaign": campaign,
             "summary": audience_summary(preview),
             "preview": preview,
@@ -1264,7 +1266,7 @@ class HistoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(HistoryAdmin):
+class InvitationAdmin(LargeListMixin, HistoryAdmin):
     list_display = [
         "customer",
         "campaign",
@@ -1322,7 +1324,7 @@ class BucketFilter(admin.SimpleListFilter):
 
 
 @admin.register(Response)
-class ResponseAdmin(HistoryAdmin):
+class ResponseAdmin(LargeListMixin, HistoryAdmin):
     list_display = [
         "customer",
         "campaign",

@@ -175,9 +175,7 @@ DELETES = [
 @pytest.mark.parametrize(
     "model, make, service", DELETES, ids=[d[0].__name__ for d in DELETES]
 )
-def test_it_deletes_each_object_through_its_service(
-    admin_client, model, make, service
-):
+def test_it_deletes_each_object_through_its_service(admin_client, model, make, service):
     obj = make()
     opts = model._meta
     url = f"/admin/{opts.app_label}/{opts.model_name}/{obj.pk}/delete/"
@@ -304,8 +302,9 @@ def test_it_saves_root_causes_edited_in_the_list_through_the_service(admin_clien
 def test_it_keeps_the_system_models_from_staff_who_are_not_superusers(client):
     staff = UserFactory(is_staff=True)
     staff.user_permissions.set(
-        __import__("django.contrib.auth.models", fromlist=["Permission"])
-        .Permission.objects.all()
+        __import__(
+            "django.contrib.auth.models", fromlist=["Permission"]
+        ).Permission.objects.all()
     )
     client.force_login(staff)
     index = client.get("/admin/").content.decode()

@@ -7,7 +7,7 @@ from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV
 
-from cxm.admin_site import ServiceDeleteMixin
+from cxm.admin_site import LargeListMixin, ServiceDeleteMixin
 from cxm.paginators import EstimatedCountPaginator
 
 from . import services
@@ -111,7 +111,9 @@ class ContactableFilter(admin.SimpleListFilter):
 
 
 @admin.register(Customer)
-class CustomerAdmin(ServiceDeleteMixin, ImportExportMixin, admin.ModelAdmin):
+class CustomerAdmin(
+    LargeListMixin, ServiceDeleteMixin, ImportExportMixin, admin.ModelAdmin
+):
     # Import (with its preview) and export of CSV; big files go through the
     # API's import, which streams them.
     resource_classes = [CustomerResource]
@@ -175,7 +177,7 @@ class CustomerAdmin(ServiceDeleteMixin, ImportExportMixin, admin.ModelAdmin):
 
 
 @admin.register(Interaction)
-class InteractionAdmin(ServiceDeleteMixin, admin.ModelAdmin):
+class InteractionAdmin(LargeListMixin, ServiceDeleteMixin, admin.ModelAdmin):
     list_display = ["occurred_at", "customer", "kind", "channel", "external_id"]
     list_filter = ["channel", "occurred_at"]
     list_select_related = ["customer"]
