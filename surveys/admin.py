@@ -799,6 +799,7 @@ class CampaignAdmin(ServiceDeleteMixin, admin.ModelAdmin):
 
     class Media:
         js = ["cxm/campaign-audience.js"]
+        css = {"all": ["cxm/admin-campaign.css"]}
 
     def get_urls(self):
         prefix = f"{self.opts.app_label}_{self.opts.model_name}"
