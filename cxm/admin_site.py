@@ -111,6 +111,9 @@ class LargeListMixin:
 
     list_per_page = 50
 
+    class Media:
+        css = {"all": ["cxm/admin-lists.css"]}
+
     def action_checkbox(self, obj):
         return format_html(
             '<input type="checkbox" name="{}" value="{}" class="action-select" '
