@@ -14,8 +14,8 @@ throughput needs wrk (`make wrk`, Debian's package).
     .venv/bin/python bench/run.py
 
 Sizes (environment; the defaults are the issue's sizes):
-    BENCH_ONLY         delivery,metrics,segments,answers,imports,followups,timeline
-                       (all by default)
+    BENCH_ONLY         delivery,metrics,segments,answers,imports,followups,timeline,
+                       customerlist (all by default)
     BENCH_INVITATIONS  invitations delivered, by 1 and by 2 worker processes (10000)
     BENCH_RESPONSES    responses of each kind's campaign (1000000)
     BENCH_FOLLOWUPS    follow-ups already there in the second answer run, and of
@@ -31,6 +31,7 @@ Sizes (environment; the defaults are the issue's sizes):
                        figures (1000000, over BENCH_CUSTOMERS customers), beside
                        one customer of 10,000 events (BENCH_TIMELINE_SCALE
                        divides that story: 1)
+    BENCH_LIST_CUSTOMERS customers of the customer-list figures (1300000)
 """
 
 import json
@@ -51,6 +52,7 @@ sys.path.insert(0, str(BASE_DIR))
 
 from bench import (  # noqa: E402
     answers,
+    customerlist,
     data,
     delivery,
     followups,
@@ -86,6 +88,7 @@ PARTS = (
     "imports",
     "followups",
     "timeline",
+    "customerlist",
 )
 ONLY = [p.strip() for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",")]
 INVITATIONS = envint("BENCH_INVITATIONS", 10_000, minimum=1)
@@ -101,6 +104,7 @@ PROFILE = envint("BENCH_PROFILE", 0)
 IMPORT_ROWS = envint("BENCH_IMPORT_ROWS", 100_000, minimum=1)
 TIMELINE_INTERACTIONS = envint("BENCH_TIMELINE_INTERACTIONS", 1_000_000, minimum=1)
 TIMELINE_SCALE = envint("BENCH_TIMELINE_SCALE", 1, minimum=1)
+LIST_CUSTOMERS = envint("BENCH_LIST_CUSTOMERS", 1_300_000, minimum=1)
 # The worker processes delivery is measured with, one run each (targets: 0.8 and
 # 1.5 times plain smtplib).
 DELIVERY_PROCESSES = (1, 2)
@@ -313,6 +317,40 @@ def bench_delivery(*, smtp, env: dict, workdir: Path) -> None:
             details={"reference_before": round(before, 1), "after": round(after, 1)},
         )
         before = after
+
+
+def bench_customerlist(*, env: dict, workdir: Path) -> None:
+    log(f"customerlist: {LIST_CUSTOMERS:,} customers (SQL)")
+    started = time.monotonic()
+    customerlist.rows_create(customers=LIST_CUSTOMERS)
+    log(f"customerlist: rows in {time.monotonic() - started:.0f} s")
+    cookie = customerlist.staff_cookie()
+    bare = customerlist.bare_page()
+    server = answers.Server(
+        env=env,
+        port=smtp_sink.free_port(),
+        workers=SERVER_WORKERS,
+        log_path=workdir / "gunicorn-customerlist.log",
+    )
+    try:
+        server.wait_ready()
+        for name, path in customerlist.PAGES:
+            status, body = customerlist.get(server.port, path, cookie)
+            if status != 200:
+                raise BenchFailure(f"GET {path}: {status} {body[:300]!r}")
+            seconds = customerlist.timed(
+                lambda path=path: customerlist.get(server.port, path, cookie)
+            )
+            report(
+                name=f"{name}, {LIST_CUSTOMERS:,} customers (median of 15)",
+                value=seconds,
+                unit="s",
+                reference="bare SQL of one page (100 rows by lower(email))",
+                reference_value=bare,
+                details={"ms": round(seconds * 1e3, 1), "bytes": len(body)},
+            )
+    finally:
+        server.stop()
 
 
 def bench_segments() -> None:
@@ -1184,6 +1222,8 @@ def main() -> None:
                 bench_followups()
             if "timeline" in ONLY:
                 bench_timeline(env=env, workdir=Path(workdir))
+            if "customerlist" in ONLY:
+                bench_customerlist(env=env, workdir=Path(workdir))
             if "answers" in ONLY:
                 try:
                     bench_answers(env=env, workdir=Path(workdir))

@@ -341,7 +341,8 @@ BRAND_TEXT_COLOR = contrast_text_color(BRAND_COLOR)
 PROMOTER_LINK_URL = env.http_url("PROMOTER_LINK_URL", "")
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The admin as CX staff use it (cxm/admin_site.py).
+    "cxm.admin_site.CxAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -569,6 +570,17 @@ FOLLOWUP_MANAGERS_GROUP = "CX managers"
 CUSTOMER_PAGES_ALL_AGENTS = env.bool("CUSTOMER_PAGES_ALL_AGENTS", False)
 # The largest CSV file an import takes (customers, interactions), in bytes.
 IMPORT_MAX_BYTES = env.int("IMPORT_MAX_BYTES", 100 * 1024 * 1024, minimum=1)
+# The customer properties the admin's customer list shows as columns and filters
+# by (comma-separated names, e.g. plan,region).
+CUSTOMER_LIST_PROPERTIES = env.list(
+    "CUSTOMER_LIST_PROPERTIES", default=["plan", "region"]
+)
+for _name in CUSTOMER_LIST_PROPERTIES:
+    if not re.fullmatch(r"[A-Za-z0-9_.-]{1,100}", _name):
+        raise ImproperlyConfigured(
+            "CUSTOMER_LIST_PROPERTIES must be property names separated by commas, "
+            f"such as plan,region, got {_name!r}"
+        )
 # The customer property naming their account owner (a username or an email), for
 # rules that assign follow-ups to the account owner.
 FOLLOWUP_ACCOUNT_OWNER_PROPERTY = env.str(

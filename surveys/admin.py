@@ -9,13 +9,15 @@ the refusal shows on the form rather than as an error page.
 
 from urllib.parse import urlencode
 
+from csp.constants import NONE, SELF, UNSAFE_INLINE
+from csp.decorators import csp, csp_update
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import construct_change_message, unquote
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Count
-from django.http import Http404, HttpResponseRedirect
+from django.http import Http404, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
@@ -25,9 +27,15 @@ from django.utils.html import format_html, format_html_join
 from django.utils.text import Truncator, capfirst, slugify
 from django.utils.translation import gettext, ngettext
 from django.utils.translation import gettext_lazy as _
+from django.views.decorators.clickjacking import xframe_options_sameorigin
+
+from cxm.admin_site import LargeListMixin, ServiceDeleteMixin
+from cxm.customers.models import Segment
+from cxm.outbox.views import EMAIL_SANDBOX, HEAD
+from cxm.paginators import EstimatedCountPaginator
 
 from . import metrics
-from .kinds import KINDS, Bucket, SurveyKind
+from .kinds import KINDS, Bucket, SurveyKind, bucket_q
 from .models import (
     CHOICE_VALUE,
     SCHEDULE_FIELDS,
@@ -49,13 +57,16 @@ from .services import (
     QUESTION_FIELDS,
     SURVEY_TEMPLATES,
     campaign_create,
+    campaign_delete,
     campaign_pause,
     campaign_resume,
     campaign_send,
     campaign_stop,
     campaign_update,
+    invitation_preview,
     survey_copy,
     survey_create,
+    survey_delete,
     survey_from_template,
     survey_questions_check,
     survey_questions_planned,
@@ -323,7 +334,7 @@ class TemplateStartForm(forms.Form):
 
 
 @admin.register(Survey)
-class SurveyAdmin(admin.ModelAdmin):
+class SurveyAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_display = ["name", "kind", "question_count", "created_at"]
     list_filter = ["kind"]
     search_fields = ["name"]
@@ -343,6 +354,9 @@ class SurveyAdmin(admin.ModelAdmin):
         if obj is not None and obj.campaigns.exists():
             return False
         return super().has_delete_permission(request, obj)
+
+    def delete_service(self, obj):
+        survey_delete(survey=obj)
 
     def get_fields(self, request, obj=None):
         return ["name", "kind"] if obj is None else ["name", "kind", "created_at"]
@@ -601,6 +615,68 @@ def _metric_headline(kind: str, result: metrics.Metric) -> str:
     ) % {"figure": figure, "count": result.responses}
 
 
+# The reasons a customer of the audience is left out (the audience preview's).
+AUDIENCE_REASONS = {
+    "unsubscribed": _("unsubscribed"),
+    "bounced": _("bounced"),
+    "complained": _("reported our email as spam"),
+    "already_invited": _("invited by this campaign before"),
+    "recently_contacted": _("recently contacted"),
+}
+
+# The email's own policy, in place of the site's (as the outbox's email frame):
+# its inline styles, its images, no script, sandboxed even when opened alone.
+EMAIL_CSP = csp(
+    {
+        "default-src": [NONE],
+        "style-src": [UNSAFE_INLINE],
+        "img-src": [SELF, "https:", "data:"],
+        "frame-ancestors": [SELF],
+        "form-action": [NONE],
+        "sandbox": EMAIL_SANDBOX,
+    }
+)
+
+
+def audience_summary(preview: dict) -> dict:
+    """Returns the audience preview in words: a sentence, and who is left out by
+    reason (reasons that leave out nobody left out)."""
+    return {
+        "text": gettext(
+            "%(audience)d in the audience now; sending would invite %(invited)d."
+        )
+        % preview,
+        "excluded": [
+            {
+                "reason": reason,
+                "label": str(AUDIENCE_REASONS.get(reason, reason)),
+                "count": count,
+            }
+            for reason, count in preview["excluded"].items()
+            if count
+        ],
+    }
+
+
+def send_label(campaign: Campaign) -> str:
+    """ "Send" for a campaign that goes out when sent, else "Schedule"."""
+    if campaign.schedule in ("", ScheduleKind.NOW):
+        return gettext("Send…")
+    return gettext("Schedule…")
+
+
+def send_button(campaign: Campaign, invited: int) -> str:
+    if campaign.schedule in ("", ScheduleKind.NOW):
+        return ngettext(
+            "Send to %(count)d customer", "Send to %(count)d customers", invited
+        ) % {"count": invited}
+    if campaign.schedule == ScheduleKind.TRIGGERED:
+        return gettext("Start the campaign")
+    return ngettext(
+        "Schedule for %(count)d customer", "Schedule for %(count)d customers", invited
+    ) % {"count": invited}
+
+
 WEEKDAYS = [
     (1, _("Monday")),
     (2, _("Tuesday")),
@@ -650,7 +726,7 @@ class CampaignForm(forms.ModelForm):
 
 
 @admin.register(Campaign)
-class CampaignAdmin(admin.ModelAdmin):
+class CampaignAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     form = CampaignForm
     list_display = [
         "name",
@@ -721,6 +797,238 @@ class CampaignAdmin(admin.ModelAdmin):
     ]
     actions = ["send", "pause", "resume", "stop"]
 
+    class Media:
+        js = ["cxm/campaign-audience.js"]
+        css = {"all": ["cxm/admin-campaign.css"]}
+
+    def get_urls(self):
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        view = self.admin_site.admin_view
+        return [
+            path("audience/", view(self.audience_view), name=f"{prefix}_audience_new"),
+            path(
+                "<path:object_id>/audience/",
+                view(self.audience_view),
+                name=f"{prefix}_audience",
+            ),
+            path(
+                "<path:object_id>/send/",
+                view(self.send_view),
+                name=f"{prefix}_send",
+            ),
+            path(
+                "<path:object_id>/email/",
+                csp_update({"frame-src": [SELF]})(view(self.email_preview_view)),
+                name=f"{prefix}_email",
+            ),
+            path(
+                "<path:object_id>/email/html/",
+                EMAIL_CSP(xframe_options_sameorigin(view(self.email_html_view))),
+                name=f"{prefix}_email_html",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _campaign(self, request, object_id, *, change: bool = False) -> Campaign:
+        """The campaign `object_id`, if the user may view (or change) it."""
+        campaign = self.get_object(request, unquote(object_id))
+        if campaign is None:
+            raise Http404
+        allowed = (
+            self.has_change_permission(request, campaign)
+            if change
+            else self.has_view_permission(request, campaign)
+        )
+        if not allowed:
+            raise PermissionDenied
+        return campaign
+
+    def audience_view(self, request, object_id=None):
+        """
+        Returns, as JSON, whom the campaign would invite with the segment given in
+        `?segment=` (empty: all customers) and `?contact_frequency_days=` (empty:
+        the campaign's or the default): the count, and who is left out and why.
+        The same selector as GET /api/campaigns/{id}/audience/.
+        """
+        if object_id is None:
+            if not self.has_add_permission(request):
+                raise PermissionDenied
+            campaign = Campaign()
+        else:
+            campaign = self._campaign(request, object_id)
+        segment_id = request.GET.get("segment", "").strip()
+        if segment_id:
+            segment = (
+                Segment.objects.filter(pk=segment_id).first()
+                if segment_id.isdigit() and len(segment_id) < 19
+                else None
+            )
+            if segment is None:
+                return JsonResponse(
+                    {"detail": gettext("There is no such segment.")}, status=400
+                )
+            campaign.segment = segment
+        elif "segment" in request.GET:
+            campaign.segment = None
+        days = request.GET.get("contact_frequency_days", "").strip()
+        if days:
+            if not days.isdigit() or int(days) > 32767:
+                return JsonResponse(
+                    {
+                        "detail": gettext(
+                            "The contact frequency must be a whole number of days."
+                        )
+                    },
+                    status=400,
+                )
+            campaign.contact_frequency_days = int(days)
+        elif "contact_frequency_days" in request.GET:
+            campaign.contact_frequency_days = None
+        preview = campaign_audience_preview(campaign=campaign)
+        summary = audience_summary(preview)
+        return JsonResponse(
+            {
+                **preview,
+                "text": summary["text"],
+                "excluded_reasons": summary["excluded"],
+            }
+        )
+
+    def send_view(self, request, object_id):
+        """
+        GET: the confirmation, with whom sending would invite now. POST: sends the
+        campaign under its schedule (campaign_send, as the API does).
+        """
+        campaign = self._campaign(request, object_id, change=True)
+        change_url = reverse("admin:surveys_campaign_change", args=[campaign.pk])
+        if request.method == "POST":
+            try:
+                count = campaign_send(campaign=campaign)
+            except ValidationError as e:
+                self.message_user(request, " ".join(e.messages), messages.ERROR)
+            else:
+                self.log_change(
+                    request, campaign, [{"changed": {"fields": ["status"]}}]
+                )
+                self.message_user(
+                    request,
+                    ngettext(
+                        "%(campaign)s: %(count)d invitation queued.",
+                        "%(campaign)s: %(count)d invitations queued.",
+                        count,
+                    )
+                    % {"campaign": campaign, "count": count},
+                    messages.SUCCESS,
+                )
+            return HttpResponseRedirect(change_url)
+        if campaign.status != CampaignStatus.DRAFT:
+            self.message_user(
+                request,
+                gettext("This campaign was already sent."),
+                messages.WARNING,
+            )
+            return HttpResponseRedirect(change_url)
+        preview = campaign_audience_preview(campaign=campaign)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": campaign,
+            "title": gettext("Send the campaign")
+            if campaign.schedule in ("", ScheduleKind.NOW)
+            else gettext("Schedule the campaign"),
+            "campaign": campaign,
+            "summary": audience_summary(preview),
+            "preview": preview,
+            "button": send_button(campaign, preview["invited"]),
+            "change_url": change_url,
+        }
+        return TemplateResponse(
+            request, "admin/surveys/campaign/send_confirmation.html", context
+        )
+
+    def _language(self, request) -> str:
+        language = request.GET.get("language", "")
+        return language if language in dict(settings.LANGUAGES) else "en"
+
+    def email_preview_view(self, request, object_id):
+        """The invitation email in `?language=` as the customer will get it: its
+        subject, its HTML part in a sandboxed frame, and its text part."""
+        campaign = self._campaign(request, object_id)
+        language = self._language(request)
+        languages = dict(settings.LANGUAGES)
+        email = invitation_preview(campaign=campaign, language=language)
+        url = reverse("admin:surveys_campaign_email", args=[campaign.pk])
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "original": campaign,
+            "title": gettext("The invitation email in %(language)s")
+            % {"language": languages[language]},
+            "campaign": campaign,
+            "email": email,
+            "language": language,
+            "html_url": reverse("admin:surveys_campaign_email_html", args=[campaign.pk])
+            + f"?language={language}",
+            "sandbox": " ".join(EMAIL_SANDBOX),
+            "links": [
+                {
+                    "url": f"{url}?language={code}",
+                    "label": gettext("In %(language)s") % {"language": name},
+                    "current": code == language,
+                }
+                for code, name in settings.LANGUAGES
+            ],
+            "change_url": reverse("admin:surveys_campaign_change", args=[campaign.pk]),
+        }
+        return TemplateResponse(
+            request, "admin/surveys/campaign/email_preview.html", context
+        )
+
+    def email_html_view(self, request, object_id):
+        """Returns the invitation email's HTML part as a page of its own, which
+        email_preview_view frames; its links open in a new tab."""
+        campaign = self._campaign(request, object_id)
+        html = invitation_preview(campaign=campaign, language=self._language(request))[
+            "html"
+        ]
+        base = '<base target="_blank">'
+        html, found = HEAD.subn(lambda m: m.group(0) + base, html, count=1)
+        return HttpResponse(
+            html if found else base + html, content_type="text/html; charset=utf-8"
+        )
+
+    def render_change_form(
+        self, request, context, add=False, change=False, form_url="", obj=None
+    ):
+        # The page's buttons: send (or schedule) a draft, the email in each
+        # language.
+        campaign = obj
+        tools = []
+        if campaign is not None:
+            if campaign.status == CampaignStatus.DRAFT and self.has_change_permission(
+                request, campaign
+            ):
+                tools.append(
+                    {
+                        "url": reverse(
+                            "admin:surveys_campaign_send", args=[campaign.pk]
+                        ),
+                        "label": send_label(campaign),
+                    }
+                )
+            email_url = reverse("admin:surveys_campaign_email", args=[campaign.pk])
+            languages = dict(settings.LANGUAGES)
+            tools += [
+                {
+                    "url": f"{email_url}?language={code}",
+                    "label": gettext("Email in %(language)s")
+                    % {"language": languages[code]},
+                }
+                for code in languages
+            ]
+        context["campaign_tools"] = tools
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     def save_model(self, request, obj, form, change):
         # The service's rules (a sent campaign is history), not a bare save.
         fields = {
@@ -762,6 +1070,9 @@ class CampaignAdmin(admin.ModelAdmin):
             return False
         return super().has_delete_permission(request, obj)
 
+    def delete_service(self, obj):
+        campaign_delete(campaign=obj)
+
     def get_readonly_fields(self, request, obj=None):
         fields = super().get_readonly_fields(request, obj)
         if obj is not None and obj.status != CampaignStatus.DRAFT:
@@ -788,27 +1099,23 @@ class CampaignAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("audience"))
     def audience_preview(self, obj):
-        if obj is None or obj.pk is None:
-            return _("Save the campaign to see whom it would invite.")
-        preview = campaign_audience_preview(campaign=obj)
-        reasons = {
-            "unsubscribed": _("unsubscribed"),
-            "bounced": _("bounced"),
-            "complained": _("reported our email as spam"),
-            "already_invited": _("invited by this campaign before"),
-            "recently_contacted": _("recently contacted"),
-        }
+        # Live on a draft: campaign-audience.js asks audience_view again whenever
+        # the segment (or the contact frequency) chosen on the form changes.
+        if obj.pk is None:
+            url = reverse("admin:surveys_campaign_audience_new")
+        else:
+            url = reverse("admin:surveys_campaign_audience", args=[obj.pk])
+        summary = audience_summary(campaign_audience_preview(campaign=obj))
         return format_html(
-            "<p>{}</p><ul>{}</ul>",
-            _("%(audience)d in the segment now; sending would invite %(invited)d.")
-            % preview,
+            '<div id="audience-preview" data-url="{}" aria-live="polite">'
+            '<p class="audience-count">{}</p><ul class="audience-excluded">{}</ul>'
+            "</div>",
+            url,
+            summary["text"],
             format_html_join(
                 "",
                 "<li>{}: {}</li>",
-                (
-                    (reasons.get(reason, reason), count)
-                    for reason, count in preview["excluded"].items()
-                ),
+                ((r["label"], r["count"]) for r in summary["excluded"]),
             ),
         )
 
@@ -960,7 +1267,7 @@ class HistoryAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(HistoryAdmin):
+class InvitationAdmin(LargeListMixin, HistoryAdmin):
     list_display = [
         "customer",
         "campaign",
@@ -1002,8 +1309,23 @@ def _answer_text(question: Question | None, value) -> str:
     return str(value)
 
 
+class BucketFilter(admin.SimpleListFilter):
+    """Responses by the bucket of their headline score (detractors, promoters …)."""
+
+    title = _("bucket")
+    parameter_name = "bucket"
+
+    def lookups(self, request, model_admin):
+        return Bucket.choices
+
+    def queryset(self, request, queryset):
+        if self.value() in Bucket.values:
+            return queryset.filter(bucket_q(self.value()))
+        return queryset
+
+
 @admin.register(Response)
-class ResponseAdmin(HistoryAdmin):
+class ResponseAdmin(LargeListMixin, HistoryAdmin):
     list_display = [
         "customer",
         "campaign",
@@ -1017,11 +1339,13 @@ class ResponseAdmin(HistoryAdmin):
         "survey",
         "campaign",
         ("survey__kind", admin.ChoicesFieldListFilter),
+        BucketFilter,
         ("created_at", admin.DateFieldListFilter),
     ]
     search_fields = ["comment", "customer__email"]
-    # Counting a million rows once per page is enough.
+    # A million rows: one count per page, PostgreSQL's estimate on a large list.
     show_full_result_count = False
+    paginator = EstimatedCountPaginator
     # The response's own foreign keys: never a join through its invitation.
     list_select_related = ["customer", "campaign", "survey"]
     fieldsets = [

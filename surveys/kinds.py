@@ -9,6 +9,7 @@ emails, the metrics (which count in SQL with the same bounds) and the follow-up 
 from dataclasses import dataclass
 
 from django.db import models
+from django.db.models import Q
 from django.utils.functional import Promise
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
@@ -137,6 +138,23 @@ def kind_of(kind: str) -> Kind | None:
 def score_bucket(kind: str, score: int) -> BucketRange:
     """Returns the bucket of a headline score of a survey of `kind`."""
     return KINDS[kind].bucket(score)
+
+
+def bucket_q(bucket: str, *, kind_field: str = "survey__kind", score_field="score"):
+    """Returns the Q of the rows whose headline score falls in `bucket` (a Bucket),
+    by each kind's ranges, in SQL: score_bucket's rule for a filter."""
+    condition = Q(pk__in=[])
+    for kind, spec in KINDS.items():
+        for found in spec.buckets:
+            if found.bucket == bucket:
+                condition |= Q(
+                    **{
+                        kind_field: kind,
+                        f"{score_field}__gte": found.low,
+                        f"{score_field}__lte": found.high,
+                    }
+                )
+    return condition
 
 
 def is_negative(kind: str, score: int | None) -> bool:

@@ -101,8 +101,11 @@ def campaign_audience_preview(*, campaign: Campaign, now=None) -> dict:
     one query, however large the segment.
     """
     now = now or timezone.now()
-    already = Q(
-        Exists(Invitation.objects.filter(campaign=campaign, customer=OuterRef("pk")))
+    # A campaign not saved yet (the admin's add page) has invited nobody.
+    already = (
+        Q(Exists(Invitation.objects.filter(campaign=campaign, customer=OuterRef("pk"))))
+        if campaign.pk is not None
+        else Q(pk__in=[])
     )
     reasons = [*AUDIENCE_EXCLUSIONS, ("already_invited", already)]
     recent = recent_invitations(

@@ -11,7 +11,7 @@ from django.core.mail import get_connection
 from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, F, Max, OuterRef, Q, Value
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.html import escape
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -499,6 +499,28 @@ def survey_update(
             )
             _questions_write(survey=survey, checked=checked)
     return survey
+
+
+def survey_delete(*, survey: Survey) -> None:
+    """Deletes a survey no campaign sent (its campaigns' answers are history)."""
+    with transaction.atomic():
+        if survey.campaigns.exists():
+            raise ValidationError(
+                _("Campaigns use this survey: it cannot be deleted."), code=CONFLICT
+            )
+        survey.delete()
+
+
+def campaign_delete(*, campaign: Campaign) -> None:
+    """Deletes a draft campaign; a sent one is history (stop it instead)."""
+    with transaction.atomic():
+        campaign = Campaign.objects.select_for_update().get(pk=campaign.pk)
+        if campaign.status != CampaignStatus.DRAFT:
+            raise ValidationError(
+                _("Only a draft campaign can be deleted; stop a sent one instead."),
+                code=CONFLICT,
+            )
+        campaign.delete()
 
 
 def survey_copy(*, survey: Survey, name: str = "") -> Survey:
@@ -1462,6 +1484,24 @@ def invitation_message(
     # event, whatever Message-ID it gives the email itself (surveys.bounces).
     message.metadata = {METADATA_KEY: str(invitation.pk)}
     return message
+
+
+def invitation_preview(*, campaign: Campaign, language: str) -> dict:
+    """
+    Returns the subject, text and HTML of the campaign's invitation email to a
+    customer reading `language`, as invitation_message builds it for a real one
+    (with a sample name, and a link that leads to no survey).
+    """
+    with translation.override(language):
+        name = _("Alex Kim")
+    customer = Customer(email="customer@example.com", name=name, locale=language)
+    invitation = Invitation(campaign=campaign, customer=customer, token="preview")
+    message = invitation_message(invitation=invitation)
+    html = next(
+        (body for body, mimetype in message.alternatives if mimetype == "text/html"),
+        "",
+    )
+    return {"subject": message.subject, "text": message.body, "html": html}
 
 
 def _refusal(error: Exception) -> str:

@@ -1,12 +1,89 @@
+import json
+
+from django.conf import settings
 from django.contrib import admin
+from django.db.models.functions import Lower
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV
+
+from cxm.admin_site import LargeListMixin, ServiceDeleteMixin
+from cxm.paginators import EstimatedCountPaginator
 
 from . import services
 from .models import Customer, Interaction, Segment
 from .resources import CustomerResource
 from .selectors import segment_counts
+
+# A property filter offers the values found among this many of the newest
+# customers: a common property's values, without reading a million rows.
+PROPERTY_VALUES_SAMPLE = 2_000
+
+
+def property_column(name: str):
+    """Returns a list_display column showing the customer property `name`."""
+
+    def column(obj):
+        value = (obj.properties or {}).get(name)
+        return "" if value is None else value
+
+    column.short_description = name
+    column.__name__ = f"property_{name}"
+    return column
+
+
+def property_filter(name: str) -> type[admin.SimpleListFilter]:
+    """Returns a list filter on the customer property `name`, offering the values
+    the newest customers have (PROPERTY_VALUES_SAMPLE)."""
+
+    class PropertyFilter(admin.SimpleListFilter):
+        title = name
+        parameter_name = f"property_{name}"
+
+        def lookups(self, request, model_admin):
+            values = (
+                Customer.objects.filter(pk__gte=_newest_from(request))
+                .filter(**{f"properties__{name}__isnull": False})
+                .values_list(f"properties__{name}", flat=True)
+                .order_by()
+                .distinct()[:50]
+            )
+            found = {json.dumps(v, ensure_ascii=False) for v in values}
+            if self.value():
+                found.add(self.value())
+            return [(v, _json_label(v)) for v in sorted(found)]
+
+        def queryset(self, request, queryset):
+            if not self.value():
+                return queryset
+            try:
+                value = json.loads(self.value())
+            except ValueError:
+                value = self.value()
+            # Containment: the GIN index on properties serves it.
+            return queryset.filter(properties__contains={name: value})
+
+    PropertyFilter.__name__ = f"PropertyFilter_{name}"
+    return PropertyFilter
+
+
+def _newest_from(request) -> int:
+    """Returns the id from which the PROPERTY_VALUES_SAMPLE newest customers go
+    (kept on the request for the next filter): a range of the primary key, which
+    its index reads (a LIMIT in a subquery made PostgreSQL read every row)."""
+    if not hasattr(request, "_customers_newest_from"):
+        ids = Customer.objects.order_by("-pk").values_list("pk", flat=True)
+        found = list(ids[PROPERTY_VALUES_SAMPLE - 1 : PROPERTY_VALUES_SAMPLE])
+        request._customers_newest_from = found[0] if found else 0
+    return request._customers_newest_from
+
+
+def _json_label(encoded: str) -> str:
+    try:
+        value = json.loads(encoded)
+    except ValueError:
+        return encoded
+    return value if isinstance(value, str) else encoded
 
 
 class ContactableFilter(admin.SimpleListFilter):
@@ -34,24 +111,48 @@ class ContactableFilter(admin.SimpleListFilter):
 
 
 @admin.register(Customer)
-class CustomerAdmin(ImportExportMixin, admin.ModelAdmin):
+class CustomerAdmin(
+    LargeListMixin, ServiceDeleteMixin, ImportExportMixin, admin.ModelAdmin
+):
     # Import (with its preview) and export of CSV; big files go through the
     # API's import, which streams them.
     resource_classes = [CustomerResource]
     import_formats = [CSV]
     export_formats = [CSV]
     list_display = [
-        "email",
+        "email_address",
         "name",
         "locale",
         "external_id",
         "is_contactable",
         "created_at",
     ]
+    list_display_links = ["email_address"]
     list_filter = [ContactableFilter, "locale", "created_at"]
+    # Trigram indexes serve these (migration 0005).
     search_fields = ["email", "name", "external_id"]
+    # Orderings an index serves: lower(email) (the unique one) and created_at;
+    # sorting 1.3 million rows by name on each page would take a second.
+    ordering = [Lower("email")]
+    sortable_by = ["email_address", "created_at"]
+    # One count per page, estimated on a large list (no second, unfiltered one).
+    show_full_result_count = False
+    paginator = EstimatedCountPaginator
     # Unsubscribes and bounces are recorded by their services, as they happen.
     readonly_fields = ["unsubscribed_at", "bounced_at", "created_at", "updated_at"]
+
+    def get_list_display(self, request):
+        columns = [property_column(n) for n in settings.CUSTOMER_LIST_PROPERTIES]
+        display = list(self.list_display)
+        return [*display[:4], *columns, *display[4:]]
+
+    def get_list_filter(self, request):
+        properties = [property_filter(n) for n in settings.CUSTOMER_LIST_PROPERTIES]
+        return [ContactableFilter, "locale", *properties, "created_at"]
+
+    @admin.display(description=_("email"), ordering=Lower("email"))
+    def email_address(self, obj):
+        return obj.email
 
     @admin.display(boolean=True, description=_("contactable"))
     def is_contactable(self, obj):
@@ -71,9 +172,12 @@ class CustomerAdmin(ImportExportMixin, admin.ModelAdmin):
         obj.pk = original.pk
         obj.created_at, obj.updated_at = original.created_at, original.updated_at
 
+    def delete_service(self, obj):
+        services.customer_delete(customer=obj)
+
 
 @admin.register(Interaction)
-class InteractionAdmin(admin.ModelAdmin):
+class InteractionAdmin(LargeListMixin, ServiceDeleteMixin, admin.ModelAdmin):
     list_display = ["occurred_at", "customer", "kind", "channel", "external_id"]
     list_filter = ["channel", "occurred_at"]
     list_select_related = ["customer"]
@@ -103,9 +207,12 @@ class InteractionAdmin(admin.ModelAdmin):
         )
         obj.pk = recorded.pk
 
+    def delete_service(self, obj):
+        services.interaction_delete(interaction=obj)
+
 
 @admin.register(Segment)
-class SegmentAdmin(admin.ModelAdmin):
+class SegmentAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_display = ["name", "match", "conditions_count", "updated_at"]
     search_fields = ["name", "description"]
     readonly_fields = ["customers_now", "created_at", "updated_at"]
@@ -139,3 +246,12 @@ class SegmentAdmin(admin.ModelAdmin):
             services.segment_update(segment=obj, **fields)
         else:
             obj.pk = services.segment_create(**fields).pk
+
+    def has_delete_permission(self, request, obj=None):
+        # A segment campaigns target is their audience's history.
+        if obj is not None and obj.campaigns.exists():
+            return False
+        return super().has_delete_permission(request, obj)
+
+    def delete_service(self, obj):
+        services.segment_delete(segment=obj)

@@ -31,6 +31,7 @@ from cxm.api import (
     StrictEmailField,
     StrictIntegerField,
 )
+from cxm.paginators import EstimatedCountPagination
 
 from . import selectors, services, timeline
 from .csvfiles import CSVFileError, CSVRows
@@ -161,11 +162,18 @@ class CustomerSerializer(ModelSerializer):
 
 
 class CustomerFilter(FilterSet):
-    email = filters.CharFilter(lookup_expr="iexact")
+    email = filters.CharFilter(method="email_filter")
 
     class Meta:
         model = Customer
         fields = ["email", "external_id", "locale"]
+
+    def email_filter(self, queryset, name, value):
+        # In any case, as lower(email) = lower(value): the unique index on
+        # lower(email) finds it (iexact's UPPER(email) would read every row).
+        return queryset.alias(email_lower=Lower("email")).filter(
+            email_lower=Lower(Value(value))
+        )
 
 
 class TimelineEntrySerializer(serializers.Serializer):
@@ -209,12 +217,21 @@ DUPLICATE = OpenApiResponse(
     partial_update=extend_schema(responses={200: CustomerSerializer, 409: DUPLICATE}),
 )
 class CustomerViewSet(viewsets.ModelViewSet):
-    """The people we survey."""
+    """
+    The people we survey, by email. Over 10,000 customers, a list's `count` is
+    PostgreSQL's estimate, not an exact count.
+    """
 
-    queryset = Customer.objects.all()
+    # By lower(email), which its unique index serves (email alone is a sort of
+    # every row); a large list's count is PostgreSQL's estimate.
+    queryset = Customer.objects.order_by(Lower("email"))
     serializer_class = CustomerSerializer
     filterset_class = CustomerFilter
+    pagination_class = EstimatedCountPagination
     parser_classes = PARSER_CLASSES
+
+    def perform_destroy(self, instance):
+        services.customer_delete(customer=instance)
 
     @extend_schema(
         request=IMPORT_REQUEST,
@@ -451,6 +468,9 @@ class InteractionViewSet(
     filterset_class = InteractionFilter
     parser_classes = PARSER_CLASSES
 
+    def perform_destroy(self, instance):
+        services.interaction_delete(interaction=instance)
+
     @extend_schema(
         request=IMPORT_REQUEST,
         responses={200: InteractionImportResultSerializer},
@@ -583,15 +603,5 @@ class SegmentViewSet(viewsets.ModelViewSet):
         page = self.paginate_queryset(customers.order_by("email", "pk"))
         return self.get_paginated_response(CustomerSerializer(page, many=True).data)
 
-    def destroy(self, request, *args, **kwargs):
-        segment = self.get_object()
-        if segment.campaigns.exists():
-            raise serializers.ValidationError(
-                {
-                    "detail": _(
-                        "Campaigns target this segment: change them before deleting it."
-                    )
-                },
-                CONFLICT,
-            )
-        return super().destroy(request, *args, **kwargs)
+    def perform_destroy(self, instance):
+        services.segment_delete(segment=instance)

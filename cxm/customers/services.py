@@ -254,6 +254,32 @@ def segment_update(*, segment: Segment, **fields) -> Segment:
     return segment
 
 
+def segment_delete(*, segment: Segment) -> None:
+    """Deletes a segment no campaign targets (a campaign's audience is history)."""
+    with transaction.atomic():
+        if segment.campaigns.exists():
+            raise ValidationError(
+                _("Campaigns target this segment: change them before deleting it."),
+                code=CONFLICT,
+            )
+        segment.delete()
+
+
+def customer_delete(*, customer: Customer) -> None:
+    """
+    Erases a customer: the customer and everything they gave us (interactions,
+    invitations, answers, follow-ups) go with them.
+    """
+    with transaction.atomic():
+        customer.delete()
+
+
+def interaction_delete(*, interaction: Interaction) -> None:
+    """Deletes an interaction recorded by mistake."""
+    with transaction.atomic():
+        interaction.delete()
+
+
 # Rows written per transaction by an import: a few thousand keeps each batch's
 # lookups to one query and its memory small, whatever the file's size.
 IMPORT_BATCH = 2000

@@ -9,6 +9,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from cxm.access import cx_staff_users
+from cxm.admin_site import ServiceDeleteMixin
 
 from .models import (
     UNRESOLVED,
@@ -24,9 +25,15 @@ from .selectors import followups_visible_to
 from .services import (
     followup_assign,
     followup_owner_validate,
+    followup_rule_delete,
     followup_rule_save,
     followup_rule_validate,
     followup_set_priority,
+    root_cause_delete,
+    root_cause_save,
+    team_delete,
+    team_member_delete,
+    team_member_save,
     team_save,
     team_validate,
 )
@@ -149,6 +156,10 @@ class FollowUpAdmin(admin.ModelAdmin):
         # A follow-up opens from a detractor's response, with its due time and owner.
         return False
 
+    def has_delete_permission(self, request, obj=None):
+        # A follow-up is the closed loop's history: close it instead.
+        return False
+
     def get_queryset(self, request):
         # The same roles as the pages and the API.
         return followups_visible_to(request.user)
@@ -216,7 +227,7 @@ def _service_errors(form, validate) -> None:
 
 
 @admin.register(RootCause)
-class RootCauseAdmin(admin.ModelAdmin):
+class RootCauseAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_display = ["name_en", "name_ko", "code", "active", "position"]
     list_editable = ["active", "position"]
     prepopulated_fields = {"code": ["name_en"]}
@@ -226,6 +237,12 @@ class RootCauseAdmin(admin.ModelAdmin):
         if obj is not None and obj.followups.exists():
             return False
         return super().has_delete_permission(request, obj)
+
+    def save_model(self, request, obj, form, change):
+        root_cause_save(root_cause=obj)
+
+    def delete_service(self, obj):
+        root_cause_delete(root_cause=obj)
 
 
 class TeamMemberInline(admin.TabularInline):
@@ -265,7 +282,7 @@ class TeamForm(forms.ModelForm):
 
 
 @admin.register(Team)
-class TeamAdmin(admin.ModelAdmin):
+class TeamAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     form = TeamForm
     list_display = ["name", "manager", "time_zone", "business_hours_only"]
     list_select_related = ["manager"]
@@ -273,6 +290,17 @@ class TeamAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         team_save(team=obj)
+
+    def save_formset(self, request, form, formset, change):
+        # The members, one by one through the services.
+        members = formset.save(commit=False)
+        for member in formset.deleted_objects:
+            team_member_delete(member=member)
+        for member in members:
+            team_member_save(member=member)
+
+    def delete_service(self, obj):
+        team_delete(team=obj)
 
 
 class FollowUpRuleForm(forms.ModelForm):
@@ -302,7 +330,7 @@ class FollowUpRuleForm(forms.ModelForm):
 
 
 @admin.register(FollowUpRule)
-class FollowUpRuleAdmin(admin.ModelAdmin):
+class FollowUpRuleAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     form = FollowUpRuleForm
     list_display = [
         "name",
@@ -349,6 +377,9 @@ class FollowUpRuleAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change):
         followup_rule_save(rule=obj)
+
+    def delete_service(self, obj):
+        followup_rule_delete(rule=obj)
 
 
 class StaffProfileInline(admin.StackedInline):

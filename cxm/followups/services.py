@@ -237,6 +237,31 @@ def followup_rule_save(*, rule: FollowUpRule) -> FollowUpRule:
     return rule
 
 
+def followup_rule_delete(*, rule: FollowUpRule) -> None:
+    """Deletes a rule; the follow-ups it opened keep their history."""
+    with transaction.atomic():
+        rule.delete()
+
+
+def root_cause_save(*, root_cause: RootCause) -> RootCause:
+    """Validates and saves a root cause (new or changed)."""
+    root_cause.full_clean()
+    with transaction.atomic():
+        root_cause.save()
+    return root_cause
+
+
+def root_cause_delete(*, root_cause: RootCause) -> None:
+    """Deletes a root cause no follow-up names (else make it inactive)."""
+    with transaction.atomic():
+        if root_cause.followups.exists():
+            raise ValidationError(
+                _("Follow-ups name this root cause: make it inactive instead."),
+                code="conflict",
+            )
+        root_cause.delete()
+
+
 # Teams
 
 
@@ -293,6 +318,31 @@ def team_save(*, team: Team, members=None) -> Team:
                 ignore_conflicts=True,
             )
     return team
+
+
+def team_delete(*, team: Team) -> None:
+    """Deletes a team no rule sends follow-ups to; its follow-ups stay, with no
+    team."""
+    with transaction.atomic():
+        if team.rules.exists():
+            raise ValidationError(
+                _("Follow-up rules send follow-ups to this team: change them first."),
+                code="conflict",
+            )
+        team.delete()
+
+
+def team_member_save(*, member: TeamMember) -> TeamMember:
+    """Saves one member of a team (who, and whether available for assignment)."""
+    with transaction.atomic():
+        member.save()
+    return member
+
+
+def team_member_delete(*, member: TeamMember) -> None:
+    """Takes a user off a team."""
+    with transaction.atomic():
+        member.delete()
 
 
 def team_member_is(team: Team, user) -> bool:
