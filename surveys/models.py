@@ -713,6 +713,14 @@ class Invitation(models.Model):
                 name="invitation_expiry",
                 condition=models.Q(status="sent", expires_at__isnull=False),
             ),
+            # The response rate over time: what was delivered in a period, and
+            # answered, read from the index alone.
+            models.Index(
+                fields=["sent_at"],
+                include=["campaign", "status", "answered_at"],
+                name="invitation_sent",
+                condition=models.Q(sent_at__isnull=False),
+            ),
             # Contact frequency: was this customer sent anything lately?
             models.Index(
                 fields=["customer", "sent_at"],
@@ -795,7 +803,13 @@ class Response(models.Model):
         indexes = [
             # campaign and customer have their foreign keys' indexes.
             models.Index(fields=["created_at"], name="response_created"),
-            models.Index(fields=["survey", "created_at"], name="response_survey_time"),
+            # The metrics over time read a kind's surveys in a period: the score
+            # (and the customer, for a segment) from the index alone.
+            models.Index(
+                fields=["survey", "created_at"],
+                include=["score", "customer"],
+                name="response_survey_time",
+            ),
         ]
 
     def __str__(self):
