@@ -15,9 +15,9 @@ from cxm.customers.services import customer_unsubscribe
 from cxm.throttling import token_miss, unsubscribe_count
 from cxm.views import customer_page
 
-from . import metrics
+from . import dashboard as dashboard_figures
 from .kinds import kind_of, score_bucket
-from .models import Question, QuestionRole, QuestionType
+from .models import Campaign, Question, QuestionRole, QuestionType
 from .selectors import invitation_open, survey_questions
 from .services import response_record
 
@@ -324,20 +324,22 @@ def csrf_failure(request, reason=""):
 
 @cx_staff_required
 def dashboard(request):
-    campaigns = metrics.campaigns_with_counts().order_by("-created_at", "-pk")[:50]
-    return render(
-        request,
-        "surveys/dashboard.html",
-        {
-            "overall": metrics.metrics_by_kind(),
-            "rows": [
-                (
-                    c,
-                    metrics.campaign_responded(c),
-                    metrics.campaign_response_rate(c),
-                    metrics.campaign_metric(c),
-                )
-                for c in campaigns
-            ],
-        },
+    """The dashboard: the filters' form, then the figures of surveys.dashboard; a
+    400 with the form's messages for filters that do not hold."""
+    from cxm.customers.models import Segment
+
+    kind = dashboard_figures.kind_from(request.GET)
+    segments = list(Segment.objects.order_by("name"))
+    campaigns = list(
+        Campaign.objects.filter(survey__kind=kind)
+        .select_related("survey")
+        .order_by("-created_at", "-pk")[: dashboard_figures.CAMPAIGN_CHOICES]
     )
+    # Every filter is optional: no query is the last twelve weeks' NPS.
+    form = dashboard_figures.DashboardForm(
+        request.GET, segments=segments, campaigns=campaigns
+    )
+    if not form.is_valid():
+        return render(request, "surveys/dashboard.html", {"form": form}, status=400)
+    figures = dashboard_figures.figures(form.cleaned_data, segments=segments)
+    return render(request, "surveys/dashboard.html", {"form": form, "figures": figures})
