@@ -768,6 +768,7 @@ class Response(models.Model):
         on_delete=models.CASCADE,
         related_name="responses",
         verbose_name=_("campaign"),
+        db_index=False,  # response_campaign_time leads with it
     )
     survey = models.ForeignKey(
         Survey,
@@ -801,7 +802,7 @@ class Response(models.Model):
             )
         ]
         indexes = [
-            # campaign and customer have their foreign keys' indexes.
+            # customer has its foreign key's index.
             models.Index(fields=["created_at"], name="response_created"),
             # The metrics over time read a kind's surveys in a period: the score
             # (and the customer, for a segment) from the index alone.
@@ -809,6 +810,10 @@ class Response(models.Model):
                 fields=["survey", "created_at"],
                 include=["score", "customer"],
                 name="response_survey_time",
+            ),
+            # A campaign's responses newest first, a page after a (time, id) cursor.
+            models.Index(
+                fields=["campaign", "created_at", "id"], name="response_campaign_time"
             ),
         ]
 
