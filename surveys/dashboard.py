@@ -169,6 +169,41 @@ def period_end(start: date, interval: str) -> date:
     return following - timedelta(days=1)
 
 
+THEMES_LIMIT = 10
+
+
+def _themes(kind: str, *, segment, **filters) -> list[tuple]:
+    """Returns (bucket, label, themes) of the negative and the positive answers'
+    comments in the period: detractors and promoters for NPS."""
+    from .themes import comment_themes
+
+    spec = KINDS[kind]
+    responses = metrics.responses_for(kind, **filters)
+    if segment is not None:
+        responses = responses.filter(metrics.segment_filter(segment))
+    return [
+        (
+            side.bucket,
+            BUCKET_LABELS[side.bucket],
+            comment_themes(
+                responses=responses.filter(score__gte=side.low, score__lte=side.high),
+                limit=THEMES_LIMIT,
+            ),
+        )
+        for side in (spec.negative, spec.positive)
+    ]
+
+
+BUCKET_LABELS = {
+    "detractor": _("What detractors say"),
+    "promoter": _("What promoters say"),
+    "dissatisfied": _("What dissatisfied customers say"),
+    "satisfied": _("What satisfied customers say"),
+    "hard": _("What customers who found it hard say"),
+    "easy": _("What customers who found it easy say"),
+}
+
+
 def figures(data: dict, *, segments) -> dict:
     """
     Returns the dashboard's figures for validated filters: the trend, response
@@ -204,6 +239,7 @@ def figures(data: dict, *, segments) -> dict:
         kind, by=by, segments=shown, since=since, until=until, **filters
     )
     comparison = metrics.compare(kind, a=earlier.bounds, b=period.bounds, **filters)
+    themes = _themes(kind, since=since, until=until, **filters)
     labels = {s["key"]: s["label"] for s in trend.series}
     base = {
         "kind": kind,
@@ -279,6 +315,27 @@ def figures(data: dict, *, segments) -> dict:
         "comparison": comparison,
         "now_link": link(start=period.since, end=period.until),
         "earlier_link": link(start=earlier.since, end=earlier.until),
+        "themes": [
+            {
+                "bucket": bucket,
+                "label": label,
+                "themes": [
+                    {
+                        "term": theme.term,
+                        "count": theme.count,
+                        "language": theme.language,
+                        "link": link(
+                            start=period.since,
+                            end=period.until,
+                            bucket=bucket,
+                            term=theme.term,
+                        ),
+                    }
+                    for theme in found
+                ],
+            }
+            for bucket, label, found in themes
+        ],
     }
     # What dashboard.js draws: the same numbers as the tables, and the words of
     # the axes in the page's language.

@@ -484,7 +484,7 @@ def _series_expression(by: str, prefix: str):
     return KeyTextTransform(by, f"{prefix}customer__properties")
 
 
-def _segment_filter(segment, prefix: str) -> Q:
+def segment_filter(segment, prefix: str = "") -> Q:
     """The rows of customers in `segment` now (a subquery on the customers)."""
     from cxm.customers.selectors import segment_customers
 
@@ -511,7 +511,7 @@ def _grouped(qs: QuerySet, *, keys: dict, aggregates: dict, by, segments, prefix
     if not segments:
         return []
     parts = [
-        qs.filter(_segment_filter(segment, prefix))
+        qs.filter(segment_filter(segment, prefix))
         .values(**keys)
         .annotate(series=Value(str(segment.pk)), **aggregates)
         .order_by()
@@ -598,7 +598,7 @@ def trend(
     """
     qs = responses_for(kind, **filters)
     if segment is not None:
-        qs = qs.filter(_segment_filter(segment, ""))
+        qs = qs.filter(segment_filter(segment, ""))
     rows = _grouped(
         qs,
         keys={"period": INTERVALS[interval]("created_at")},
@@ -660,7 +660,7 @@ def response_rate_trend(
     """
     qs = invitations_for(kind, **filters)
     if segment is not None:
-        qs = qs.filter(_segment_filter(segment, ""))
+        qs = qs.filter(segment_filter(segment, ""))
     rows = _grouped(
         qs,
         keys={"period": INTERVALS[interval]("sent_at")},
@@ -696,7 +696,7 @@ def distribution(
     """
     qs = responses_for(kind, **filters).filter(score__isnull=False)
     if segment is not None:
-        qs = qs.filter(_segment_filter(segment, ""))
+        qs = qs.filter(segment_filter(segment, ""))
     rows = _grouped(
         qs,
         keys={"value": F("score")},
@@ -869,7 +869,7 @@ def compare(
     """
     qs = responses_for(kind, **filters)
     if segment is not None:
-        qs = qs.filter(_segment_filter(segment, ""))
+        qs = qs.filter(segment_filter(segment, ""))
     periods = {
         name: Q(created_at__gte=since, created_at__lt=until)
         for name, (since, until) in (("a", a), ("b", b))

@@ -94,13 +94,15 @@ def test_it_refuses_segments_side_by_side_with_one_segment(agent_client):
 
 
 def test_it_renders_the_dashboard_in_constant_queries(
-    agent_client, django_assert_num_queries
+    agent_client, django_assert_num_queries, settings
 ):
+    settings.THEMES_CACHE_SECONDS = 0  # the themes' comments read every time
     response_record(invitation=InvitationFactory(), score=3)
     # The session, the user, whether they are CX staff, the segments, the
-    # campaigns; the trend, response rate, distribution and comparison; whether
-    # the navigation offers the reports (an agent: no).
-    with django_assert_num_queries(10):
+    # campaigns; the trend, response rate, distribution and comparison; the
+    # detractors' and the promoters' comments; whether the navigation offers the
+    # reports (an agent: no).
+    with django_assert_num_queries(12):
         agent_client.get("/dashboard/?by=plan")
     for kind in ("csat", "ces", "nps"):
         response_record(
@@ -108,6 +110,21 @@ def test_it_renders_the_dashboard_in_constant_queries(
         )
     property_segment("plan", "pro")
     property_segment("plan", "basic")
-    with django_assert_num_queries(10):
+    with django_assert_num_queries(12):
         agent_client.get("/dashboard/?by=segment")
     assert Segment.objects.count() == 2
+
+
+def test_it_lists_the_themes_of_detractors_and_promoters_with_links(agent_client):
+    for comment in ["Delivery was late", "Late delivery again", "배송이 늦었어요"]:
+        response_record(invitation=InvitationFactory(), score=2, comment=comment)
+    response_record(invitation=InvitationFactory(), score=10, comment="Friendly staff")
+
+    html = agent_client.get("/dashboard/").content.decode()
+
+    detractors = html[html.index('id="themes-detractor"') :]
+    detractors = detractors[: detractors.index("</div>")]
+    assert "delivery" in detractors
+    assert "term=delivery" in detractors and "bucket=detractor" in detractors
+    promoters = html[html.index('id="themes-promoter"') :]
+    assert "staff" in promoters[: promoters.index("</div>")]
