@@ -1340,6 +1340,7 @@ class TrendView(APIView):
             OpenApiParameter(
                 "by",
                 OpenApiTypes.STR,
+                pattern=f"^{metrics.PROPERTY_NAME.pattern}$",
                 description=(
                     "Split into series: segment (every segment, up to "
                     f"{metrics.MAX_SERIES}), locale, or a customer property's name "
