@@ -68,8 +68,14 @@ class DashboardForm(forms.Form):
     campaign = forms.ChoiceField(label=_("Campaign"), required=False)
     segment = forms.ChoiceField(label=_("Segment"), required=False)
 
-    def __init__(self, *args, segments, campaigns, **kwargs):
-        super().__init__(*args, **kwargs)
+    def __init__(self, data, *, segments, campaigns, **kwargs):
+        # The default period shown in its fields, as if chosen.
+        data = data.copy()
+        today = timezone.localdate()
+        if not data.get("since") and not data.get("until"):
+            data["until"] = today.isoformat()
+            data["since"] = (today - timedelta(days=DEFAULT_DAYS - 1)).isoformat()
+        super().__init__(data, **kwargs)
         # The lists fetched once by the view, shown and checked from memory.
         self.fields["segment"].choices = [("", _("All customers"))] + [
             (s.pk, s.name) for s in segments
