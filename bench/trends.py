@@ -226,3 +226,37 @@ def dashboard_latency(*, port: int, path: str, cookie: tuple[str, str], runs=21)
         get()
     times = [get() for _ in range(runs)]
     return {"median": statistics.median(times), "min": min(times)}
+
+
+def dashboard_sql(*, path: str, user_cookie: tuple[str, str], runs: int = 11) -> dict:
+    """
+    Returns the median seconds of the SQL statements one GET `path` runs (captured
+    from an in-process request), each run bare on a cursor in turn: the database's
+    share of the page, measured beside it.
+    """
+    from django.conf import settings
+    from django.db import connection
+    from django.test import Client
+    from django.test.utils import CaptureQueriesContext
+
+    client = Client()
+    client.cookies[user_cookie[0]] = user_cookie[1]
+    with CaptureQueriesContext(connection) as captured:
+        answer = client.get(path, HTTP_HOST=settings.ALLOWED_HOSTS[0])
+    if answer.status_code != 200:
+        raise RuntimeError(f"GET {path} in process: {answer.status_code}")
+    statements = [q["sql"] for q in captured.captured_queries]
+
+    def run_all():
+        with connection.cursor() as cursor:
+            for sql in statements:
+                cursor.execute(sql)
+                cursor.fetchall()
+
+    run_all()
+    times = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        run_all()
+        times.append(time.perf_counter() - started)
+    return {"median": statistics.median(times), "statements": len(statements)}
