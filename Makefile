@@ -12,7 +12,7 @@ MO := $(PO:.po=.mo)
 # makemessages and compilemessages walk the whole tree; these are not ours.
 I18N_IGNORE := --ignore=.venv --ignore=var --ignore=staticfiles --ignore=node_modules
 
-.PHONY: help venv system gettext chromium fonts wrk run test bench lint messages
+.PHONY: help venv system gettext chromium fonts wrk run test bench lint messages vendor
 
 ## help: this list
 help:
@@ -94,3 +94,9 @@ lint: venv
 messages: venv gettext
 	$(PY) manage.py makemessages -l ko $(I18N_IGNORE)
 	$(PY) manage.py compilemessages -l ko $(I18N_IGNORE)
+
+## vendor: copy Chart.js from node_modules into static/vendor/ (committed; no CDN)
+vendor: node_modules/.installed
+	mkdir -p static/vendor/chartjs
+	cp node_modules/chart.js/dist/chart.umd.min.js node_modules/chart.js/LICENSE.md \
+	  static/vendor/chartjs/

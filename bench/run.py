@@ -15,9 +15,10 @@ throughput needs wrk (`make wrk`, Debian's package).
 
 Sizes (environment; the defaults are the issue's sizes):
     BENCH_ONLY         delivery,metrics,segments,answers,imports,followups,timeline,
-                       customerlist (all by default)
+                       customerlist,trends (all by default)
     BENCH_INVITATIONS  invitations delivered, by 1 and by 2 worker processes (10000)
-    BENCH_RESPONSES    responses of each kind's campaign (1000000)
+    BENCH_RESPONSES    responses of each kind's campaign, and of the trends over
+                       two years (1000000)
     BENCH_FOLLOWUPS    follow-ups already there in the second answer run, and of
                        the follow-up figures (100000, 2000 of them due)
     BENCH_CUSTOMERS    customers of the segment figures (100000)
@@ -61,6 +62,7 @@ from bench import (  # noqa: E402
     segments,
     smtp_sink,
     timeline,
+    trends,
 )
 from tests.processes import process_group_stop  # noqa: E402
 
@@ -89,6 +91,7 @@ PARTS = (
     "followups",
     "timeline",
     "customerlist",
+    "trends",
 )
 ONLY = [p.strip() for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",")]
 INVITATIONS = envint("BENCH_INVITATIONS", 10_000, minimum=1)
@@ -1150,6 +1153,88 @@ def bench_imports(*, workdir: Path) -> None:
     )
 
 
+def bench_trends(*, env: dict, workdir: Path) -> None:
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    log(
+        f"trends: {RESPONSES:,} responses over 2 years in 20 NPS campaigns, "
+        f"{RESPONSES // 4:,} more delivered invitations, {RESPONSES // 10:,} "
+        "customers (SQL)"
+    )
+    started = time.monotonic()
+    trends.rows_create(responses=RESPONSES)
+    log(f"trends: rows ready and vacuumed in {time.monotonic() - started:.0f} s")
+    until = timezone.now()
+    since = until - timedelta(days=731)
+    timing = trends.compare_trend(since=since, until=until)
+    log(f"trends: the ORM's SQL: {timing['sql']}")
+    log(
+        f"trends: weekly NPS, {timing['weeks']} weeks: surveys.metrics.trend "
+        f"{timing['orm'] * 1000:.1f} ms, bare SQL {timing['bare'] * 1000:.1f} ms"
+    )
+    report(
+        name=(
+            f"Weekly NPS trend over 2 years ({RESPONSES:,} responses, "
+            f"{timing['weeks']} weeks): surveys.metrics.trend, seconds per call "
+            "(median of 11 after 2 warm-ups); ratio = ORM ÷ bare SQL (target "
+            "≤ 1.3, lower is better)"
+        ),
+        value=timing["orm"],
+        unit="s/call",
+        reference=(
+            "the same date_trunc('week') … count(*) FILTER aggregate as bare SQL "
+            "over surveys_response of the NPS surveys"
+        ),
+        reference_value=timing["bare"],
+        details={
+            "fastest_s": round(timing["orm_min"], 6),
+            "bare_fastest_s": round(timing["bare_min"], 6),
+        },
+    )
+    cookie = trends.staff_session()
+    server = answers.Server(
+        env=env,
+        port=smtp_sink.free_port(),
+        workers=SERVER_WORKERS,
+        log_path=workdir / "gunicorn-trends.log",
+    )
+    try:
+        server.wait_ready()
+        for path in ("/dashboard/", "/dashboard/?by=plan"):
+            latency = trends.dashboard_latency(
+                port=server.port, path=path, cookie=cookie
+            )
+            sql = trends.dashboard_sql(path=path, user_cookie=cookie)
+            log(
+                f"trends: GET {path}: median {latency['median'] * 1000:.1f} ms, "
+                f"fastest {latency['min'] * 1000:.1f} ms; its {sql['statements']} "
+                f"SQL statements bare: {sql['median'] * 1000:.1f} ms"
+            )
+            report(
+                name=(
+                    f"GET {path} over HTTP (gunicorn, a new connection each) with "
+                    f"{RESPONSES:,} responses: median of 21 after 3 warm-ups; "
+                    "ratio = median ÷ the 100 ms target (≤ 1 holds, lower is "
+                    "better)"
+                ),
+                value=latency["median"],
+                unit="s/request",
+                reference="the issue's target, 100 ms",
+                reference_value=0.1,
+                details={
+                    "fastest_s": round(latency["min"], 6),
+                    "its_sql_bare_s": round(sql["median"], 6),
+                    "ratio_to_its_sql_bare": round(
+                        latency["median"] / sql["median"], 4
+                    ),
+                },
+            )
+    finally:
+        server.stop()
+
+
 def main() -> None:
     started = time.monotonic()
     unknown = set(ONLY) - set(PARTS)
@@ -1224,6 +1309,8 @@ def main() -> None:
                 bench_timeline(env=env, workdir=Path(workdir))
             if "customerlist" in ONLY:
                 bench_customerlist(env=env, workdir=Path(workdir))
+            if "trends" in ONLY:
+                bench_trends(env=env, workdir=Path(workdir))
             if "answers" in ONLY:
                 try:
                     bench_answers(env=env, workdir=Path(workdir))

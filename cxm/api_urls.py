@@ -9,11 +9,13 @@ from cxm.followups.api import FollowUpReportView, FollowUpViewSet, RootCauseView
 from surveys.api import (
     CampaignViewSet,
     CesView,
+    CompareView,
     CsatView,
     InvitationViewSet,
     NpsView,
     ResponseViewSet,
     SurveyViewSet,
+    TrendView,
 )
 
 router = DefaultRouter()
@@ -45,6 +47,8 @@ urlpatterns = [
     path("metrics/nps/", NpsView.as_view(), name="metrics-nps"),
     path("metrics/csat/", CsatView.as_view(), name="metrics-csat"),
     path("metrics/ces/", CesView.as_view(), name="metrics-ces"),
+    path("metrics/trend/", TrendView.as_view(), name="metrics-trend"),
+    path("metrics/compare/", CompareView.as_view(), name="metrics-compare"),
     path("reports/followups/", FollowUpReportView.as_view(), name="reports-followups"),
     *router.urls,
     # What no route above takes (/api/campaigns/abc/) is a JSON 404 like the rest

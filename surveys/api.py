@@ -11,7 +11,9 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import BasePagination
 from rest_framework.response import Response as ApiResponse
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from cxm.api import (
@@ -22,7 +24,6 @@ from cxm.api import (
     DetailSerializer,
     ErrorSerializer,
     FilterSet,
-    IsoDateTimeFilter,
     ModelSerializer,
     QueryIntegerField,
     ReferenceFilter,
@@ -32,7 +33,8 @@ from cxm.api import (
     error_codes,
 )
 
-from . import metrics, services
+from . import metrics, selectors, services
+from .filters import ResponseFilter
 from .kinds import SCORE_MAX, SCORE_MIN, Bucket, SurveyKind
 from .models import (
     CHOICE_LABEL_MAX,
@@ -912,28 +914,68 @@ class ResponseSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ResponseFilter(FilterSet):
-    campaign = campaign_filter()
-    since = IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="gte", help_text="Answered at or after."
-    )
-    until = IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="lt", help_text="Answered before."
-    )
+class ResponsePagination(BasePagination):
+    """
+    Keyset paging, newest first: `next` carries a cursor after the page's last
+    response. No total: counting a million rows of a join took longer than the page.
+    """
 
-    class Meta:
-        model = Response
-        fields = ["campaign", "survey", "customer"]
+    cursor_query_param = "cursor"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        cursor = request.query_params.get(self.cursor_query_param)
+        try:
+            rows, self.next_cursor = selectors.responses_page(queryset, cursor=cursor)
+        except ValueError:
+            raise exceptions.ValidationError(
+                {self.cursor_query_param: [_("This is not a cursor this list gave.")]}
+            )
+        return rows
+
+    def get_paginated_response(self, data):
+        next_url = None
+        if self.next_cursor:
+            next_url = replace_query_param(
+                self.request.build_absolute_uri(),
+                self.cursor_query_param,
+                self.next_cursor,
+            )
+        return ApiResponse({"next": next_url, "results": data})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["next", "results"],
+            "properties": {
+                "next": {
+                    "type": ["string", "null"],
+                    "format": "uri",
+                    "description": "The next page, or null after the last.",
+                },
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Where the page starts: the cursor of a `next` link.",
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+            }
+        ]
 
 
 class ResponseViewSet(viewsets.ReadOnlyModelViewSet):
-    """What the customers said: the headline score and every answer."""
+    """What the customers said: the headline score and every answer, newest first."""
 
-    queryset = Response.objects.select_related("customer", "survey").prefetch_related(
-        "answers"
-    )
+    queryset = selectors.responses_listed(Response.objects.all())
     serializer_class = ResponseSerializer
     filterset_class = ResponseFilter
+    pagination_class = ResponsePagination
 
 
 class MetricQuerySerializer(serializers.Serializer):
@@ -1064,3 +1106,352 @@ CsatView = _metric_view(
 CesView = _metric_view(
     "ces", CesSerializer, "Customer effort: the mean of 1–7, and the % of 5–7."
 )
+
+
+# Trends and period comparisons ------------------------------------------------
+
+STANDARD_KINDS = [SurveyKind.NPS, SurveyKind.CSAT, SurveyKind.CES]
+
+
+class TrendFilterSerializer(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=STANDARD_KINDS, default=SurveyKind.NPS)
+    campaign = QueryIntegerField(required=False)
+    survey = QueryIntegerField(required=False)
+    segment = QueryIntegerField(required=False)
+
+    def validate(self, attrs):
+        if "campaign" in attrs and "survey" in attrs:
+            raise serializers.ValidationError(
+                _("Give a campaign or a survey, not both.")
+            )
+        return attrs
+
+
+class TrendQuerySerializer(TrendFilterSerializer):
+    interval = serializers.ChoiceField(choices=list(metrics.INTERVALS), default="week")
+    by = serializers.CharField(required=False, max_length=40)
+    since = DateTimeField(required=False)
+    until = DateTimeField(required=False)
+
+    def validate_by(self, by):
+        try:
+            return metrics.by_clean(by)
+        except DjangoValidationError as e:
+            raise serializers.ValidationError(e.messages)
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        if attrs.get("by") == metrics.BY_SEGMENT and "segment" in attrs:
+            raise serializers.ValidationError(
+                _("Split by segment or keep one segment, not both.")
+            )
+        _period_check(attrs.get("since"), attrs.get("until"), "until")
+        return attrs
+
+
+def _period_check(since, until, field: str) -> None:
+    if since is not None and until is not None and since >= until:
+        raise serializers.ValidationError(
+            {field: [_("The end must come after the start.")]}
+        )
+
+
+class CompareQuerySerializer(TrendFilterSerializer):
+    a_since = DateTimeField()
+    a_until = DateTimeField()
+    b_since = DateTimeField()
+    b_until = DateTimeField()
+
+    def validate(self, attrs):
+        attrs = super().validate(attrs)
+        _period_check(attrs["a_since"], attrs["a_until"], "a_until")
+        _period_check(attrs["b_since"], attrs["b_until"], "b_until")
+        return attrs
+
+
+def _figure_filters(data: dict) -> dict:
+    """The metrics' keyword filters of a validated query: its campaign, survey and
+    segment fetched (404 if none has the id)."""
+    from cxm.customers.models import Segment
+
+    filters = {}
+    if "campaign" in data:
+        filters["campaign"] = get_object_or_404(
+            Campaign.objects.select_related("survey"), pk=data["campaign"]
+        )
+    if "survey" in data:
+        filters["survey"] = get_object_or_404(Survey, pk=data["survey"])
+    if "segment" in data:
+        filters["segment"] = get_object_or_404(Segment, pk=data["segment"])
+    return filters
+
+
+class SeriesSerializer(serializers.Serializer):
+    key = serializers.CharField(
+        help_text="What the points name: a segment id, a property's value, or "
+        '"" when not split.'
+    )
+    label = serializers.CharField()
+
+
+class MetricPointSerializer(serializers.Serializer):
+    score = serializers.FloatField(
+        allow_null=True,
+        help_text="NPS (−100 to 100), CSAT (% satisfied) or CES (mean of 1–7).",
+    )
+    responses = serializers.IntegerField()
+    negative = serializers.IntegerField(
+        help_text="Detractors (0–6), dissatisfied (1–2) or hard (1–3)."
+    )
+    neutral = serializers.IntegerField()
+    positive = serializers.IntegerField(
+        help_text="Promoters (9–10), satisfied (4–5) or easy (5–7)."
+    )
+    margin_of_error = serializers.FloatField(
+        allow_null=True, help_text="At 95 %, in the score's unit."
+    )
+
+
+class TrendPointSerializer(MetricPointSerializer):
+    period = serializers.DateField(help_text="The first day of the week or month.")
+    series = serializers.CharField()
+
+
+class RatePointSerializer(serializers.Serializer):
+    period = serializers.DateField(help_text="The week or month the emails went.")
+    series = serializers.CharField()
+    delivered = serializers.IntegerField()
+    responses = serializers.IntegerField(help_text="Of those delivered, answered.")
+    response_rate = serializers.FloatField(
+        allow_null=True, help_text="responses ÷ delivered, in %."
+    )
+
+
+class DistributionPointSerializer(serializers.Serializer):
+    series = serializers.CharField()
+    score = serializers.IntegerField()
+    responses = serializers.IntegerField()
+
+
+class TrendSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    interval = serializers.CharField()
+    by = serializers.CharField(allow_null=True)
+    series = SeriesSerializer(many=True)
+    points = TrendPointSerializer(many=True)
+    response_rate = RatePointSerializer(many=True)
+    distribution = DistributionPointSerializer(many=True)
+
+
+def metric_point(metric: metrics.Metric) -> dict:
+    """The kind-neutral numbers of a metric (MetricPointSerializer's)."""
+    counts = {
+        "nps": ("detractors", "passives", "promoters"),
+        "csat": ("dissatisfied", "neutral", "satisfied"),
+        "ces": ("hard", "neutral", "easy"),
+    }[
+        "nps"
+        if isinstance(metric, metrics.Nps)
+        else "csat"
+        if isinstance(metric, metrics.Csat)
+        else "ces"
+    ]
+    return {
+        "score": metric.score,
+        "responses": metric.responses,
+        "negative": getattr(metric, counts[0]),
+        "neutral": getattr(metric, counts[1]),
+        "positive": getattr(metric, counts[2]),
+        "margin_of_error": metric.margin_of_error,
+    }
+
+
+def trend_data(kind: str, *, interval: str, by, segments, **filters) -> dict:
+    """The trend, response rate and distribution of `kind` as TrendSerializer's."""
+    figure = metrics.trend(kind, interval=interval, by=by, segments=segments, **filters)
+    rates = metrics.response_rate_trend(
+        kind, interval=interval, by=by, segments=segments, **filters
+    )
+    spread = metrics.distribution(
+        kind,
+        by=by,
+        segments=segments,
+        **filters,
+    )
+    return {
+        "kind": kind,
+        "interval": interval,
+        "by": by,
+        "series": figure.series,
+        "points": [
+            {"period": p.period, "series": p.series, **metric_point(p.metric)}
+            for p in figure.points
+        ],
+        "response_rate": [
+            {
+                "period": p.period,
+                "series": p.series,
+                "delivered": p.delivered,
+                "responses": p.responses,
+                "response_rate": p.response_rate,
+            }
+            for p in rates.points
+        ],
+        "distribution": spread.points,
+    }
+
+
+_FILTER_PARAMETERS = [
+    OpenApiParameter(
+        "kind",
+        OpenApiTypes.STR,
+        enum=STANDARD_KINDS,
+        description="nps (default), csat or ces.",
+    ),
+    OpenApiParameter("campaign", OpenApiTypes.INT, description="A campaign id."),
+    OpenApiParameter("survey", OpenApiTypes.INT, description="A survey id."),
+    OpenApiParameter(
+        "segment", OpenApiTypes.INT, description="Only customers in this segment."
+    ),
+]
+_FIGURE_ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="A bad parameter."),
+    404: OpenApiResponse(
+        DetailSerializer,
+        description="No such campaign, survey or segment, or one of another kind.",
+    ),
+}
+
+
+class TrendView(APIView):
+    """A metric per week or month, with the response rate and the distribution of
+    scores over the same responses; split by segment or a customer property."""
+
+    @extend_schema(
+        operation_id="metrics_trend",
+        parameters=[
+            *_FILTER_PARAMETERS,
+            OpenApiParameter(
+                "interval",
+                OpenApiTypes.STR,
+                enum=list(metrics.INTERVALS),
+                description="week (default) or month.",
+            ),
+            OpenApiParameter(
+                "by",
+                OpenApiTypes.STR,
+                pattern=f"^{metrics.PROPERTY_NAME.pattern}$",
+                description=(
+                    "Split into series: segment (every segment, up to "
+                    f"{metrics.MAX_SERIES}), locale, or a customer property's name "
+                    f"(plan, region …; its {metrics.MAX_SERIES} largest values)."
+                ),
+            ),
+            OpenApiParameter(
+                "since", OpenApiTypes.DATETIME, description="Answered at or after."
+            ),
+            OpenApiParameter(
+                "until", OpenApiTypes.DATETIME, description="Answered before."
+            ),
+        ],
+        responses={200: TrendSerializer, **_FIGURE_ERRORS},
+    )
+    def get(self, request):
+        from cxm.customers.models import Segment
+
+        query = TrendQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        by = data.get("by")
+        segments = (
+            list(Segment.objects.order_by("name")[: metrics.MAX_SERIES])
+            if by == metrics.BY_SEGMENT
+            else ()
+        )
+        try:
+            result = trend_data(
+                data["kind"],
+                interval=data["interval"],
+                by=by,
+                segments=segments,
+                since=data.get("since"),
+                until=data.get("until"),
+                **_figure_filters(data),
+            )
+        except DjangoValidationError as e:
+            raise exceptions.NotFound(" ".join(e.messages))
+        return ApiResponse(TrendSerializer(result).data)
+
+
+class PeriodSerializer(MetricPointSerializer):
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField()
+
+
+class ComparisonSerializer(serializers.Serializer):
+    kind = serializers.CharField()
+    a = PeriodSerializer()
+    b = PeriodSerializer()
+    difference = serializers.FloatField(
+        allow_null=True, help_text="b's score − a's; null if either has none."
+    )
+    test = serializers.ChoiceField(
+        choices=list(metrics.TESTS.values()),
+        help_text=(
+            "nps-z: a z-test on the difference of the two NPS, each with the "
+            "variance of a +1/0/−1 answer; two-proportion-z: the pooled "
+            "two-proportion z-test of the % satisfied; welch-t: Welch's t-test of "
+            "the two means."
+        ),
+    )
+    statistic = serializers.FloatField(
+        allow_null=True, help_text="z or t; null below 2 responses on a side."
+    )
+    df = serializers.FloatField(
+        allow_null=True, help_text="Welch's degrees of freedom (CES only)."
+    )
+    p_value = serializers.FloatField(allow_null=True, help_text="Two-sided.")
+    significant = serializers.BooleanField(help_text="p < 0.05.")
+
+
+def comparison_data(comparison: metrics.Comparison, a, b) -> dict:
+    """A Comparison as ComparisonSerializer's, with the periods' bounds."""
+    data = comparison.as_dict()
+    data["a"] = {"since": a[0], "until": a[1], **metric_point(comparison.a)}
+    data["b"] = {"since": b[0], "until": b[1], **metric_point(comparison.b)}
+    return data
+
+
+class CompareView(APIView):
+    """A metric in two periods, and whether the difference is significant at 95 %."""
+
+    @extend_schema(
+        operation_id="metrics_compare",
+        parameters=[
+            *_FILTER_PARAMETERS,
+            *[
+                OpenApiParameter(
+                    name,
+                    OpenApiTypes.DATETIME,
+                    required=True,
+                    description=f"Period {name[0]}: answered "
+                    + ("at or after." if name.endswith("since") else "before."),
+                )
+                for name in ("a_since", "a_until", "b_since", "b_until")
+            ],
+        ],
+        responses={200: ComparisonSerializer, **_FIGURE_ERRORS},
+    )
+    def get(self, request):
+        query = CompareQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        data = query.validated_data
+        a = (data["a_since"], data["a_until"])
+        b = (data["b_since"], data["b_until"])
+        try:
+            comparison = metrics.compare(
+                data["kind"], a=a, b=b, **_figure_filters(data)
+            )
+        except DjangoValidationError as e:
+            raise exceptions.NotFound(" ".join(e.messages))
+        return ApiResponse(ComparisonSerializer(comparison_data(comparison, a, b)).data)

@@ -10,14 +10,16 @@ The bounds come from kinds.KINDS, as everywhere else.
 """
 
 import math
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 
 from django.core.exceptions import ValidationError
 from django.db.models import (
     Avg,
     Case,
     Count,
+    F,
     IntegerField,
     OuterRef,
     Q,
@@ -25,10 +27,12 @@ from django.db.models import (
     StdDev,
     Subquery,
     Sum,
+    TextField,
     Value,
     When,
 )
-from django.db.models.functions import Coalesce, JSONObject
+from django.db.models.fields.json import KeyTextTransform
+from django.db.models.functions import Cast, Coalesce, JSONObject, TruncMonth, TruncWeek
 from django.utils.translation import gettext as _
 
 from .kinds import KINDS, SurveyKind
@@ -446,3 +450,448 @@ def campaign_metric(campaign) -> Metric | None:
             "stddev": row.get("stddev"),
         },
     )
+
+
+# Trends, segments side by side and period comparisons ------------------------
+
+INTERVALS = {"week": TruncWeek, "month": TruncMonth}
+# The customer fields a figure may be split by besides segments; any other name
+# is a key of the customers' free properties (plan, region …).
+CUSTOMER_FIELDS = {"locale": "locale"}
+BY_SEGMENT = "segment"
+PROPERTY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,39}")
+# Side by side, a chart stays readable with this many series; the largest win.
+MAX_SERIES = 8
+
+
+def by_clean(by: str) -> str:
+    """Returns `by` (segment, locale or a property name) or raises ValidationError."""
+    if by == BY_SEGMENT or by in CUSTOMER_FIELDS or PROPERTY_NAME.fullmatch(by):
+        return by
+    raise ValidationError(
+        _(
+            "“%(by)s” is not something to split by: use segment, locale or a "
+            "customer property's name (letters, digits and _)."
+        )
+        % {"by": by}
+    )
+
+
+def _series_expression(by: str, prefix: str):
+    """The SQL value of a row's series when split by a customer field or property."""
+    if by in CUSTOMER_FIELDS:
+        return Cast(F(f"{prefix}customer__{CUSTOMER_FIELDS[by]}"), TextField())
+    return KeyTextTransform(by, f"{prefix}customer__properties")
+
+
+def segment_filter(segment, prefix: str = "") -> Q:
+    """The rows of customers in `segment` now (a subquery on the customers)."""
+    from cxm.customers.selectors import segment_customers
+
+    return Q((f"{prefix}customer__in", segment_customers(segment=segment).values("pk")))
+
+
+def _grouped(qs: QuerySet, *, keys: dict, aggregates: dict, by, segments, prefix=""):
+    """
+    Returns the rows of `qs` grouped by `keys` (and by `by`'s series, as
+    "series"), each with `aggregates`: one statement, a UNION ALL of one grouped
+    query per segment when split by segment.
+    """
+    if by is None:
+        return list(
+            qs.values(**keys).annotate(series=Value(""), **aggregates).order_by()
+        )
+    if by != BY_SEGMENT:
+        return list(
+            qs.annotate(series=_series_expression(by, prefix))
+            .values("series", **keys)
+            .annotate(**aggregates)
+            .order_by()
+        )
+    if not segments:
+        return []
+    parts = [
+        qs.filter(segment_filter(segment, prefix))
+        .values(**keys)
+        .annotate(series=Value(str(segment.pk)), **aggregates)
+        .order_by()
+        for segment in segments
+    ]
+    return (
+        list(parts[0].union(*parts[1:], all=True)) if len(parts) > 1 else list(parts[0])
+    )
+
+
+def _series_kept(rows: list[dict], by, segments, weight: str) -> list[dict]:
+    """Returns the series of `rows` as {key, label}, the MAX_SERIES largest by
+    `weight` (segments in their order), and drops the rows of the others."""
+    if by is None:
+        return [{"key": "", "label": ""}]
+    if by == BY_SEGMENT:
+        return [{"key": str(s.pk), "label": s.name} for s in segments]
+    totals: dict = {}
+    for row in rows:
+        totals[row["series"]] = totals.get(row["series"], 0) + row[weight]
+    largest = sorted(totals, key=lambda k: (-totals[k], k is None, k or ""))
+    return [
+        {"key": key or "", "label": key if key else _("(none)")}
+        for key in largest[:MAX_SERIES]
+    ]
+
+
+@dataclass(frozen=True)
+class Figure:
+    """A figure's series ({key, label}, in the order to draw them) and its points
+    (each naming its series by key)."""
+
+    series: list[dict]
+    points: list
+
+
+@dataclass(frozen=True)
+class Point:
+    """One period of a series: its metric (with count and margin of error)."""
+
+    period: date
+    series: str
+    metric: Metric
+
+
+@dataclass(frozen=True)
+class RatePoint:
+    """One period of a series: invitations delivered in it, and how many of them
+    were answered."""
+
+    period: date
+    series: str
+    delivered: int
+    responses: int
+
+    @property
+    def response_rate(self) -> float | None:
+        return response_rate(self.responses, self.delivered)
+
+
+def _keep(rows, series: list[dict]) -> list[dict]:
+    keys = {s["key"] for s in series}
+    return [r for r in rows if (r["series"] or "") in keys]
+
+
+def _as_date(value) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def trend(
+    kind: str,
+    *,
+    interval: str = "week",
+    by: str | None = None,
+    segment=None,
+    segments=(),
+    **filters,
+) -> Figure:
+    """
+    Returns the metric of `kind` per week or month (in the current time zone) of
+    the responses responses_for(**filters) selects, of customers in `segment`;
+    split by `by` into series (the largest MAX_SERIES; `segments` when by
+    segment). One aggregate grouped by period (and series).
+    """
+    qs = responses_for(kind, **filters)
+    if segment is not None:
+        qs = qs.filter(segment_filter(segment, ""))
+    rows = _grouped(
+        qs,
+        keys={"period": INTERVALS[interval]("created_at")},
+        aggregates=score_counts(kind),
+        by=by,
+        segments=segments,
+    )
+    series = _series_kept(rows, by, segments, "responses")
+    rows = _keep(rows, series)
+    rows.sort(key=lambda r: (r["period"], r["series"] or ""))
+    return Figure(
+        series,
+        [
+            Point(_as_date(r["period"]), r["series"] or "", metric_from_row(kind, r))
+            for r in rows
+        ],
+    )
+
+
+def invitations_for(
+    kind: str,
+    *,
+    campaign: Campaign | None = None,
+    survey: Survey | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet:
+    """Returns the delivered invitations of `kind`'s campaigns (or of a campaign or
+    survey) sent in [since, until): the response rate's denominator."""
+    qs = Invitation.objects.filter(DELIVERED)
+    if campaign is not None:
+        qs = qs.filter(campaign=campaign)
+    elif survey is not None:
+        qs = qs.filter(campaign__survey=survey)
+    else:
+        qs = qs.filter(
+            campaign__in=Campaign.objects.filter(survey__kind=kind).values("pk")
+        )
+    if since is not None:
+        qs = qs.filter(sent_at__gte=since)
+    if until is not None:
+        qs = qs.filter(sent_at__lt=until)
+    return qs
+
+
+def response_rate_trend(
+    kind: str,
+    *,
+    interval: str = "week",
+    by: str | None = None,
+    segment=None,
+    segments=(),
+    **filters,
+) -> Figure:
+    """
+    Returns, per week or month of sending, the invitations delivered and how many
+    of them were answered (responses ÷ delivered, as in campaign_stats), split like
+    trend(). One aggregate over the invitations.
+    """
+    qs = invitations_for(kind, **filters)
+    if segment is not None:
+        qs = qs.filter(segment_filter(segment, ""))
+    rows = _grouped(
+        qs,
+        keys={"period": INTERVALS[interval]("sent_at")},
+        # Columns the invitation_sent index holds: no visit to the table.
+        aggregates={
+            "delivered": Count("sent_at"),
+            "responses": Count("answered_at"),
+        },
+        by=by,
+        segments=segments,
+    )
+    series = _series_kept(rows, by, segments, "delivered")
+    rows = _keep(rows, series)
+    rows.sort(key=lambda r: (r["period"], r["series"] or ""))
+    return Figure(
+        series,
+        [
+            RatePoint(
+                _as_date(r["period"]), r["series"] or "", r["delivered"], r["responses"]
+            )
+            for r in rows
+        ],
+    )
+
+
+def distribution(
+    kind: str, *, by: str | None = None, segment=None, segments=(), **filters
+) -> Figure:
+    """
+    Returns how many responses gave each score of the kind's scale, per series:
+    [{"series", "score", "responses"}], every score present (0 where none). One
+    aggregate grouped by score.
+    """
+    qs = responses_for(kind, **filters).filter(score__isnull=False)
+    if segment is not None:
+        qs = qs.filter(segment_filter(segment, ""))
+    rows = _grouped(
+        qs,
+        keys={"value": F("score")},
+        aggregates={"responses": Count("score")},
+        by=by,
+        segments=segments,
+    )
+    series = _series_kept(rows, by, segments, "responses")
+    counts = {(r["series"] or "", r["value"]): r["responses"] for r in rows}
+    spec = KINDS[kind]
+    return Figure(
+        series,
+        [
+            {"series": s["key"], "score": n, "responses": counts.get((s["key"], n), 0)}
+            for s in series
+            for n in range(spec.low, spec.high + 1)
+        ],
+    )
+
+
+# Comparing two periods -------------------------------------------------------
+
+TESTS = {
+    SurveyKind.NPS: "nps-z",
+    SurveyKind.CSAT: "two-proportion-z",
+    SurveyKind.CES: "welch-t",
+}
+
+
+def _normal_p(z: float) -> float:
+    """The two-sided p-value of a standard normal statistic."""
+    return math.erfc(abs(z) / math.sqrt(2))
+
+
+def _beta_cf(a: float, b: float, x: float) -> float:
+    """The continued fraction of the regularized incomplete beta function
+    (Numerical Recipes' betacf, modified Lentz)."""
+    tiny = 1e-300
+    qab, qap, qam = a + b, a + 1, a - 1
+    c, d = 1.0, 1 - qab * x / qap
+    d = 1 / (d if abs(d) > tiny else tiny)
+    h = d
+    for m in range(1, 300):
+        m2 = 2 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1 + aa * d
+        d = 1 / (d if abs(d) > tiny else tiny)
+        c = 1 + aa / c
+        c = c if abs(c) > tiny else tiny
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1 + aa * d
+        d = 1 / (d if abs(d) > tiny else tiny)
+        c = 1 + aa / c
+        c = c if abs(c) > tiny else tiny
+        delta = d * c
+        h *= delta
+        if abs(delta - 1) < 1e-12:
+            break
+    return h
+
+
+def _student_p(t: float, df: float) -> float:
+    """The two-sided p-value of Student's t with `df` degrees of freedom:
+    I_x(df/2, 1/2) with x = df / (df + t²)."""
+    x = df / (df + t * t)
+    if x <= 0:
+        return 0.0
+    if x >= 1:
+        return 1.0
+    a, b = df / 2, 0.5
+    front = math.exp(
+        math.lgamma(a + b)
+        - math.lgamma(a)
+        - math.lgamma(b)
+        + a * math.log(x)
+        + b * math.log(1 - x)
+    )
+    if x < (a + 1) / (a + b + 2):
+        return front * _beta_cf(a, b, x) / a
+    return 1 - front * _beta_cf(b, a, 1 - x) / b
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Period a against period b: b's score − a's, the test's statistic and its
+    two-sided p-value; significant when p < 0.05."""
+
+    kind: str
+    a: Metric
+    b: Metric
+    test: str
+    statistic: float | None
+    p_value: float | None
+    df: float | None = None
+
+    @property
+    def difference(self) -> float | None:
+        if self.a.score is None or self.b.score is None:
+            return None
+        return round(self.b.score - self.a.score, 2 if self.kind == "ces" else 1)
+
+    @property
+    def significant(self) -> bool:
+        return self.p_value is not None and self.p_value < 0.05
+
+    def as_dict(self) -> dict:
+        return {
+            "kind": self.kind,
+            "a": self.a.as_dict(),
+            "b": self.b.as_dict(),
+            "difference": self.difference,
+            "test": self.test,
+            "statistic": None if self.statistic is None else round(self.statistic, 4),
+            "df": None if self.df is None else round(self.df, 1),
+            "p_value": None if self.p_value is None else round(self.p_value, 6),
+            "significant": self.significant,
+        }
+
+
+def significance(kind: str, a: Metric, b: Metric) -> Comparison:
+    """
+    Returns the comparison of two metrics of `kind` with its test:
+    NPS: a z-test on the difference of the two NPS, each with the variance of a
+    +1/0/−1 variable, p + d − (p − d)²; CSAT: the two-proportion z-test (pooled);
+    CES: Welch's t-test on the two means (Welch–Satterthwaite degrees of freedom).
+    No statistic when either side has fewer than 2 responses or no variance.
+    """
+    test = TESTS[kind]
+    na, nb = a.responses, b.responses
+    none = Comparison(kind, a, b, test, None, None)
+    if na < 2 or nb < 2:
+        return none
+    if kind == SurveyKind.NPS:
+        pa, da = a.promoters / na, a.detractors / na
+        pb, db = b.promoters / nb, b.detractors / nb
+        va, vb = pa + da - (pa - da) ** 2, pb + db - (pb - db) ** 2
+        se = math.sqrt(va / na + vb / nb)
+        if not se:
+            return none
+        z = ((pb - db) - (pa - da)) / se
+        return Comparison(kind, a, b, test, z, _normal_p(z))
+    if kind == SurveyKind.CSAT:
+        pooled = (a.satisfied + b.satisfied) / (na + nb)
+        se = math.sqrt(pooled * (1 - pooled) * (1 / na + 1 / nb))
+        if not se:
+            return none
+        z = (b.satisfied / nb - a.satisfied / na) / se
+        return Comparison(kind, a, b, test, z, _normal_p(z))
+    ea, eb = (a.stddev or 0) ** 2 / na, (b.stddev or 0) ** 2 / nb
+    if not ea + eb:
+        return none
+    t = (b.mean - a.mean) / math.sqrt(ea + eb)
+    df = (ea + eb) ** 2 / (ea**2 / (na - 1) + eb**2 / (nb - 1))
+    return Comparison(kind, a, b, test, t, _student_p(t, df), df)
+
+
+def compare(
+    kind: str,
+    *,
+    a: tuple[datetime, datetime],
+    b: tuple[datetime, datetime],
+    segment=None,
+    **filters,
+) -> Comparison:
+    """
+    Returns the metric of `kind` in period a = [since, until) and in period b,
+    with the significance of the difference: one aggregate over both periods,
+    each counted with its own FILTER.
+    """
+    qs = responses_for(kind, **filters)
+    if segment is not None:
+        qs = qs.filter(segment_filter(segment, ""))
+    periods = {
+        name: Q(created_at__gte=since, created_at__lt=until)
+        for name, (since, until) in (("a", a), ("b", b))
+    }
+    row = qs.filter(periods["a"] | periods["b"]).aggregate(
+        **{
+            f"{name}_{key}": _filtered(value, where)
+            for name, where in periods.items()
+            for key, value in score_counts(kind).items()
+        }
+    )
+    metrics_of = {
+        name: metric_from_row(
+            kind, {key[2:]: value for key, value in row.items() if key[0] == name}
+        )
+        for name in periods
+    }
+    return significance(kind, metrics_of["a"], metrics_of["b"])
+
+
+def _filtered(aggregate, where: Q):
+    """The aggregate with `where` added to its FILTER."""
+    aggregate = aggregate.copy()
+    aggregate.filter = where if aggregate.filter is None else aggregate.filter & where
+    return aggregate

@@ -722,6 +722,14 @@ class Invitation(models.Model):
                 models.F("id"),
                 name="invitation_customer_time",
             ),
+            # The response rate over time: what was delivered in a period, and
+            # answered, read from the index alone.
+            models.Index(
+                fields=["sent_at"],
+                include=["campaign", "status", "answered_at"],
+                name="invitation_sent",
+                condition=models.Q(sent_at__isnull=False),
+            ),
             # Contact frequency: was this customer sent anything lately?
             models.Index(
                 fields=["customer", "sent_at"],
@@ -769,6 +777,7 @@ class Response(models.Model):
         on_delete=models.CASCADE,
         related_name="responses",
         verbose_name=_("campaign"),
+        db_index=False,  # response_campaign_time leads with it
     )
     survey = models.ForeignKey(
         Survey,
@@ -802,12 +811,22 @@ class Response(models.Model):
             )
         ]
         indexes = [
-            # campaign and customer have their foreign keys' indexes.
+            # customer has its foreign key's index.
             models.Index(fields=["created_at"], name="response_created"),
-            models.Index(fields=["survey", "created_at"], name="response_survey_time"),
             # The customer's timeline (surveys.timeline): each answer's latest version.
             models.Index(
                 fields=["customer", "updated_at", "id"], name="response_customer_time"
+            ),
+            # The metrics over time read a kind's surveys in a period: the score
+            # (and the customer, for a segment) from the index alone.
+            models.Index(
+                fields=["survey", "created_at"],
+                include=["score", "customer"],
+                name="response_survey_time",
+            ),
+            # A campaign's responses newest first, a page after a (time, id) cursor.
+            models.Index(
+                fields=["campaign", "created_at", "id"], name="response_campaign_time"
             ),
         ]
 

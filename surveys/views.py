@@ -6,19 +6,27 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
+from rest_framework.exceptions import NotFound
 
 from cxm.access import cx_staff_required
 from cxm.customers.services import customer_unsubscribe
 from cxm.throttling import token_miss, unsubscribe_count
 from cxm.views import customer_page
 
-from . import metrics
-from .kinds import kind_of, score_bucket
-from .models import Question, QuestionRole, QuestionType
-from .selectors import invitation_open, survey_questions
+from . import dashboard as dashboard_figures
+from .filters import ResponseFilter
+from .kinds import Bucket, kind_of, score_bucket
+from .models import Campaign, Question, QuestionRole, QuestionType, Response
+from .selectors import (
+    invitation_open,
+    responses_listed,
+    responses_page,
+    survey_questions,
+)
 from .services import response_record
 
 SCORE_TEXT = re.compile(r"[0-9]{1,2}")
@@ -324,20 +332,69 @@ def csrf_failure(request, reason=""):
 
 @cx_staff_required
 def dashboard(request):
-    campaigns = metrics.campaigns_with_counts().order_by("-created_at", "-pk")[:50]
+    """The dashboard: the filters' form, then the figures of surveys.dashboard; a
+    400 with the form's messages for filters that do not hold."""
+    from cxm.customers.models import Segment
+
+    kind = dashboard_figures.kind_from(request.GET)
+    segments = list(Segment.objects.order_by("name"))
+    campaigns = list(
+        Campaign.objects.filter(survey__kind=kind)
+        .select_related("survey")
+        .order_by("-created_at", "-pk")[: dashboard_figures.CAMPAIGN_CHOICES]
+    )
+    # Every filter is optional: no query is the last twelve weeks' NPS.
+    form = dashboard_figures.DashboardForm(
+        request.GET, segments=segments, campaigns=campaigns
+    )
+    if not form.is_valid():
+        return render(request, "surveys/dashboard.html", {"form": form}, status=400)
+    figures = dashboard_figures.figures(form.cleaned_data, segments=segments)
+    return render(request, "surveys/dashboard.html", {"form": form, "figures": figures})
+
+
+@cx_staff_required
+def responses(request):
+    """
+    The responses page: what customers said, newest first, filtered as the API list
+    and the CSV export are (ResponseFilter), a page at a time after a cursor.
+    """
+    filterset = ResponseFilter(
+        request.GET, queryset=responses_listed(Response.objects.all()), request=request
+    )
+    filterset.offer_choices()
+    rows, next_cursor, status = [], None, 200
+    try:
+        valid = filterset.is_valid()
+    except NotFound as e:  # an id that names nothing, said beside its field
+        filterset.form.add_error(None, str(e.detail))
+        valid = False
+    if valid:
+        try:
+            rows, next_cursor = responses_page(
+                filterset.qs, cursor=request.GET.get("cursor")
+            )
+        except ValueError:
+            filterset.form.add_error(None, _("This page link is no longer valid."))
+            valid = False
+    for row in rows:
+        row.bucket_label = Bucket(row.bucket).label if row.bucket else ""
+        row.other_answers = [
+            a for a in row.answers.all() if a.question.role == QuestionRole.EXTRA
+        ]
+    if not valid:
+        status = 400
+    query = request.GET.copy()
+    query.pop("cursor", None)
     return render(
         request,
-        "surveys/dashboard.html",
+        "surveys/responses.html",
         {
-            "overall": metrics.metrics_by_kind(),
-            "rows": [
-                (
-                    c,
-                    metrics.campaign_responded(c),
-                    metrics.campaign_response_rate(c),
-                    metrics.campaign_metric(c),
-                )
-                for c in campaigns
-            ],
+            "form": filterset.form,
+            "rows": rows,
+            "next_cursor": next_cursor,
+            "query": query.urlencode(),
+            "first_page": not request.GET.get("cursor"),
         },
+        status=status,
     )

@@ -8,6 +8,7 @@ tests/api/test_schema.py, and by the command line:
 
 import os
 import re
+from datetime import datetime
 
 import schemathesis
 
@@ -91,12 +92,45 @@ def breaks_a_schedule_rule(path: str, body) -> bool:
     return False
 
 
+def _moment(value):
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", ""))
+    except (AttributeError, TypeError, ValueError):
+        return None
+
+
+def breaks_a_metrics_rule(path: str, query) -> bool:
+    """
+    Whether a trend or comparison names a campaign and a survey, splits by segment
+    while keeping one, or ends a period before it starts: rules between parameters.
+    """
+    if not path.startswith("/api/metrics/") or not isinstance(query, dict):
+        return False
+    if "campaign" in query and "survey" in query:
+        return True
+    if query.get("by") == "segment" and "segment" in query:
+        return True
+    for since, until in (
+        ("since", "until"),
+        ("a_since", "a_until"),
+        ("b_since", "b_until"),
+    ):
+        start, end = _moment(query.get(since)), _moment(query.get(until))
+        try:
+            if start is not None and end is not None and start >= end:
+                return True
+        except TypeError:  # one naive, one aware: not a valid pair either way
+            return True
+    return False
+
+
 @schemathesis.hook
 def filter_case(context, case):
     return not (
         repeats_a_choice_value(case.body)
         or reverses_a_range(case.body)
         or breaks_a_schedule_rule(case.path, case.body)
+        or breaks_a_metrics_rule(case.path, case.query)
     )
 
 

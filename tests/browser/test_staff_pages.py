@@ -65,6 +65,7 @@ STAFF_PAGES = [
     StaffPage("404-public", "/no/such/page/", None, status=404),
     StaffPage("login", "/accounts/login/", None),
     StaffPage("customer", "/customers/{customer_id}/", "agent"),
+    StaffPage("responses", "/responses/", "manager"),
 ]
 
 

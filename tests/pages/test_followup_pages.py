@@ -294,37 +294,6 @@ def test_it_refuses_to_resolve_without_a_root_cause_or_resolution(
     assert followup.status == FollowUpStatus.NEW
 
 
-def test_it_shows_each_kind_with_answers_on_the_dashboard(agent_client):
-    for score in [10, 9, 8, 2]:
-        response_record(invitation=InvitationFactory(), score=score)
-    for score in [5, 4, 1]:
-        response_record(
-            invitation=InvitationFactory(campaign__survey__kind="csat"), score=score
-        )
-    html = agent_client.get("/dashboard/").content.decode()
-    nps = html[html.index('id="nps-overall"') :]
-    assert '<div class="figure">25.0</div>' in nps
-    csat = html[html.index('id="csat-overall"') :]
-    assert '<div class="figure">66.7 %</div>' in csat
-    assert "2 satisfied · 0 neutral · 1 dissatisfied" in csat
-    assert 'id="ces-overall"' not in html  # no CES answers yet
-
-
-def test_it_renders_the_dashboard_in_constant_queries(
-    agent_client, django_assert_num_queries
-):
-    response_record(invitation=InvitationFactory(), score=3)
-    # One of them asks whether the navigation offers the reports (an agent: no).
-    with django_assert_num_queries(6) as few:
-        agent_client.get("/dashboard/")
-    for kind in ("csat", "ces", "nps"):
-        response_record(
-            invitation=InvitationFactory(campaign__survey__kind=kind), score=3
-        )
-    with django_assert_num_queries(len(few.captured_queries)):
-        agent_client.get("/dashboard/")
-
-
 def test_it_lists_and_shows_outbox_emails_with_clickable_links(client, settings):
     client.force_login(UserFactory(is_staff=True))
     settings.EMAIL_BACKEND = "cxm.outbox.backends.EmailBackend"

@@ -8,7 +8,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('customers', '0005_timeline'),
-        ('surveys', '0008_skip_reason_complained'),
+        ('surveys', '0010_trends'),
     ]
 
     operations = [
