@@ -15,6 +15,19 @@ DEFAULT_DAYS = 90
 MAX_DAYS = 3660
 
 
+class SegmentField(forms.ModelChoiceField):
+    """A segment by id; an id no bigint holds is refused before the database sees it."""
+
+    def to_python(self, value):
+        if value in self.empty_values:
+            return None
+        if not str(value).isdigit() or int(value) > 2**63 - 1:
+            raise forms.ValidationError(
+                self.error_messages["invalid_choice"], code="invalid_choice"
+            )
+        return super().to_python(value)
+
+
 class JourneyMapFilterForm(forms.Form):
     since = forms.DateField(
         label=_("From"),
@@ -30,7 +43,7 @@ class JourneyMapFilterForm(forms.Form):
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text=_("YYYY-MM-DD, included; today unless given."),
     )
-    segment = forms.ModelChoiceField(
+    segment = SegmentField(
         label=_("Segment"),
         queryset=Segment.objects.all(),
         required=False,

@@ -163,9 +163,8 @@ class TouchpointFigures:
             "interaction_kind": tp.interaction_kind,
             "campaigns": self.campaigns,
             "kind": self.kind,
-            "metric": self.metric.as_dict() if self.metric else None,
-            "score": self.metric.score if self.metric else None,
-            "previous": self.previous.as_dict() if self.previous else None,
+            "metric": _metric_dict(self.metric, self.kind),
+            "previous": _metric_dict(self.previous, self.kind),
             "change": self.change,
             "negative": self.negative,
             "followups_open": self.followups_open,
@@ -176,6 +175,18 @@ class TouchpointFigures:
             "responses_url": self.link,
             "negative_responses_url": self.negative_link,
         }
+
+
+def _metric_dict(metric: Metric | None, kind: str | None) -> dict | None:
+    """The figures of a metric of any kind, under the same names."""
+    if metric is None:
+        return None
+    return {
+        "score": metric.score,
+        "responses": metric.responses,
+        "negative": getattr(metric, NEGATIVE_COUNT[kind]),
+        "margin_of_error": metric.margin_of_error,
+    }
 
 
 @dataclass

@@ -80,6 +80,7 @@ def test_it_adds_touchpoints_to_a_stage_in_the_admin(admin_client, journey):
             "touchpoints-0-name": "Welcome email",
             "touchpoints-0-channel": "email",
             "touchpoints-0-position": "0",
+            "touchpoints-0-expected_emotion": "0",
         },
     )
 
