@@ -10,6 +10,7 @@ urlpatterns = [
     path("", RedirectView.as_view(pattern_name="followups:list"), name="home"),
     path("", include("surveys.urls")),
     path("followups/", include("cxm.followups.urls")),
+    path("journeys/", include("journeys.urls")),
     path("outbox/", include("cxm.outbox.urls")),
     path("api/", include("cxm.api_urls")),
     # Email services' tracking webhooks: bounces, complaints (surveys.bounces).

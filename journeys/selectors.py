@@ -142,6 +142,14 @@ class TouchpointFigures:
         return getattr(self.metric, NEGATIVE_COUNT[self.kind])
 
     @property
+    def change_text(self) -> str:
+        """The change with its sign (− for a drop), or "" without one."""
+        change = self.change
+        if change is None:
+            return ""
+        return f"{change:+g}".replace("-", "−")
+
+    @property
     def measured_emotion(self) -> float | None:
         return measured_emotion(self.kind, self.metric) if self.kind else None
 
@@ -384,7 +392,9 @@ def journey_map(
     """Returns the figures of a journey's map for a period, segment and channel."""
     period = Period(since=since, until=until)
     stages = list(Stage.objects.filter(journey=journey))
-    touchpoints = Touchpoint.objects.filter(stage__journey=journey)
+    touchpoints = Touchpoint.objects.filter(stage__journey=journey).select_related(
+        "stage"
+    )
     if channel:
         touchpoints = touchpoints.filter(channel=channel)
     touchpoints = list(
