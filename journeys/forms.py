@@ -5,6 +5,7 @@ import datetime as dt
 from django import forms
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import pgettext_lazy
 
 from cxm.customers.models import Segment
 
@@ -30,14 +31,14 @@ class SegmentField(forms.ModelChoiceField):
 
 class JourneyMapFilterForm(forms.Form):
     since = forms.DateField(
-        label=_("From"),
+        label=pgettext_lazy("period", "From"),
         required=False,
         input_formats=["%Y-%m-%d"],
         widget=forms.DateInput(attrs={"type": "date"}),
         help_text=_("YYYY-MM-DD; 90 days before the end unless given."),
     )
     until = forms.DateField(
-        label=_("To"),
+        label=pgettext_lazy("period", "To"),
         required=False,
         input_formats=["%Y-%m-%d"],
         widget=forms.DateInput(attrs={"type": "date"}),

@@ -8,9 +8,9 @@ from .forms import JourneyMapFilterForm
 from .models import Journey
 
 # The emotion curve's drawing: one step per touchpoint, −2…2 from bottom to top.
-CURVE_STEP = 90
-CURVE_MARGIN = 40
-CURVE_HEIGHT = 200
+CURVE_STEP = 100
+CURVE_MARGIN = 48
+CURVE_HEIGHT = 220
 CURVE_UNIT = 40  # pixels per emotion point
 
 

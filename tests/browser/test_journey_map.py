@@ -42,6 +42,11 @@ def test_it_shows_the_journey_map_on_a_phone_and_a_desktop(
     check_page(page, f"journeys-{locale}-{page.size}")
     page.click(f"a[href='/journeys/{example['journey'].pk}/']")
     page.wait_for_url("**/journeys/*/")
+    # The example's period: the last 10 days against the 10 before.
+    page.fill("#id_since", example["since"].isoformat())
+    page.fill("#id_until", example["until"].isoformat())
+    page.click("#map-filters button[type=submit]")
+    page.wait_for_url("**/journeys/*/?*")
 
     assert page.locator("h1").inner_text() == (
         "Journey map: Subscriber" if locale == "en" else "고객 여정 지도: Subscriber"
@@ -54,6 +59,6 @@ def test_it_shows_the_journey_map_on_a_phone_and_a_desktop(
     # A channel with only the support call.
     page.select_option("#id_channel", "phone")
     page.click("#map-filters button[type=submit]")
-    page.wait_for_url("**/journeys/*/?*")
+    page.wait_for_url("**channel=phone*")
     assert page.locator(".touchpoint").count() == 1
     check_page(page, f"journey-map-phone-channel-{locale}-{page.size}")
