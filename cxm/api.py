@@ -501,7 +501,7 @@ class AutoSchema(SpectacularAutoSchema):
 
     def _error_responses(self, operation: dict, query: list[str]) -> dict:
         body = "requestBody" in operation
-        paged = "page" in query
+        paged = bool({"page", "cursor"} & set(query))
         path = any(p["in"] == "path" for p in operation.get("parameters", []))
         errors = {}
         if body or set(query) - {"page"}:

@@ -723,3 +723,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
+
+# Comment themes (surveys.themes) read at most this many of the newest comments of
+# a filter, and keep what they found for THEMES_CACHE_SECONDS.
+THEMES_COMMENTS_MAX = env.int("THEMES_COMMENTS_MAX", 5000, minimum=1)
+THEMES_CACHE_SECONDS = env.int("THEMES_CACHE_SECONDS", 300, minimum=0)

@@ -11,7 +11,9 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.pagination import BasePagination
 from rest_framework.response import Response as ApiResponse
+from rest_framework.utils.urls import replace_query_param
 from rest_framework.views import APIView
 
 from cxm.api import (
@@ -22,7 +24,6 @@ from cxm.api import (
     DetailSerializer,
     ErrorSerializer,
     FilterSet,
-    IsoDateTimeFilter,
     ModelSerializer,
     QueryIntegerField,
     ReferenceFilter,
@@ -32,7 +33,8 @@ from cxm.api import (
     error_codes,
 )
 
-from . import metrics, services
+from . import metrics, selectors, services
+from .filters import ResponseFilter
 from .kinds import SCORE_MAX, SCORE_MIN, Bucket, SurveyKind
 from .models import (
     CHOICE_LABEL_MAX,
@@ -912,28 +914,68 @@ class ResponseSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class ResponseFilter(FilterSet):
-    campaign = campaign_filter()
-    since = IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="gte", help_text="Answered at or after."
-    )
-    until = IsoDateTimeFilter(
-        field_name="created_at", lookup_expr="lt", help_text="Answered before."
-    )
+class ResponsePagination(BasePagination):
+    """
+    Keyset paging, newest first: `next` carries a cursor after the page's last
+    response. No total: counting a million rows of a join took longer than the page.
+    """
 
-    class Meta:
-        model = Response
-        fields = ["campaign", "survey", "customer"]
+    cursor_query_param = "cursor"
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        cursor = request.query_params.get(self.cursor_query_param)
+        try:
+            rows, self.next_cursor = selectors.responses_page(queryset, cursor=cursor)
+        except ValueError:
+            raise exceptions.ValidationError(
+                {self.cursor_query_param: [_("This is not a cursor this list gave.")]}
+            )
+        return rows
+
+    def get_paginated_response(self, data):
+        next_url = None
+        if self.next_cursor:
+            next_url = replace_query_param(
+                self.request.build_absolute_uri(),
+                self.cursor_query_param,
+                self.next_cursor,
+            )
+        return ApiResponse({"next": next_url, "results": data})
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["next", "results"],
+            "properties": {
+                "next": {
+                    "type": ["string", "null"],
+                    "format": "uri",
+                    "description": "The next page, or null after the last.",
+                },
+                "results": schema,
+            },
+        }
+
+    def get_schema_operation_parameters(self, view):
+        return [
+            {
+                "name": self.cursor_query_param,
+                "required": False,
+                "in": "query",
+                "description": "Where the page starts: the cursor of a `next` link.",
+                "schema": {"type": "string", "pattern": "^[A-Za-z0-9_-]{1,64}$"},
+            }
+        ]
 
 
 class ResponseViewSet(viewsets.ReadOnlyModelViewSet):
-    """What the customers said: the headline score and every answer."""
+    """What the customers said: the headline score and every answer, newest first."""
 
-    queryset = Response.objects.select_related("customer", "survey").prefetch_related(
-        "answers"
-    )
+    queryset = selectors.responses_listed(Response.objects.all())
     serializer_class = ResponseSerializer
     filterset_class = ResponseFilter
+    pagination_class = ResponsePagination
 
 
 class MetricQuerySerializer(serializers.Serializer):

@@ -1,9 +1,12 @@
 """Reads of the surveys app that pages and the API share."""
 
-from datetime import datetime, timedelta
+import base64
+import re
+from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q
+from django.db.models import Count, Exists, F, OuterRef, Prefetch, Q
+from django.db.models.fields.tuple_lookups import Tuple, TupleLessThan
 from django.utils import timezone
 
 from cxm.customers.models import CONTACTABLE, SUPPRESSIONS
@@ -11,6 +14,7 @@ from cxm.customers.selectors import segment_customers
 
 from .models import (
     TOKEN_PATTERN,
+    Answer,
     Campaign,
     Invitation,
     InvitationStatus,
@@ -127,3 +131,65 @@ def campaign_audience_preview(*, campaign: Campaign, now=None) -> dict:
         "invited": preview.pop("invited"),
         "excluded": preview,
     }
+
+
+# A page of responses: newest first, the next page after the last one shown
+# (keyset paging: a page deep in a million rows costs what the first one does, and
+# nothing counts the rows).
+RESPONSES_PAGE = 50
+
+
+def _cursor_of(response) -> str:
+    """The opaque cursor that lists what comes after `response`."""
+    micros = (response.created_at - EPOCH) // timedelta(microseconds=1)
+    text = f"{micros}_{response.pk}"
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def _after(cursor: str) -> tuple[datetime, int]:
+    """Returns the (time, id) a cursor names; ValueError if it is not a cursor."""
+    if not CURSOR.fullmatch(cursor):
+        raise ValueError(cursor)
+    text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    micros, _, pk = text.partition("_")
+    if not 0 < int(pk) < 2**63:
+        raise ValueError(cursor)
+    return EPOCH + timedelta(microseconds=int(micros)), int(pk)
+
+
+CURSOR = re.compile(r"[A-Za-z0-9_-]{1,64}", re.ASCII)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def responses_page(responses, *, cursor: str | None, size: int | None = None):
+    """
+    Returns (rows, next cursor or None): up to `size` of `responses` (a queryset
+    ordered newest first) after `cursor`. Raises ValueError for a cursor that is
+    none this function gave.
+    """
+    size = size or RESPONSES_PAGE
+    if cursor:
+        try:
+            moment, pk = _after(cursor)
+        except (ValueError, OverflowError, OSError, UnicodeDecodeError):
+            raise ValueError(cursor)
+        responses = responses.filter(
+            TupleLessThan(Tuple(F("created_at"), F("id")), (moment, pk))
+        )
+    rows = list(responses[: size + 1])
+    more = len(rows) > size
+    rows = rows[:size]
+    return rows, (_cursor_of(rows[-1]) if more else None)
+
+
+def responses_listed(responses):
+    """Returns `responses` with what a list shows of each: its customer, campaign,
+    survey and other answers (with their questions), in a fixed number of queries."""
+    return responses.select_related("customer", "campaign", "survey").prefetch_related(
+        Prefetch(
+            "answers",
+            queryset=Answer.objects.select_related("question").order_by(
+                "question__position"
+            ),
+        )
+    )

@@ -9,4 +9,5 @@ urlpatterns = [
     path("s/<str:token>/thanks/", views.thanks, name="thanks"),
     path("s/<str:token>/unsubscribe/", views.unsubscribe, name="unsubscribe"),
     path("dashboard/", views.dashboard, name="dashboard"),
+    path("responses/", views.responses, name="responses"),
 ]

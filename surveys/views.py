@@ -6,9 +6,11 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.shortcuts import redirect, render
 from django.utils import translation
+from django.utils.translation import gettext as _
 from django.views.csrf import csrf_failure as django_csrf_failure
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
+from rest_framework.exceptions import NotFound
 
 from cxm.access import cx_staff_required
 from cxm.customers.services import customer_unsubscribe
@@ -16,9 +18,15 @@ from cxm.throttling import token_miss, unsubscribe_count
 from cxm.views import customer_page
 
 from . import metrics
-from .kinds import kind_of, score_bucket
-from .models import Question, QuestionRole, QuestionType
-from .selectors import invitation_open, survey_questions
+from .filters import ResponseFilter
+from .kinds import Bucket, kind_of, score_bucket
+from .models import Question, QuestionRole, QuestionType, Response
+from .selectors import (
+    invitation_open,
+    responses_listed,
+    responses_page,
+    survey_questions,
+)
 from .services import response_record
 
 SCORE_TEXT = re.compile(r"[0-9]{1,2}")
@@ -340,4 +348,51 @@ def dashboard(request):
                 for c in campaigns
             ],
         },
+    )
+
+
+@cx_staff_required
+def responses(request):
+    """
+    The responses page: what customers said, newest first, filtered as the API list
+    and the CSV export are (ResponseFilter), a page at a time after a cursor.
+    """
+    filterset = ResponseFilter(
+        request.GET, queryset=responses_listed(Response.objects.all()), request=request
+    )
+    filterset.offer_choices()
+    rows, next_cursor, status = [], None, 200
+    try:
+        valid = filterset.is_valid()
+    except NotFound as e:  # an id that names nothing, said beside its field
+        filterset.form.add_error(None, str(e.detail))
+        valid = False
+    if valid:
+        try:
+            rows, next_cursor = responses_page(
+                filterset.qs, cursor=request.GET.get("cursor")
+            )
+        except ValueError:
+            filterset.form.add_error(None, _("This page link is no longer valid."))
+            valid = False
+    for row in rows:
+        row.bucket_label = Bucket(row.bucket).label if row.bucket else ""
+        row.other_answers = [
+            a for a in row.answers.all() if a.question.role == QuestionRole.EXTRA
+        ]
+    if not valid:
+        status = 400
+    query = request.GET.copy()
+    query.pop("cursor", None)
+    return render(
+        request,
+        "surveys/responses.html",
+        {
+            "form": filterset.form,
+            "rows": rows,
+            "next_cursor": next_cursor,
+            "query": query.urlencode(),
+            "first_page": not request.GET.get("cursor"),
+        },
+        status=status,
     )

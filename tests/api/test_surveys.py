@@ -580,8 +580,8 @@ def test_it_lists_invitations_and_responses_in_a_constant_number_of_queries(
 ):
     for score in (9, 3):
         answer(score)
-    # token, count, rows (and the responses' answers)
-    expected = {"invitations": 3, "responses": 4}[resource]
+    # token, count (invitations; responses page by a cursor), rows, answers
+    expected = {"invitations": 3, "responses": 3}[resource]
     with django_assert_num_queries(expected) as few:
         assert len(page_ids(api.get(f"/api/{resource}/"))) == 2
 
@@ -670,3 +670,39 @@ def test_it_gives_a_campaigns_stats_with_counts_per_state_and_response_rate(
 
 def test_it_answers_404_for_the_stats_of_no_campaign(api):
     assert api.get("/api/campaigns/999999/stats/").status_code == 404
+
+
+def test_it_pages_responses_by_cursor_without_counting(api, monkeypatch):
+    from surveys import selectors
+
+    monkeypatch.setattr(selectors, "RESPONSES_PAGE", 2)
+    campaign = CampaignFactory()
+    made = [answer(score, campaign=campaign).pk for score in (1, 2, 3)]
+
+    first = api.get(f"/api/responses/?campaign={campaign.pk}").json()
+    second = api.get(first["next"]).json()
+
+    assert "count" not in first
+    assert [r["id"] for r in first["results"]] == made[:0:-1]
+    assert [r["id"] for r in second["results"]] == made[:1]
+    assert second["next"] is None
+    assert api.get("/api/responses/?cursor=nope!").status_code == 400
+
+
+def test_it_filters_responses_by_day_bucket_and_several_campaigns(api):
+    a, b = CampaignFactory(), CampaignFactory()
+    one, two = answer(9, campaign=a), answer(3, campaign=b)
+    answer(5)
+    today = timezone.now().date().isoformat()
+
+    ids = page_ids(api.get(f"/api/responses/?campaign={a.pk}&campaign={b.pk}"))
+    assert sorted(ids) == sorted([one.pk, two.pk])
+    assert page_ids(api.get(f"/api/responses/?campaign={a.pk}&until={today}")) == [
+        one.pk
+    ]
+    assert page_ids(api.get(f"/api/responses/?campaign={b.pk}&since={today}")) == [
+        two.pk
+    ]
+    assert page_ids(api.get("/api/responses/?bucket=promoter")) == [one.pk]
+    assert api.get("/api/responses/?until=2024-13-01").status_code == 400
+    assert api.get(f"/api/responses/?campaign={a.pk}&campaign=0").status_code == 404
