@@ -123,6 +123,13 @@ class MetricFiguresSerializer(serializers.Serializer):
     margin_of_error = serializers.FloatField(allow_null=True, help_text=_("At 95 %."))
 
 
+class ThemeSerializer(serializers.Serializer):
+    term = serializers.CharField(help_text=_("A word or a two-word phrase."))
+    count = serializers.IntegerField(help_text=_("Comments that use it."))
+    language = serializers.ChoiceField(choices=["en", "ko"])
+    url = serializers.CharField(help_text=_("The responses page of its comments."))
+
+
 class TouchpointFiguresSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     name = serializers.CharField()
@@ -145,7 +152,12 @@ class TouchpointFiguresSerializer(serializers.Serializer):
     measured_emotion = serializers.FloatField(
         allow_null=True, help_text=_("The score on the emotion scale, −2…2.")
     )
-    themes = serializers.ListField(child=serializers.DictField())
+    themes = ThemeSerializer(
+        many=True,
+        help_text=_(
+            "The top comment themes of the period's answers, English and Korean."
+        ),
+    )
     responses_url = serializers.CharField(allow_null=True)
     negative_responses_url = serializers.CharField(allow_null=True)
 

@@ -23,6 +23,7 @@ from cxm.followups.models import UNRESOLVED
 from surveys.kinds import KINDS, SurveyKind
 from surveys.metrics import Metric, kind_score_counts, metric_from_counts
 from surveys.models import Response
+from surveys.themes import comment_themes
 
 from .models import Journey, Stage, Touchpoint
 
@@ -36,6 +37,11 @@ NEGATIVE_COUNT = {
 }
 # Pain points the map lists, worst first.
 PAIN_POINTS = 5
+# Comment themes on each touchpoint's card, and the newest comments they are read
+# from: a card's themes cost one query and one analysis of this many comments (then
+# surveys.themes caches them), whatever the number of responses.
+THEMES = 3
+THEMES_COMMENTS = 300
 
 
 def measured_emotion(kind: str, metric: Metric | None) -> float | None:
@@ -92,6 +98,7 @@ def responses_url(
     segment: Segment | None,
     kind: str | None = None,
     bucket: str | None = None,
+    term: str | None = None,
 ) -> str | None:
     """
     Returns the link to the responses page listing the responses behind a figure,
@@ -109,6 +116,8 @@ def responses_url(
     params += [("since", period.since.isoformat()), ("until", period.until.isoformat())]
     if segment is not None:
         params.append(("segment", segment.pk))
+    if term:
+        params.append(("term", term))
     return f"{path}?{urlencode(params)}"
 
 
@@ -302,6 +311,29 @@ def touchpoint_responses(
     return qs
 
 
+def touchpoint_themes(
+    *, campaigns: list[int], period: Period, segment: Segment | None, limit: int
+) -> list:
+    """
+    Returns the `limit` top comment themes of the newest THEMES_COMMENTS comments to
+    the campaigns in the period (surveys.themes.comment_themes): one query unless
+    cached.
+    """
+    responses = Response.objects.filter(
+        campaign__in=campaigns, created_at__gte=period.start, created_at__lt=period.end
+    )
+    if segment is not None:
+        responses = responses.filter(
+            customer__in=segment_customers(segment=segment).values("pk")
+        )
+    newest = (
+        responses.exclude(comment="")
+        .order_by("-created_at", "-id")
+        .values("pk")[:THEMES_COMMENTS]
+    )
+    return comment_themes(responses=Response.objects.filter(pk__in=newest), limit=limit)
+
+
 def touchpoint_counts(
     *, touchpoint_ids: list[int], period: Period, segment: Segment | None
 ) -> list[dict]:
@@ -388,8 +420,13 @@ def journey_map(
     until: dt.date,
     segment: Segment | None = None,
     channel: str | None = None,
+    themes: int = THEMES,
 ) -> JourneyMap:
-    """Returns the figures of a journey's map for a period, segment and channel."""
+    """
+    Returns the figures of a journey's map for a period, segment and channel: five
+    queries, and one more per touchpoint with answers for its `themes` top comment
+    themes (none when 0, or when surveys.themes has them cached).
+    """
     period = Period(since=since, until=until)
     stages = list(Stage.objects.filter(journey=journey))
     touchpoints = Touchpoint.objects.filter(stage__journey=journey).select_related(
@@ -447,6 +484,27 @@ def journey_map(
                     kind=one.kind,
                     bucket=one.negative_bucket,
                 )
+
+        if themes and one.metric is not None and one.metric.responses:
+            one.themes = [
+                {
+                    "term": theme.term,
+                    "count": theme.count,
+                    "language": theme.language,
+                    "url": responses_url(
+                        campaigns=one.campaigns,
+                        period=period,
+                        segment=segment,
+                        term=theme.term,
+                    ),
+                }
+                for theme in touchpoint_themes(
+                    campaigns=one.campaigns,
+                    period=period,
+                    segment=segment,
+                    limit=themes,
+                )
+            ]
 
     number = {stage.pk: n for n, stage in enumerate(stages)}
     stage_kinds = sorted(

@@ -222,10 +222,47 @@ def test_it_narrows_to_a_channel(example):
 def test_it_runs_a_fixed_number_of_queries(example, django_assert_num_queries):
     pro = property_segment("plan", "pro")
     with django_assert_num_queries(5):
-        the_map(example, segment=pro)
+        the_map(example, segment=pro, themes=0)
     for score in range(11):
         answer(example["nps"], score, days_ago=1)
         answer(example["csat"], 1 + score % 5, days_ago=20)
     with django_assert_num_queries(5):
-        m = the_map(example)
+        m = the_map(example, themes=0)
     assert figures_of(m, example["checkout"]).metric.responses == 16
+
+
+def test_it_shows_each_touchpoints_top_comment_themes(
+    example, django_assert_num_queries
+):
+    for comment in ("Slow delivery", "Delivery was slow again", "Great price"):
+        response_record(
+            invitation=InvitationFactory(campaign=example["nps"]),
+            score=3,
+            comment=comment,
+        )
+    # One more query for each of the two touchpoints with answers; none once cached.
+    with django_assert_num_queries(7):
+        checkout = figures_of(the_map(example), example["checkout"])
+    assert [(t["term"], t["count"]) for t in checkout.themes][:2] == [
+        ("delivery", 2),
+        ("slow", 2),
+    ] or [(t["term"], t["count"]) for t in checkout.themes][:2] == [
+        ("slow", 2),
+        ("delivery", 2),
+    ]
+    url = checkout.themes[0]["url"]
+    assert url.startswith("/responses/?campaign=") and "term=" in url
+    with django_assert_num_queries(5):
+        the_map(example)
+
+
+def test_it_links_every_figure_to_the_responses_behind_it(example):
+    checkout = figures_of(the_map(example), example["checkout"])
+    nps, since, until = example["nps"].pk, example["since"], example["until"]
+    assert checkout.link == (
+        f"/responses/?campaign={nps}&kind=nps&since={since}&until={until}"
+    )
+    assert checkout.negative_link == (
+        f"/responses/?campaign={nps}&kind=nps&bucket=detractor"
+        f"&since={since}&until={until}"
+    )
