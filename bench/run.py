@@ -1017,8 +1017,8 @@ def bench_journeys() -> None:
             bare_median, bare_fastest = result[key + "_bare"]
             report(
                 name=(
-                    f"{what} over {sizes}, seconds per call (median of 7 after 2 "
-                    "warm-ups, in turns with the bare SQL); target within 1.3× of it"
+                    f"{what} over {sizes}, seconds per call (median of 5 after 1 "
+                    "warm-up, in turns with the bare SQL); target within 1.3× of it"
                 ),
                 value=median,
                 unit="s/call",

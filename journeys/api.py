@@ -3,12 +3,24 @@
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, viewsets
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+)
+from rest_framework import exceptions, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from cxm.api import PARSER_CLASSES, ErrorSerializer, ModelSerializer, StrictIntegerField
+from cxm.api import (
+    CONFLICT,
+    PARSER_CLASSES,
+    DetailSerializer,
+    ErrorSerializer,
+    ModelSerializer,
+    StrictIntegerField,
+)
 
 from . import selectors, services
 from .forms import JourneyMapFilterForm
@@ -20,6 +32,17 @@ class PersonaSerializer(ModelSerializer):
         model = Persona
         fields = ["id", "name", "description", "segment", "created_at"]
         read_only_fields = ["created_at"]
+        extra_kwargs = {"name": {"validators": []}}
+
+    def validate_name(self, value):
+        others = Persona.objects.all()
+        if self.instance is not None:
+            others = others.exclude(pk=self.instance.pk)
+        if others.filter(name=value).exists():
+            raise serializers.ValidationError(
+                _("A persona with this name already exists."), CONFLICT
+            )
+        return value
 
     def create(self, validated_data):
         return services.persona_create(**validated_data)
@@ -28,6 +51,18 @@ class PersonaSerializer(ModelSerializer):
         return services.persona_update(persona=instance, **validated_data)
 
 
+DUPLICATE_NAME = OpenApiResponse(
+    ErrorSerializer, description="Another persona has this name."
+)
+
+
+@extend_schema_view(
+    create=extend_schema(responses={201: PersonaSerializer, 409: DUPLICATE_NAME}),
+    update=extend_schema(responses={200: PersonaSerializer, 409: DUPLICATE_NAME}),
+    partial_update=extend_schema(
+        responses={200: PersonaSerializer, 409: DUPLICATE_NAME}
+    ),
+)
 class PersonaViewSet(viewsets.ModelViewSet):
     """Reusable portraits of customers, each standing for a segment."""
 
@@ -214,12 +249,25 @@ class JourneyViewSet(viewsets.ModelViewSet):
             OpenApiParameter(
                 "until", OpenApiTypes.DATE, description="Last day, included (today)."
             ),
-            OpenApiParameter("segment", OpenApiTypes.INT, description="A segment id."),
+            OpenApiParameter(
+                "segment",
+                {"type": "integer", "minimum": 1, "maximum": 2**63 - 1},
+                description="A segment id.",
+            ),
             OpenApiParameter("channel", enum=Channel.values),
         ],
         responses={
             200: JourneyMapSerializer,
-            400: OpenApiResponse(ErrorSerializer, description="A bad filter."),
+            400: OpenApiResponse(
+                ErrorSerializer,
+                description=(
+                    "A bad filter, or a period that ends before it starts or is "
+                    "longer than 3660 days."
+                ),
+            ),
+            404: OpenApiResponse(
+                DetailSerializer, description="No such journey or segment."
+            ),
         },
     )
     @action(detail=True, methods=["get"], url_path="map")
@@ -228,6 +276,13 @@ class JourneyViewSet(viewsets.ModelViewSet):
         journey = self.get_object()
         form = JourneyMapFilterForm(request.query_params)
         if not form.is_valid():
+            segment = request.query_params.get("segment", "")
+            if (
+                form.has_error("segment", "invalid_choice")
+                and segment.isdigit()
+                and int(segment) <= 2**63 - 1
+            ):
+                raise exceptions.NotFound(_("There is no such segment."))
             raise DjangoValidationError(form.errors.as_data())
         data = form.cleaned_data
         figures = selectors.journey_map(

@@ -6,6 +6,7 @@ tests/api/test_schema.py, and by the command line:
     SCHEMATHESIS_HOOKS=tests/api/schemathesis_hooks.py schemathesis run ...
 """
 
+import datetime
 import os
 import re
 
@@ -91,12 +92,36 @@ def breaks_a_schedule_rule(path: str, body) -> bool:
     return False
 
 
+def breaks_a_period_rule(path: str, query) -> bool:
+    """
+    Whether a journey map's period ends before it starts or runs past 3660 days
+    (journeys.forms: until defaults to today, since to 89 days before until).
+    """
+    if not path.endswith("/map/") or not isinstance(query, dict):
+        return False
+    try:
+        until = (
+            datetime.date.fromisoformat(query["until"])
+            if query.get("until")
+            else datetime.date.today()
+        )
+        since = (
+            datetime.date.fromisoformat(query["since"])
+            if query.get("since")
+            else until - datetime.timedelta(days=89)
+        )
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return since > until or (until - since).days >= 3660
+
+
 @schemathesis.hook
 def filter_case(context, case):
     return not (
         repeats_a_choice_value(case.body)
         or reverses_a_range(case.body)
         or breaks_a_schedule_rule(case.path, case.body)
+        or breaks_a_period_rule(case.path, case.query)
     )
 
 

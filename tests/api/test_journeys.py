@@ -151,7 +151,6 @@ def test_it_answers_the_map_as_json(api, example):  # noqa: F811
         {"since": "2025-02-01", "until": "2025-01-01"},
         {"segment": "abc"},
         {"segment": "99999999999999999999999"},
-        {"segment": "12345"},
         {"channel": "fax"},
     ],
 )
@@ -160,6 +159,21 @@ def test_it_refuses_bad_map_filters_with_a_message(api, example, params):  # noq
 
     assert r.status_code == 400, r.content
     assert r.json()
+
+
+def test_it_answers_404_for_a_segment_that_does_not_exist(api, example):  # noqa: F811
+    r = api.get(f"/api/journeys/{example['journey'].pk}/map/", {"segment": "12345"})
+
+    assert r.status_code == 404
+    assert r.json() == {"detail": "There is no such segment."}
+
+
+def test_it_answers_409_for_a_persona_name_taken(api):
+    assert api.post("/api/personas/", {"name": "Pro"}, format="json").status_code == 201
+    r = api.post("/api/personas/", {"name": "Pro"}, format="json")
+
+    assert r.status_code == 409
+    assert r.json() == {"name": ["A persona with this name already exists."]}
 
 
 def test_it_lets_an_agent_read_but_not_write(agent_api, example):  # noqa: F811
