@@ -15,7 +15,7 @@ throughput needs wrk (`make wrk`, Debian's package).
 
 Sizes (environment; the defaults are the issue's sizes):
     BENCH_ONLY         delivery,metrics,segments,answers,imports,followups,timeline,
-                       customerlist,trends (all by default)
+                       customerlist,trends,journeys (all by default)
     BENCH_INVITATIONS  invitations delivered, by 1 and by 2 worker processes (10000)
     BENCH_RESPONSES    responses of each kind's campaign, and of the trends over
                        two years (1000000)
@@ -33,6 +33,9 @@ Sizes (environment; the defaults are the issue's sizes):
                        one customer of 10,000 events (BENCH_TIMELINE_SCALE
                        divides that story: 1)
     BENCH_LIST_CUSTOMERS customers of the customer-list figures (1300000)
+    BENCH_JOURNEY_RESPONSES     responses of the journey map, over 2 years (1000000)
+    BENCH_JOURNEY_INTERACTIONS  interactions of its drop-off (5000000)
+    BENCH_JOURNEY_CUSTOMERS     customers they belong to (100000)
 """
 
 import json
@@ -58,6 +61,7 @@ from bench import (  # noqa: E402
     delivery,
     followups,
     imports,
+    journeys,
     metrics,
     segments,
     smtp_sink,
@@ -92,6 +96,7 @@ PARTS = (
     "timeline",
     "customerlist",
     "trends",
+    "journeys",
 )
 ONLY = [p.strip() for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",")]
 INVITATIONS = envint("BENCH_INVITATIONS", 10_000, minimum=1)
@@ -108,6 +113,9 @@ IMPORT_ROWS = envint("BENCH_IMPORT_ROWS", 100_000, minimum=1)
 TIMELINE_INTERACTIONS = envint("BENCH_TIMELINE_INTERACTIONS", 1_000_000, minimum=1)
 TIMELINE_SCALE = envint("BENCH_TIMELINE_SCALE", 1, minimum=1)
 LIST_CUSTOMERS = envint("BENCH_LIST_CUSTOMERS", 1_300_000, minimum=1)
+JOURNEY_RESPONSES = envint("BENCH_JOURNEY_RESPONSES", 1_000_000, minimum=20)
+JOURNEY_INTERACTIONS = envint("BENCH_JOURNEY_INTERACTIONS", 5_000_000, minimum=1)
+JOURNEY_CUSTOMERS = envint("BENCH_JOURNEY_CUSTOMERS", 100_000, minimum=100)
 # The worker processes delivery is measured with, one run each (targets: 0.8 and
 # 1.5 times plain smtplib).
 DELIVERY_PROCESSES = (1, 2)
@@ -1235,6 +1243,73 @@ def bench_trends(*, env: dict, workdir: Path) -> None:
         server.stop()
 
 
+def bench_journeys() -> None:
+    log(
+        f"journeys: {JOURNEY_RESPONSES:,} responses over 2 years, "
+        f"{JOURNEY_INTERACTIONS:,} interactions, {JOURNEY_CUSTOMERS:,} customers (SQL)"
+    )
+    started = time.monotonic()
+    journey = journeys.rows_create(
+        responses=JOURNEY_RESPONSES,
+        interactions=JOURNEY_INTERACTIONS,
+        customers=JOURNEY_CUSTOMERS,
+    )
+    log(f"journeys: rows ready and vacuumed in {time.monotonic() - started:.0f} s")
+    for days in (90, 365):
+        result = journeys.compare(journey=journey, days=days)
+        log(f"journeys, {days} days: {result['responses']:,} responses counted")
+        if not result["agree"]:
+            raise BenchFailure(f"journeys: cxm and the bare SQL disagree ({days} d)")
+        sizes = (
+            f"{JOURNEY_RESPONSES:,} responses over 2 years across "
+            f"{journeys.TOUCHPOINTS} touchpoints and {JOURNEY_INTERACTIONS:,} "
+            f"interactions, the last {days} days against the {days} before"
+        )
+        for key, what, reference in [
+            (
+                "touchpoints",
+                "the journey map's touchpoint figures (score counts of both periods, "
+                "follow-ups; selectors.touchpoint_counts)",
+                "the same GROUP BY touchpoint, kind with FILTER as bare SQL",
+            ),
+            (
+                "drop_off",
+                "the journey map's drop-off per stage (selectors.stage_reach)",
+                "the same DISTINCT (customer, stage) self-join as bare SQL",
+            ),
+        ]:
+            median, fastest = result[key]
+            bare_median, bare_fastest = result[key + "_bare"]
+            report(
+                name=(
+                    f"{what} over {sizes}, seconds per call (median of 5 after 1 "
+                    "warm-up, in turns with the bare SQL); target within 1.3× of it"
+                ),
+                value=median,
+                unit="s/call",
+                reference=reference,
+                reference_value=bare_median,
+                details={
+                    "fastest_s": round(fastest, 6),
+                    "bare_fastest_s": round(bare_fastest, 6),
+                },
+            )
+        median, _ = result["map"]
+        bare, _ = result["map_bare"]
+        report(
+            name=(
+                "the whole journey map (selectors.journey_map, 5 queries) over "
+                f"{sizes}, seconds per call (median of 5 after 1 warm-up, in turns "
+                "with the bare SQL)"
+            ),
+            value=median,
+            unit="s/call",
+            reference="the two bare SQL queries above, one after the other",
+            reference_value=bare,
+            details={"reached": result["reached"]},
+        )
+
+
 def main() -> None:
     started = time.monotonic()
     unknown = set(ONLY) - set(PARTS)
@@ -1311,6 +1386,8 @@ def main() -> None:
                 bench_customerlist(env=env, workdir=Path(workdir))
             if "trends" in ONLY:
                 bench_trends(env=env, workdir=Path(workdir))
+            if "journeys" in ONLY:
+                bench_journeys()
             if "answers" in ONLY:
                 try:
                     bench_answers(env=env, workdir=Path(workdir))

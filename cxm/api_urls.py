@@ -6,6 +6,7 @@ from cxm.access import IsCxStaff
 from cxm.api import not_found
 from cxm.customers.api import CustomerViewSet, InteractionViewSet, SegmentViewSet
 from cxm.followups.api import FollowUpReportView, FollowUpViewSet, RootCauseViewSet
+from journeys.api import JourneyViewSet, PersonaViewSet
 from surveys.api import (
     CampaignViewSet,
     CesView,
@@ -28,6 +29,8 @@ router.register("invitations", InvitationViewSet, basename="invitation")
 router.register("responses", ResponseViewSet, basename="response")
 router.register("followups", FollowUpViewSet, basename="followup")
 router.register("root-causes", RootCauseViewSet, basename="rootcause")
+router.register("journeys", JourneyViewSet, basename="journey")
+router.register("personas", PersonaViewSet, basename="persona")
 
 # The schema and its docs are for CX staff like the rest of the API.
 staff_only = {"permission_classes": [IsCxStaff]}

@@ -646,6 +646,7 @@ SPECTACULAR_SETTINGS = {
         "SurveyKindEnum": "surveys.kinds.SurveyKind.choices",
         "BucketEnum": "surveys.kinds.Bucket.choices",
         "FollowUpEventKindEnum": "cxm.followups.models.EventKind.choices",
+        "TouchpointChannelEnum": "journeys.models.Channel.choices",
     },
 }
 

@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("surveys.urls")),
     path("customers/", include("cxm.customers.urls")),
     path("followups/", include("cxm.followups.urls")),
+    path("journeys/", include("journeys.urls")),
     path("outbox/", include("cxm.outbox.urls")),
     path("api/", include("cxm.api_urls")),
     # Email services' tracking webhooks: bounces, complaints (surveys.bounces).

@@ -1,19 +1,42 @@
 from django.contrib import admin
+from django.utils.html import format_html
+from django.utils.translation import gettext_lazy as _
 
 from cxm.admin_site import ServiceDeleteMixin
 
 from . import services
-from .models import Journey, Stage, Touchpoint
+from .models import Journey, Persona, Stage, Touchpoint
 
 
 class StageInline(admin.TabularInline):
     model = Stage
-    extra = 1
+    extra = 0
+    show_change_link = True  # its touchpoints are edited on the stage's page
 
 
 class TouchpointInline(admin.TabularInline):
     model = Touchpoint
     extra = 1
+    fields = [
+        "name",
+        "channel",
+        "position",
+        "interaction_kind",
+        "campaigns",
+        "expected_emotion",
+    ]
+
+
+@admin.register(Persona)
+class PersonaAdmin(ServiceDeleteMixin, admin.ModelAdmin):
+    list_display = ["name", "segment"]
+    search_fields = ["name"]
+
+    def save_model(self, request, obj, form, change):
+        services.persona_update(persona=obj)
+
+    def delete_service(self, obj):
+        services.persona_delete(persona=obj)
 
 
 def _formset_save(formset, *, save, delete) -> None:
@@ -27,9 +50,14 @@ def _formset_save(formset, *, save, delete) -> None:
 
 @admin.register(Journey)
 class JourneyAdmin(ServiceDeleteMixin, admin.ModelAdmin):
-    list_display = ["name", "created_at"]
+    list_display = ["name", "persona", "created_at", "map_link"]
     search_fields = ["name"]
+    list_filter = ["persona"]
     inlines = [StageInline]
+
+    @admin.display(description=_("journey map"))
+    def map_link(self, obj):
+        return format_html('<a href="{}">{}</a>', obj.get_absolute_url(), _("Map"))
 
     def save_model(self, request, obj, form, change):
         services.journey_save(journey=obj)
@@ -40,6 +68,12 @@ class JourneyAdmin(ServiceDeleteMixin, admin.ModelAdmin):
             save=lambda stage: services.stage_save(stage=stage),
             delete=lambda stage: services.stage_delete(stage=stage),
         )
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        # A new journey saved without stages starts with the classic five.
+        if not change and not form.instance.stages.exists():
+            services.journey_add_default_stages(journey=form.instance)
 
     def delete_service(self, obj):
         services.journey_delete(journey=obj)
@@ -68,10 +102,11 @@ class StageAdmin(ServiceDeleteMixin, admin.ModelAdmin):
 
 @admin.register(Touchpoint)
 class TouchpointAdmin(ServiceDeleteMixin, admin.ModelAdmin):
-    list_display = ["name", "stage", "channel"]
+    list_display = ["name", "stage", "channel", "interaction_kind", "expected_emotion"]
     list_filter = ["channel", "stage__journey"]
     list_select_related = ["stage"]
-    search_fields = ["name"]
+    search_fields = ["name", "interaction_kind"]
+    filter_horizontal = ["campaigns"]
 
     def save_model(self, request, obj, form, change):
         services.touchpoint_save(touchpoint=obj)

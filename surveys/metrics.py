@@ -895,3 +895,37 @@ def _filtered(aggregate, where: Q):
     aggregate = aggregate.copy()
     aggregate.filter = where if aggregate.filter is None else aggregate.filter & where
     return aggregate
+
+
+def kind_score_counts(
+    *, kind_field: str = "survey__kind", when: Q | None = None, suffix: str = ""
+) -> dict:
+    """
+    Aggregate expressions of the counts metric_from_row() reads, for rows of every
+    standard kind at once (the kind's bounds read from `kind_field`), counting only
+    the rows `when` holds for, each named with `suffix` appended: what a grouped
+    query of several kinds and periods annotates.
+    """
+    when = Q(score__isnull=False) & (when or Q())
+    return {
+        "responses" + suffix: Count("score", filter=when),
+        "negative" + suffix: Count(
+            "score", filter=when & Q(score__lte=_bound("negative", kind_field))
+        ),
+        "positive" + suffix: Count(
+            "score", filter=when & Q(score__gte=_bound("positive", kind_field))
+        ),
+        "mean" + suffix: Avg("score", filter=when),
+        "stddev" + suffix: StdDev("score", sample=True, filter=when),
+    }
+
+
+def metric_from_counts(kind: str, row: dict, suffix: str = "") -> Metric:
+    """Returns the metric of a row annotated with kind_score_counts(suffix=…)."""
+    return metric_from_row(
+        kind,
+        {
+            name: row[name + suffix]
+            for name in ("responses", "negative", "positive", "mean", "stddev")
+        },
+    )

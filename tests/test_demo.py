@@ -1,5 +1,6 @@
 """The demo data `make run` loads: a whole closed loop, loaded once."""
 
+from datetime import timedelta
 from io import StringIO
 
 import pytest
@@ -8,6 +9,7 @@ from django.core.management import call_command
 from django.db import transaction
 from django.db.models import Count
 from django.test import override_settings
+from django.utils import timezone
 
 from cxm.customers.models import Customer
 from cxm.followups.models import FollowUp, FollowUpEvent, FollowUpStatus
@@ -143,6 +145,20 @@ def test_it_adds_a_draft_campaign_for_pro_customers_and_a_journey(loaded):
         "loyalty",
     ]
     assert Touchpoint.objects.filter(stage__journey=journey).count() >= 5
+
+
+def test_it_draws_a_live_journey_map(loaded):
+    from journeys.selectors import journey_map
+
+    today = timezone.localdate()
+    m = journey_map(
+        journey=Journey.objects.get(), since=today - timedelta(days=89), until=today
+    )
+    measured = [t for t in m.touchpoints if t.metric and t.metric.responses]
+    assert {t.kind for t in measured} == {"nps", "csat", "ces"}
+    assert m.stages[0].reached > m.stages[2].reached > 0
+    assert all(s.next_share is not None for s in m.stages[:-1])
+    assert m.pain_points
 
 
 def test_it_changes_nothing_when_run_again(loaded):

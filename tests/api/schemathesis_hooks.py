@@ -8,7 +8,7 @@ tests/api/test_schema.py, and by the command line:
 
 import os
 import re
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 import schemathesis
 
@@ -124,6 +124,27 @@ def breaks_a_metrics_rule(path: str, query) -> bool:
     return False
 
 
+def breaks_a_period_rule(path: str, query) -> bool:
+    """
+    Whether a journey map's period ends before it starts or runs past 3660 days
+    (journeys.forms: until defaults to today, since to 89 days before until).
+    """
+    if not path.endswith("/map/") or not isinstance(query, dict):
+        return False
+    try:
+        until = (
+            date.fromisoformat(query["until"]) if query.get("until") else date.today()
+        )
+        since = (
+            date.fromisoformat(query["since"])
+            if query.get("since")
+            else until - timedelta(days=89)
+        )
+    except (TypeError, ValueError, OverflowError):
+        return False
+    return since > until or (until - since).days >= 3660
+
+
 @schemathesis.hook
 def filter_case(context, case):
     return not (
@@ -131,6 +152,7 @@ def filter_case(context, case):
         or reverses_a_range(case.body)
         or breaks_a_schedule_rule(case.path, case.body)
         or breaks_a_metrics_rule(case.path, case.query)
+        or breaks_a_period_rule(case.path, case.query)
     )
 
 

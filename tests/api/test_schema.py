@@ -21,6 +21,7 @@ from drf_spectacular.validation import validate_schema
 
 from cxm.api import EMAIL_PATTERN
 from cxm.customers.services import interaction_record, segment_create
+from journeys.services import journey_create, persona_create
 from tests.api.helpers import answer
 from tests.factories import CampaignFactory, CustomerFactory, agent
 from tests.processes import database_url_of_test_db, free_port, process_group_stop
@@ -123,6 +124,8 @@ def seed() -> dict[str, int]:
         "/api/invitations/": response.invitation_id,
         "/api/responses/": response.pk,
         "/api/followups/": response.followup.pk,
+        "/api/journeys/": journey_create(name="Subscriber").pk,
+        "/api/personas/": persona_create(name="Pro user", segment=segment).pk,
     }
 
 

@@ -21,6 +21,7 @@ from cxm.customers.services import interaction_record
 from cxm.followups.models import FollowUp, Team
 from cxm.followups.services import followup_log_contact, followup_resolve, team_save
 from cxm.outbox.models import OutboxEmail
+from journeys.services import journey_create
 from surveys.services import response_record
 from tests.factories import (
     CustomerFactory,
@@ -66,6 +67,8 @@ STAFF_PAGES = [
     StaffPage("login", "/accounts/login/", None),
     StaffPage("customer", "/customers/{customer_id}/", "agent"),
     StaffPage("responses", "/responses/", "manager"),
+    StaffPage("journeys", "/journeys/", "manager"),
+    StaffPage("journey", "/journeys/{journey_id}/", "agent"),
 ]
 
 
@@ -119,6 +122,7 @@ def workspace() -> dict:
         "followup_id": followups[0].pk,
         "email_id": email.pk,
         "customer_id": customer.pk,
+        "journey_id": journey_create(name="온라인 구매 여정 (online purchase)").pk,
     }
 
 

@@ -80,8 +80,68 @@ def test_it_adds_touchpoints_to_a_stage_in_the_admin(admin_client, journey):
             "touchpoints-0-name": "Welcome email",
             "touchpoints-0-channel": "email",
             "touchpoints-0-position": "0",
+            "touchpoints-0-expected_emotion": "0",
         },
     )
 
     assert r.status_code == 302
     assert [str(t) for t in stage.touchpoints.all()] == ["Welcome email (Email)"]
+
+
+def test_it_starts_a_journey_added_in_the_admin_with_the_classic_stages(admin_client):
+    r = admin_client.post(
+        "/admin/journeys/journey/add/",
+        {
+            "name": "Shopper",
+            "description": "",
+            "stages-TOTAL_FORMS": "0",
+            "stages-INITIAL_FORMS": "0",
+        },
+    )
+
+    assert r.status_code == 302, r.content
+    journey = Journey.objects.get(name="Shopper")
+    assert [s.name for s in journey.stages.all()] == [
+        "Awareness",
+        "Consideration",
+        "Purchase",
+        "Use",
+        "Loyalty and advocacy",
+    ]
+
+
+def test_it_names_the_classic_stages_in_the_active_language():
+    from django.utils import translation
+
+    from journeys.services import journey_create
+
+    with translation.override("ko"):
+        journey = journey_create(name="구독 고객")
+
+    assert [s.name for s in journey.stages.all()] == [
+        "인지",
+        "고려",
+        "구매",
+        "사용",
+        "충성·옹호",
+    ]
+
+
+def test_it_refuses_a_touchpoint_of_another_journey():
+    from django.core.exceptions import ValidationError
+
+    from journeys.services import journey_create, journey_update
+
+    other = journey_create(name="Other")
+    stranger = Touchpoint.objects.create(
+        stage=other.stages.first(), name="Ad", channel=Channel.WEB
+    )
+    journey = journey_create(name="Mine")
+
+    with pytest.raises(ValidationError):
+        journey_update(
+            journey=journey,
+            stages=[{"name": "S", "touchpoints": [{"id": stranger.pk, "name": "X"}]}],
+        )
+    stranger.refresh_from_db()
+    assert stranger.stage.journey == other

@@ -25,6 +25,7 @@ from cxm.customers.services import (
     customer_create,
     customer_mark_bounced,
     customer_unsubscribe,
+    interaction_record,
     segment_create,
 )
 from cxm.followups.models import EventKind, FollowUp, FollowUpEvent
@@ -40,7 +41,8 @@ from cxm.followups.services import (
 )
 from cxm.outbox.models import OutboxEmail
 from cxm.utils import batched
-from journeys.models import Channel, Journey, Stage, Touchpoint
+from journeys.models import Channel
+from journeys.services import journey_create
 from surveys.kinds import score_bucket
 from surveys.models import Campaign, Invitation, InvitationStatus, Response
 from surveys.services import (
@@ -241,20 +243,52 @@ NOTES = [
     "Asked billing for the payment logs.",
     "고객에게 이메일로 연락드렸고 회신을 기다리는 중입니다.",
 ]
+# The demo journey: stages of touchpoints (name, channel, the interaction kind that
+# marks a customer passing through, the campaign measuring it, the emotion the team
+# expects), and the share of the customers who reach each stage in turn.
+NPS_CAMPAIGN = "Customer NPS, all customers"
+CSAT_CAMPAIGN = "After purchase, pro plan"
+CES_CAMPAIGN = "After support, enterprise plan"
 JOURNEY = [
     (
         "Awareness",
-        [("Search ad", Channel.WEB), ("A friend's recommendation", Channel.SOCIAL)],
+        1.0,
+        [
+            ("Search ad", Channel.WEB, "ad_click", None, 0),
+            ("A friend's recommendation", Channel.SOCIAL, "referral_visit", None, 1),
+        ],
     ),
     (
         "Consideration",
-        [("Pricing page", Channel.WEB), ("Sales demo call", Channel.PHONE)],
+        0.7,
+        [
+            ("Pricing page", Channel.WEB, "pricing_view", None, 0),
+            ("Sales demo call", Channel.PHONE, "demo_call", None, 1),
+        ],
     ),
-    ("Purchase", [("Checkout", Channel.WEB), ("Welcome email", Channel.EMAIL)]),
-    ("Use", [("Mobile app", Channel.APP), ("Support chat", Channel.CHAT)]),
+    (
+        "Purchase",
+        0.6,
+        [
+            ("Checkout", Channel.WEB, "purchase", CSAT_CAMPAIGN, 1),
+            ("Welcome email", Channel.EMAIL, "welcome_email_open", None, 1),
+        ],
+    ),
+    (
+        "Use",
+        0.75,
+        [
+            ("Mobile app", Channel.APP, "app_visit", NPS_CAMPAIGN, 1),
+            ("Support chat", Channel.CHAT, "support_chat", CES_CAMPAIGN, -1),
+        ],
+    ),
     (
         "Loyalty",
-        [("Renewal reminder", Channel.EMAIL), ("Referral programme", Channel.WEB)],
+        0.5,
+        [
+            ("Renewal reminder", Channel.EMAIL, "renewal", None, 0),
+            ("Referral programme", Channel.WEB, "referral_sent", NPS_CAMPAIGN, 2),
+        ],
     ),
 ]
 
@@ -304,9 +338,9 @@ class Command(BaseCommand):
             pro = plan_segment("pro")
             enterprise = plan_segment("enterprise")
             for name, survey, segment in [
-                ("Customer NPS, all customers", nps, None),
-                ("After purchase, pro plan", csat, pro),
-                ("After support, enterprise plan", ces, enterprise),
+                (NPS_CAMPAIGN, nps, None),
+                (CSAT_CAMPAIGN, csat, pro),
+                (CES_CAMPAIGN, ces, enterprise),
             ]:
                 campaign = self.send_campaign(name, survey, segment)
                 responses += self.answer(campaign)
@@ -532,20 +566,41 @@ class Command(BaseCommand):
         OutboxEmail.objects.filter(pk__gt=last_email).update(created_at=at)
 
     def load_journey(self) -> None:
-        journey = Journey.objects.create(
+        """The journey map, its touchpoints measured by the campaigns, and the
+        customers' way through it as interactions (fewer at each stage)."""
+        campaigns = {c.name: c for c in Campaign.objects.all()}
+        journey_create(
             name="Subscription customer journey",
             description=(
                 "From first hearing of us to recommending us: where customers meet "
                 "the product, and which surveys measure each step."
             ),
+            stages=[
+                {
+                    "name": stage_name,
+                    "touchpoints": [
+                        {
+                            "name": name,
+                            "channel": channel,
+                            "interaction_kind": kind,
+                            "campaigns": [campaigns[campaign]] if campaign else [],
+                            "expected_emotion": emotion,
+                        }
+                        for name, channel, kind, campaign, emotion in touchpoints
+                    ],
+                }
+                for stage_name, _, touchpoints in JOURNEY
+            ],
         )
-        for position, (stage_name, touchpoints) in enumerate(JOURNEY, start=1):
-            stage = Stage.objects.create(
-                journey=journey, name=stage_name, position=position
-            )
-            Touchpoint.objects.bulk_create(
-                [
-                    Touchpoint(stage=stage, name=name, channel=channel, position=i)
-                    for i, (name, channel) in enumerate(touchpoints, start=1)
-                ]
-            )
+        rng = self.rng
+        for customer in Customer.objects.order_by("pk"):
+            # Early enough that the last stage is in the past too.
+            at = self.now - timedelta(days=rng.randint(30, 80))
+            for _, share, touchpoints in JOURNEY:
+                if rng.random() >= share:
+                    break
+                _, channel, kind, _, _ = rng.choice(touchpoints)
+                at += timedelta(days=rng.randint(1, 6), minutes=rng.randint(0, 600))
+                interaction_record(
+                    customer=customer, kind=kind, channel=channel, occurred_at=at
+                )
