@@ -12,6 +12,7 @@ from surveys.api import (
     CsatView,
     InvitationViewSet,
     NpsView,
+    ResponseExportView,
     ResponseViewSet,
     SurveyViewSet,
 )
@@ -46,6 +47,12 @@ urlpatterns = [
     path("metrics/csat/", CsatView.as_view(), name="metrics-csat"),
     path("metrics/ces/", CesView.as_view(), name="metrics-ces"),
     path("reports/followups/", FollowUpReportView.as_view(), name="reports-followups"),
+    # Before the router's responses/<id>/, and with no final slash: a file's name.
+    path(
+        "responses/export.csv",
+        ResponseExportView.as_view(),
+        name="responses-export",
+    ),
     *router.urls,
     # What no route above takes (/api/campaigns/abc/) is a JSON 404 like the rest
     # of the API; a path without its final slash still gets Django's redirect.

@@ -2,6 +2,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import RegexValidator
 from django.shortcuts import get_object_or_404
 from django.utils.translation import gettext_lazy as _
+from django_filters.utils import translate_validation
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -11,6 +12,7 @@ from drf_spectacular.utils import (
 )
 from rest_framework import exceptions, mixins, serializers, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.generics import GenericAPIView
 from rest_framework.pagination import BasePagination
 from rest_framework.response import Response as ApiResponse
 from rest_framework.utils.urls import replace_query_param
@@ -34,6 +36,7 @@ from cxm.api import (
 )
 
 from . import metrics, selectors, services
+from .exports import filtered_export
 from .filters import ResponseFilter
 from .kinds import SCORE_MAX, SCORE_MIN, Bucket, SurveyKind
 from .models import (
@@ -1106,3 +1109,47 @@ CsatView = _metric_view(
 CesView = _metric_view(
     "ces", CesSerializer, "Customer effort: the mean of 1–7, and the % of 5–7."
 )
+
+
+# ?bom= as DRF's boolean fields read it (empty: no).
+BOOLEAN_TEXT = {"": False, "0": False, "false": False, "1": True, "true": True}
+
+
+@extend_schema(
+    summary="Export responses as CSV",
+    description=(
+        "The responses the filters choose (as GET /api/responses/ takes them), as "
+        "CSV: one row per response, newest first; a column per question when one "
+        "survey (or campaigns of one survey) is chosen; the customers' properties. "
+        "Streamed however many rows."
+    ),
+    parameters=[
+        OpenApiParameter(
+            "bom",
+            OpenApiTypes.BOOL,
+            description="Start with a UTF-8 byte order mark, so that Excel opens "
+            "Korean text right.",
+        )
+    ],
+    responses={
+        (200, "text/csv"): OpenApiResponse(OpenApiTypes.STR, description="The CSV."),
+        404: OpenApiResponse(
+            DetailSerializer, description="An id the filters give names nothing."
+        ),
+    },
+)
+class ResponseExportView(GenericAPIView):
+    queryset = Response.objects.all()
+    filterset_class = ResponseFilter
+    pagination_class = None
+
+    def get(self, request):
+        bom = request.query_params.get("bom", "")
+        if bom.lower() not in BOOLEAN_TEXT:
+            raise exceptions.ValidationError({"bom": [_("Give true or false.")]})
+        filterset = ResponseFilter(
+            request.query_params, queryset=self.get_queryset(), request=request
+        )
+        if not filterset.is_valid():
+            raise translate_validation(filterset.errors)
+        return filtered_export(filterset, bom=BOOLEAN_TEXT[bom.lower()])
