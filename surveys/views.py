@@ -32,6 +32,7 @@ from .selectors import (
 from .services import response_record
 
 SCORE_TEXT = re.compile(r"[0-9]{1,2}")
+EMAIL_BREAKS = re.compile(r"(?<=[@.])")
 
 
 def _too_many(request, *, limit: str, wait: int, language=None):
@@ -386,6 +387,8 @@ def responses(request):
             valid = False
     for row in rows:
         row.bucket_label = Bucket(row.bucket).label if row.bucket else ""
+        # A long address may wrap after its @ and dots, never inside a word.
+        row.email_parts = EMAIL_BREAKS.split(row.customer.email)
         row.other_answers = [
             a for a in row.answers.all() if a.question.role == QuestionRole.EXTRA
         ]
