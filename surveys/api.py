@@ -961,9 +961,9 @@ class ResponsePagination(BasePagination):
         try:
             rows, self.next_cursor = selectors.responses_page(queryset, cursor=cursor)
         except ValueError:
-            raise exceptions.ValidationError(
-                {self.cursor_query_param: [_("This is not a cursor this list gave.")]}
-            )
+            # Like a page number past the last: a well-formed request for a page
+            # that is not there.
+            raise exceptions.NotFound(_("This is not a cursor this list gave."))
         return rows
 
     def get_paginated_response(self, data):
