@@ -15,7 +15,7 @@ throughput needs wrk (`make wrk`, Debian's package).
 
 Sizes (environment; the defaults are the issue's sizes):
     BENCH_ONLY         delivery,metrics,segments,answers,imports,followups,timeline,
-                       customerlist,trends,journeys (all by default)
+                       customerlist,trends,journeys,exports (all by default)
     BENCH_INVITATIONS  invitations delivered, by 1 and by 2 worker processes (10000)
     BENCH_RESPONSES    responses of each kind's campaign, and of the trends over
                        two years (1000000)
@@ -28,6 +28,7 @@ Sizes (environment; the defaults are the issue's sizes):
     BENCH_MAX_ERRORS   non-302 answers or socket errors a run may have (5)
     BENCH_PROFILE      answers to time and profile in-process (0: none)
     BENCH_IMPORT_ROWS  customers in the CSV import (100000)
+    BENCH_EXPORT_ROWS  responses of the campaign exported as CSV (1000000)
     BENCH_TIMELINE_INTERACTIONS  interactions in the database of the customer page
                        figures (1000000, over BENCH_CUSTOMERS customers), beside
                        one customer of 10,000 events (BENCH_TIMELINE_SCALE
@@ -59,6 +60,7 @@ from bench import (  # noqa: E402
     customerlist,
     data,
     delivery,
+    exports,
     followups,
     imports,
     journeys,
@@ -97,6 +99,7 @@ PARTS = (
     "customerlist",
     "trends",
     "journeys",
+    "exports",
 )
 ONLY = [p.strip() for p in os.environ.get("BENCH_ONLY", ",".join(PARTS)).split(",")]
 INVITATIONS = envint("BENCH_INVITATIONS", 10_000, minimum=1)
@@ -110,6 +113,7 @@ CONNECTIONS = envint("BENCH_CONNECTIONS", 50, minimum=1)
 MAX_ERRORS = envint("BENCH_MAX_ERRORS", 5)
 PROFILE = envint("BENCH_PROFILE", 0)
 IMPORT_ROWS = envint("BENCH_IMPORT_ROWS", 100_000, minimum=1)
+EXPORT_ROWS = envint("BENCH_EXPORT_ROWS", 1_000_000, minimum=100)
 TIMELINE_INTERACTIONS = envint("BENCH_TIMELINE_INTERACTIONS", 1_000_000, minimum=1)
 TIMELINE_SCALE = envint("BENCH_TIMELINE_SCALE", 1, minimum=1)
 LIST_CUSTOMERS = envint("BENCH_LIST_CUSTOMERS", 1_300_000, minimum=1)
@@ -1243,6 +1247,93 @@ def bench_trends(*, env: dict, workdir: Path) -> None:
         server.stop()
 
 
+def bench_exports(*, env: dict, workdir: Path) -> None:
+    log(f"exports: a campaign with {EXPORT_ROWS:,} responses and answers (SQL)")
+    started = time.monotonic()
+    customers = data.customers_create(count=EXPORT_ROWS, prefix="exports-")
+    campaign = data.campaign_create(name="Export bench")
+    metrics.responses_create(campaign=campaign, customers=customers, seed=0.7)
+    data.vacuum_analyze(
+        "customers_customer", "surveys_invitation", "surveys_response", "surveys_answer"
+    )
+    log(f"exports: rows ready in {time.monotonic() - started:.0f} s; COPY reference")
+    exports.copy_reference(campaign.pk)  # warm the caches for both alike
+    copy_s, copy_bytes = exports.copy_reference(campaign.pk)
+    seconds, rows, size, rss_before, rss_peak = exports.export(campaign)
+    if rows != EXPORT_ROWS:
+        raise BenchFailure(f"exports: {rows:,} rows exported of {EXPORT_ROWS:,}")
+    log(
+        f"exports: COPY {copy_s:.2f} s ({copy_bytes / 1e6:.0f} MB), export "
+        f"{seconds:.2f} s ({size / 1e6:.0f} MB), resident memory "
+        f"{rss_before / 1e3:.0f} MB before, peak {rss_peak / 1e3:.0f} MB during"
+    )
+    report(
+        name=(
+            f"CSV export of {EXPORT_ROWS:,} responses of one campaign "
+            "(surveys.exports.responses_csv, as /api/responses/export.csv streams it, "
+            "read in this process); ratio = rows/s ÷ COPY's rows/s (target ≥ 0.25, "
+            "higher is better)"
+        ),
+        value=rows / seconds,
+        unit="rows/s",
+        reference=(
+            "COPY (SELECT the same rows' columns, joined, newest first) TO STDOUT "
+            "WITH (FORMAT csv), read here through psycopg"
+        ),
+        reference_value=EXPORT_ROWS / copy_s,
+        details={
+            "process_rss_mb_before": round(rss_before / 1e3, 1),
+            "process_peak_rss_mb_during": round(rss_peak / 1e3, 1),
+            "peak_rss_target_mb": 150,
+            "export_mb": round(size / 1e6, 1),
+            "copy_mb": round(copy_bytes / 1e6, 1),
+        },
+    )
+    server = answers.Server(
+        env=env,
+        port=smtp_sink.free_port(),
+        workers=SERVER_WORKERS,
+        log_path=workdir / "gunicorn-exports.log",
+    )
+    try:
+        server.wait_ready()
+        api = exports.api_latency(
+            url=f"http://127.0.0.1:{server.port}",
+            token=exports.staff_token(),
+            campaign_id=campaign.pk,
+        )
+    finally:
+        server.stop()
+    bare = exports.seconds_each(lambda: exports.page_bare(campaign.pk))
+    old_count = exports.seconds_each(
+        lambda: exports.count_old(campaign.pk), warmup=1, runs=5
+    )
+    median = exports.median
+    log(
+        f"exports: API list {median(api) * 1000:.1f} ms, bare SQL "
+        f"{median(bare) * 1000:.1f} ms, the old exact count alone "
+        f"{median(old_count) * 1000:.1f} ms"
+    )
+    report(
+        name=(
+            f"GET /api/responses/?campaign= (first page of 50 of {EXPORT_ROWS:,}, "
+            "keyset paging, no count) over HTTP to gunicorn, median of 21 on a "
+            "kept-alive connection (target < 0.1 s); ratio = HTTP ÷ bare SQL"
+        ),
+        value=median(api),
+        unit="s/request",
+        reference=(
+            "the page's two queries as bare SQL in this process (rows joined to "
+            "customer and survey, LIMIT 51; their answers)"
+        ),
+        reference_value=median(bare),
+        details={
+            "api_fastest_s": round(min(api), 6),
+            "old_exact_count_alone_s": round(median(old_count), 6),
+        },
+    )
+
+
 def bench_journeys() -> None:
     log(
         f"journeys: {JOURNEY_RESPONSES:,} responses over 2 years, "
@@ -1388,6 +1479,8 @@ def main() -> None:
                 bench_trends(env=env, workdir=Path(workdir))
             if "journeys" in ONLY:
                 bench_journeys()
+            if "exports" in ONLY:
+                bench_exports(env=env, workdir=Path(workdir))
             if "answers" in ONLY:
                 try:
                     bench_answers(env=env, workdir=Path(workdir))

@@ -288,7 +288,11 @@ def _rfc_3339(value):
         raise DjangoValidationError(
             _("Give a date and time such as 2024-05-01T09:30:00Z."), code="invalid"
         )
-    if date.fromisoformat(value[:10]) in EDGE_DAYS:
+    try:
+        day = date.fromisoformat(value[:10])
+    except ValueError:  # 2024-13-45: the right shape, no such day
+        raise DjangoValidationError(_("This date does not exist."), code="invalid")
+    if day in EDGE_DAYS:
         raise DjangoValidationError(_("This date is out of range."), code="invalid")
     return value.upper()
 

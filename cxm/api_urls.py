@@ -14,6 +14,7 @@ from surveys.api import (
     CsatView,
     InvitationViewSet,
     NpsView,
+    ResponseExportView,
     ResponseViewSet,
     SurveyViewSet,
     TrendView,
@@ -53,6 +54,12 @@ urlpatterns = [
     path("metrics/trend/", TrendView.as_view(), name="metrics-trend"),
     path("metrics/compare/", CompareView.as_view(), name="metrics-compare"),
     path("reports/followups/", FollowUpReportView.as_view(), name="reports-followups"),
+    # Before the router's responses/<id>/, and with no final slash: a file's name.
+    path(
+        "responses/export.csv",
+        ResponseExportView.as_view(),
+        name="responses-export",
+    ),
     *router.urls,
     # What no route above takes (/api/campaigns/abc/) is a JSON 404 like the rest
     # of the API; a path without its final slash still gets Django's redirect.

@@ -35,6 +35,7 @@ from cxm.outbox.views import EMAIL_SANDBOX, HEAD
 from cxm.paginators import EstimatedCountPaginator
 
 from . import metrics
+from .exports import export_response
 from .kinds import KINDS, Bucket, SurveyKind, bucket_q
 from .models import (
     CHOICE_VALUE,
@@ -1369,6 +1370,7 @@ class ResponseAdmin(LargeListMixin, HistoryAdmin):
         (_("Earlier versions"), {"fields": ["revisions_list"]}),
     ]
     readonly_fields = ["bucket", "answers_list", "revisions_list"]
+    actions = ["export_csv"]
 
     def get_queryset(self, request):
         return (
@@ -1376,6 +1378,15 @@ class ResponseAdmin(LargeListMixin, HistoryAdmin):
             .get_queryset(request)
             .select_related("customer", "campaign", "survey")
         )
+
+    @admin.action(description=_("Export the chosen responses as CSV (for Excel)"))
+    def export_csv(self, request, queryset):
+        # A column per question when the chosen responses are of one survey.
+        surveys = list(queryset.order_by().values_list("survey", flat=True)[:1])
+        survey = None
+        if surveys and not queryset.exclude(survey=surveys[0]).exists():
+            survey = Survey.objects.get(pk=surveys[0])
+        return export_response(responses=queryset, survey=survey, bom=True)
 
     @admin.display(description=_("kind"), ordering="survey__kind")
     def kind(self, obj):

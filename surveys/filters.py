@@ -17,6 +17,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import exceptions
 
 from cxm.api import (
+    DATE_TIME_PATTERN,
     EDGE_DAYS,
     RFC_3339,
     TEXT_PATTERN,
@@ -109,9 +110,10 @@ class DayOrTimeField(forms.Field):
 
 
 DAY_OR_TIME = {
-    "type": "string",
-    "pattern": r"^(?!0001-01-0[12]|9999-12-3[01])[0-9]{4}-[0-9]{2}-[0-9]{2}"
-    r"([Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?([Zz]|[+-][0-9]{2}:[0-9]{2}))?$",
+    "anyOf": [
+        {"type": "string", "format": "date", "pattern": DATE_TIME_PATTERN},
+        {"type": "string", "format": "date-time", "pattern": DATE_TIME_PATTERN},
+    ]
 }
 
 

@@ -19,6 +19,7 @@ from .models import (
     Invitation,
     InvitationStatus,
     Question,
+    Response,
     Survey,
 )
 
@@ -194,5 +195,27 @@ def responses_listed(responses):
             queryset=Answer.objects.select_related("question").order_by(
                 "question__position"
             ),
+        )
+    )
+
+
+def responses_listed_for_api(responses):
+    """Returns `responses` with what the API list gives of each: its customer's
+    email, its survey's kind and its answers' values, and no more (a customer's
+    properties and a question's wording are not read)."""
+    return (
+        responses.select_related("customer", "survey")
+        .only(
+            *[f.attname for f in Response._meta.concrete_fields],
+            "customer__email",
+            "survey__kind",
+        )
+        .prefetch_related(
+            Prefetch(
+                "answers",
+                queryset=Answer.objects.only(
+                    "response_id", "question_id", "number", "text", "choices"
+                ).order_by("id"),
+            )
         )
     )

@@ -10,4 +10,5 @@ urlpatterns = [
     path("s/<str:token>/unsubscribe/", views.unsubscribe, name="unsubscribe"),
     path("dashboard/", views.dashboard, name="dashboard"),
     path("responses/", views.responses, name="responses"),
+    path("responses/export.csv", views.responses_export, name="responses-export"),
 ]

@@ -4,6 +4,7 @@ from dataclasses import field as dataclass_field
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import translation
 from django.utils.translation import gettext as _
@@ -18,6 +19,7 @@ from cxm.throttling import token_miss, unsubscribe_count
 from cxm.views import customer_page
 
 from . import dashboard as dashboard_figures
+from .exports import filtered_export
 from .filters import ResponseFilter
 from .kinds import Bucket, kind_of, score_bucket
 from .models import Campaign, Question, QuestionRole, QuestionType, Response
@@ -30,6 +32,7 @@ from .selectors import (
 from .services import response_record
 
 SCORE_TEXT = re.compile(r"[0-9]{1,2}")
+EMAIL_BREAKS = re.compile(r"(?<=[@.])")
 
 
 def _too_many(request, *, limit: str, wait: int, language=None):
@@ -353,22 +356,29 @@ def dashboard(request):
     return render(request, "surveys/dashboard.html", {"form": form, "figures": figures})
 
 
+def _responses_filter(request) -> tuple[ResponseFilter, bool]:
+    """Returns the responses page's filters and whether they are valid; an id that
+    names nothing is said as the form's error."""
+    filterset = ResponseFilter(
+        request.GET, queryset=responses_listed(Response.objects.all()), request=request
+    )
+    filterset.offer_choices()
+    try:
+        valid = filterset.is_valid()
+    except NotFound as e:
+        filterset.form.add_error(None, str(e.detail))
+        valid = False
+    return filterset, valid
+
+
 @cx_staff_required
 def responses(request):
     """
     The responses page: what customers said, newest first, filtered as the API list
     and the CSV export are (ResponseFilter), a page at a time after a cursor.
     """
-    filterset = ResponseFilter(
-        request.GET, queryset=responses_listed(Response.objects.all()), request=request
-    )
-    filterset.offer_choices()
+    filterset, valid = _responses_filter(request)
     rows, next_cursor, status = [], None, 200
-    try:
-        valid = filterset.is_valid()
-    except NotFound as e:  # an id that names nothing, said beside its field
-        filterset.form.add_error(None, str(e.detail))
-        valid = False
     if valid:
         try:
             rows, next_cursor = responses_page(
@@ -379,6 +389,8 @@ def responses(request):
             valid = False
     for row in rows:
         row.bucket_label = Bucket(row.bucket).label if row.bucket else ""
+        # A long address may wrap after its @ and dots, never inside a word.
+        row.email_parts = EMAIL_BREAKS.split(row.customer.email)
         row.other_answers = [
             a for a in row.answers.all() if a.question.role == QuestionRole.EXTRA
         ]
@@ -398,3 +410,18 @@ def responses(request):
         },
         status=status,
     )
+
+
+@cx_staff_required
+def responses_export(request):
+    """The CSV of the responses the page's filters choose (every page of them);
+    ?bom=1 for Excel."""
+    filterset, valid = _responses_filter(request)
+    if not valid:
+        return HttpResponseBadRequest(
+            "\n".join(
+                str(m) for messages in filterset.form.errors.values() for m in messages
+            ),
+            content_type="text/plain; charset=utf-8",
+        )
+    return filtered_export(filterset, bom=request.GET.get("bom") in ("1", "true"))

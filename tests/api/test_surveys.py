@@ -686,7 +686,7 @@ def test_it_pages_responses_by_cursor_without_counting(api, monkeypatch):
     assert [r["id"] for r in first["results"]] == made[:0:-1]
     assert [r["id"] for r in second["results"]] == made[:1]
     assert second["next"] is None
-    assert api.get("/api/responses/?cursor=nope!").status_code == 400
+    assert api.get("/api/responses/?cursor=nope!").status_code == 404
 
 
 def test_it_filters_responses_by_day_bucket_and_several_campaigns(api):
