@@ -3,6 +3,10 @@
 from pathlib import Path
 
 from django.conf import settings
+from django.test import Client
+
+# Every test user's password (tests.factories.UserFactory).
+PASSWORD = "correct horse battery"
 
 AXE = Path(settings.BASE_DIR) / "node_modules/axe-core/axe.min.js"
 SCREENSHOTS = Path(settings.BASE_DIR) / "var/screenshots"
@@ -76,3 +80,30 @@ def check_page(page, name: str) -> None:
     assert axe_violations(page) == [], name
     assert sideways_scroll(page) <= 0, name
     assert broken_words(page) == [], name
+
+
+def log_in(page, live_server, user, *, password: str = PASSWORD) -> None:
+    """
+    Logs `user` in through the log-in form and waits for the page they land on
+    (their role's: cxm.followups.preferences.start_url_for).
+    """
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.fill("#id_username", user.get_username())
+    page.fill("#id_password", password)
+    page.click("form button[type=submit]")
+    page.wait_for_url(lambda url: "/accounts/login/" not in url)
+
+
+def session_for(page, live_server, user) -> None:
+    """Gives the browser `user`'s session cookie, as the log-in form would."""
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies(
+        [
+            {
+                "name": settings.SESSION_COOKIE_NAME,
+                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+                "url": live_server.url,
+            }
+        ]
+    )

@@ -191,7 +191,7 @@ def test_it_runs_the_staff_pages_under_the_policy(
     watched.log_in(admin_user, path="/accounts/login/")
     page.wait_for_url("**/followups/")
     watched.open("/followups/")
-    page.click(f"text={invitation.customer}")
+    page.click(f"tr:has-text('{invitation.customer}') td.id a")
     watched.settle()
     page.fill("#note-form textarea", "Called; sending a voucher.")
     page.click("#note-form button")

@@ -66,11 +66,13 @@ def test_it_lets_an_agent_find_and_resolve_a_detractor(live_server, desktop):
     desktop.fill("#id_username", "mina")
     desktop.fill("#id_password", "correct horse battery")
     desktop.click("button[type=submit]")
+    # Logging in from the queue's address comes back to it.
     desktop.wait_for_url("**/followups/")
 
     desktop.select_option("#id_overdue", "false")
     desktop.click("text=Filter")
-    desktop.click("text=angry@example.com")
+    # The row's number opens the follow-up (the customer's name, their page).
+    desktop.click("tr:has-text('angry@example.com') td.id a")
     assert desktop.inner_text("#score") == "2"
     assert "Late again" in desktop.inner_text("#comment")
 

@@ -15,7 +15,7 @@ from cxm.followups.models import FollowUpMessage
 from surveys.services import response_record
 from tests.factories import CustomerFactory, InvitationFactory, agent
 
-from .pages import check_page
+from .pages import check_page, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -58,11 +58,7 @@ def test_the_agent_reads_the_customers_story_before_replying(live_server, page, 
     ).followup
     assert followup.owner == owner
 
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", owner.get_username())
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/followups/")
+    log_in(page, live_server, owner)
 
     page.goto(f"{live_server.url}{followup.get_absolute_url()}")
     page.click("#customer-page")

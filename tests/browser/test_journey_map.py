@@ -4,29 +4,13 @@ and a desktop, through axe-core, with screenshots under var/screenshots/.
 """
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from tests.factories import agent
 from tests.journeys.test_map import example  # noqa: F401 (a fixture)
 
-from .pages import check_page
+from .pages import check_page, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, live_server, user) -> None:
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
 
 
 def test_it_shows_the_journey_map_on_a_phone_and_a_desktop(
@@ -35,7 +19,7 @@ def test_it_shows_the_journey_map_on_a_phone_and_a_desktop(
     locale,
     example,  # noqa: F811
 ):
-    log_in(page, live_server, agent())
+    session_for(page, live_server, agent())
     page.goto(f"{live_server.url}/followups/")
     page.click("header nav a[href='/journeys/']")
     page.wait_for_url("**/journeys/")

@@ -20,17 +20,9 @@ from cxm.followups.services import (
 from surveys.services import response_record
 from tests.factories import CustomerFactory, InvitationFactory, agent, manager
 
-from .pages import check_page
+from .pages import check_page, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, live_server, user):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", "correct horse battery")
-    with page.expect_navigation():
-        page.click("form button[type=submit]")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from cxm.followups.services import followup_log_contact, followup_resolve
 from surveys.services import response_record
 from tests.factories import InvitationFactory, agent
 
-from .pages import check_page
+from .pages import check_page, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -30,14 +30,6 @@ def _loop_settings(settings):
     settings.FOLLOWUP_CHECKIN_HOURS = 24
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     mail.outbox = []
-
-
-def log_in(page, live_server, user):
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", user.get_username())
-    page.fill("#id_password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/followups/")
 
 
 @pytest.mark.parametrize("size", [1280, 360], ids=["desktop", "360"])

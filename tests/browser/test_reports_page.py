@@ -4,28 +4,12 @@ phone and a desktop, through axe-core, with screenshots under var/screenshots/.
 """
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from tests.followups.test_reports import example  # noqa: F401 (a fixture)
 
-from .pages import check_page
+from .pages import check_page, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, live_server, user) -> None:
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
 
 
 def test_it_shows_a_manager_the_reports_on_a_phone_and_a_desktop(
@@ -34,7 +18,7 @@ def test_it_shows_a_manager_the_reports_on_a_phone_and_a_desktop(
     locale,
     example,  # noqa: F811
 ):
-    log_in(page, live_server, example["sora"])
+    session_for(page, live_server, example["sora"])
     page.goto(f"{live_server.url}/followups/")
     page.click("header nav a[href='/followups/reports/']")
     page.wait_for_url("**/followups/reports/")

@@ -4,29 +4,13 @@ phone and a desktop, through axe-core, with screenshots under var/screenshots/.
 """
 
 import pytest
-from django.conf import settings
-from django.test import Client
 
 from surveys.services import response_record, survey_create
 from tests.factories import CampaignFactory, CustomerFactory, InvitationFactory, agent
 
-from .pages import check_page
+from .pages import check_page, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
-
-
-def log_in(page, live_server, user) -> None:
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
 
 
 @pytest.fixture
@@ -59,7 +43,7 @@ def answers():
 def test_it_lists_and_filters_responses_on_a_phone_and_a_desktop(
     live_server, page, locale, answers
 ):
-    log_in(page, live_server, agent())
+    session_for(page, live_server, agent())
     page.goto(f"{live_server.url}/followups/")
     page.click("header nav a[href='/responses/']")
     page.wait_for_url("**/responses/")

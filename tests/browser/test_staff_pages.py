@@ -13,8 +13,6 @@ from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.conf import settings
-from django.test import Client
 from django.utils import timezone
 
 from cxm.customers.services import interaction_record
@@ -31,7 +29,7 @@ from tests.factories import (
     manager,
 )
 
-from .pages import axe_violations, broken_words, screenshot
+from .pages import axe_violations, broken_words, log_in, screenshot, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -126,21 +124,6 @@ def workspace() -> dict:
     }
 
 
-def log_in_as(page, live_server, user) -> None:
-    """Gives the browser `user`'s session cookie, as a log-in would."""
-    client = Client()
-    client.force_login(user)
-    page.context.add_cookies(
-        [
-            {
-                "name": settings.SESSION_COOKIE_NAME,
-                "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
-                "url": live_server.url,
-            }
-        ]
-    )
-
-
 def words_broken(page) -> list[str]:
     """
     Words broken between two letters at a line's end, but for email addresses,
@@ -163,7 +146,7 @@ def test_it_draws_every_staff_page_for_phones_and_desktops(
     live_server, page, locale, workspace, staff_page
 ):
     if staff_page.persona:
-        log_in_as(page, live_server, workspace[staff_page.persona])
+        session_for(page, live_server, workspace[staff_page.persona])
 
     response = page.goto(live_server.url + staff_page.url.format(**workspace))
 
@@ -181,14 +164,6 @@ def test_it_draws_every_staff_page_for_phones_and_desktops(
     assert axe_violations(page) == [], name
     assert sideways_scroll(page) <= 0, name
     assert words_broken(page) == [], name
-
-
-def log_in(page, live_server, user) -> None:
-    page.goto(f"{live_server.url}/accounts/login/")
-    page.fill("#id_username", user.username)
-    page.fill("#id_password", PASSWORD)
-    with page.expect_navigation():
-        page.click("form button[type=submit]")
 
 
 def test_it_lands_a_manager_on_the_dashboard(live_server, page, locale, workspace):
