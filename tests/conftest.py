@@ -36,6 +36,20 @@ def _test_settings(settings):
 
 
 @pytest.fixture(autouse=True)
+def _language_and_zone_reset():
+    """
+    Each test starts in the default language and time zone: a request of an earlier
+    test (a Korean browser, a user's preferences) leaves its own active in the
+    thread, where code outside a request would read it.
+    """
+    from django.utils import timezone, translation
+
+    yield
+    translation.deactivate()
+    timezone.deactivate()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_limits(settings):
     """
     Each test starts with nothing counted against a request limit: it counts under
