@@ -14,8 +14,7 @@ from surveys.themes import korean_analyser
 from tests.api.helpers import answer
 from tests.factories import CampaignFactory, CustomerFactory, UserFactory
 
-from .pages import check_page
-from .test_reports_page import log_in
+from .pages import check_page, session_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -44,7 +43,7 @@ def answers(db):
 def test_it_draws_the_dashboard_on_a_phone_and_a_desktop(
     live_server, page, locale, answers
 ):
-    log_in(page, live_server, UserFactory(is_staff=True))
+    session_for(page, live_server, UserFactory(is_staff=True))
     page.goto(f"{live_server.url}/dashboard/")
 
     assert page.locator("h1").inner_text() == (
