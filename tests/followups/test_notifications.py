@@ -601,13 +601,16 @@ def test_each_sweep_step_scans_through_a_partial_index(step):
     from cxm.followups import services
 
     now = timezone.now()
+    # Each scan in the sweep's order (services.followups_sweep): soonest due first.
     if "reminded" in step:
+        due, _reminded, _extra = services.REMINDERS[step["reminded"]]
         qs = FollowUp.objects.filter(services._remind_q(step["reminded"], now))
     else:
+        due = "due_at"
         qs = FollowUp.objects.filter(services._escalate_again_q(now))
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
-    plan = qs.order_by("pk").explain()
+    plan = qs.order_by(due).explain()
 
     assert any(index in plan for index in SWEEP_INDEXES), plan
 
