@@ -36,6 +36,18 @@ CONFLICT = "conflict"
 NOT_FOUND_CODES = {"does_not_exist", "not_found"}
 
 
+def name_free_check(queryset, *, instance, name: str, message: str) -> str:
+    """
+    Returns `name` if no row of `queryset` but `instance` has it, else raises a
+    409 with `message` (a unique name, checked before the database refuses it).
+    """
+    if instance is not None:
+        queryset = queryset.exclude(pk=instance.pk)
+    if queryset.filter(name=name).exists():
+        raise serializers.ValidationError(message, CONFLICT)
+    return name
+
+
 def validation_error_detail(error: DjangoValidationError) -> dict:
     """
     Returns the 400 body of a Django ValidationError: field errors by field name,

@@ -14,12 +14,12 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from cxm.api import (
-    CONFLICT,
     PARSER_CLASSES,
     DetailSerializer,
     ErrorSerializer,
     ModelSerializer,
     StrictIntegerField,
+    name_free_check,
 )
 
 from . import selectors, services
@@ -35,14 +35,12 @@ class PersonaSerializer(ModelSerializer):
         extra_kwargs = {"name": {"validators": []}}
 
     def validate_name(self, value):
-        others = Persona.objects.all()
-        if self.instance is not None:
-            others = others.exclude(pk=self.instance.pk)
-        if others.filter(name=value).exists():
-            raise serializers.ValidationError(
-                _("A persona with this name already exists."), CONFLICT
-            )
-        return value
+        return name_free_check(
+            Persona.objects.all(),
+            instance=self.instance,
+            name=value,
+            message=_("A persona with this name already exists."),
+        )
 
     def create(self, validated_data):
         return services.persona_create(**validated_data)

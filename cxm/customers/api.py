@@ -20,7 +20,6 @@ from rest_framework.response import Response
 
 from cxm.access import customer_for_user
 from cxm.api import (
-    CONFLICT,
     PARSER_CLASSES,
     ErrorSerializer,
     FilterSet,
@@ -30,6 +29,7 @@ from cxm.api import (
     StrictCharField,
     StrictEmailField,
     StrictIntegerField,
+    name_free_check,
 )
 from cxm.paginators import EstimatedCountPagination
 
@@ -546,14 +546,12 @@ class SegmentSerializer(ModelSerializer):
         extra_kwargs = {"name": {"validators": []}}
 
     def validate_name(self, value):
-        others = Segment.objects.all()
-        if self.instance is not None:
-            others = others.exclude(pk=self.instance.pk)
-        if others.filter(name=value).exists():
-            raise serializers.ValidationError(
-                _("A segment with this name already exists."), CONFLICT
-            )
-        return value
+        return name_free_check(
+            Segment.objects.all(),
+            instance=self.instance,
+            name=value,
+            message=_("A segment with this name already exists."),
+        )
 
     def create(self, validated_data):
         return services.segment_create(**validated_data)
