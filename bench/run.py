@@ -37,6 +37,8 @@ Sizes (environment; the defaults are the issue's sizes):
     BENCH_JOURNEY_RESPONSES     responses of the journey map, over 2 years (1000000)
     BENCH_JOURNEY_INTERACTIONS  interactions of its drop-off (5000000)
     BENCH_JOURNEY_CUSTOMERS     customers they belong to (100000)
+    BENCH_KEEP         1 keeps the database afterwards, to look into a figure with
+                       psql or a server of one's own (0: dropped)
 """
 
 import json
@@ -120,6 +122,7 @@ LIST_CUSTOMERS = envint("BENCH_LIST_CUSTOMERS", 1_300_000, minimum=1)
 JOURNEY_RESPONSES = envint("BENCH_JOURNEY_RESPONSES", 1_000_000, minimum=20)
 JOURNEY_INTERACTIONS = envint("BENCH_JOURNEY_INTERACTIONS", 5_000_000, minimum=1)
 JOURNEY_CUSTOMERS = envint("BENCH_JOURNEY_CUSTOMERS", 100_000, minimum=100)
+KEEP = envint("BENCH_KEEP", 0)
 # The worker processes delivery is measured with, one run each (targets: 0.8 and
 # 1.5 times plain smtplib).
 DELIVERY_PROCESSES = (1, 2)
@@ -1494,8 +1497,11 @@ def main() -> None:
 
             connections.close_all()
         redis_forget(queue)
-        database_reset(drop_only=True)
-        log(f"done in {time.monotonic() - started:.0f} s; {BENCH_DATABASE} dropped")
+        if KEEP:
+            log(f"done in {time.monotonic() - started:.0f} s; {BENCH_DATABASE} kept")
+        else:
+            database_reset(drop_only=True)
+            log(f"done in {time.monotonic() - started:.0f} s; {BENCH_DATABASE} dropped")
     if failure is not None:
         sys.exit(f"bench: FAILED: {failure}")
 
