@@ -286,8 +286,17 @@ def test_it_refuses_a_bad_cursor_or_limit_with_a_400(client, people, query):
         assert b"not a cursor" in page.content
 
 
-def test_it_links_the_queue_and_the_followup_to_the_customer(client, people):
+def test_it_links_the_queue_the_followup_and_the_responses_to_the_customer(
+    client, people
+):
+    customer = people["customer"]
+    story(customer, people["staff"])
+    link = f'href="/customers/{customer.pk}/"'
+    assert customer.get_absolute_url() == f"/customers/{customer.pk}/"
     client.force_login(people["agent"])
-    link = f'href="/customers/{people["customer"].pk}/"'
     assert link in client.get("/followups/").content.decode()
     assert link in client.get(f"/followups/{people['followup'].pk}/").content.decode()
+    client.force_login(people["manager"])
+    responses = client.get("/responses/")
+    assert responses.status_code == 200
+    assert link in responses.content.decode()
