@@ -841,7 +841,10 @@ class StartPage(models.TextChoices):
     QUEUE = "queue", _("Follow-up queue")
     DASHBOARD = "dashboard", _("Dashboard")
     REPORTS = "reports", _("Reports")
+    RESPONSES = "responses", _("Responses")
+    JOURNEYS = "journeys", _("Journeys")
     OUTBOX = "outbox", _("Outbox")
+    ADMIN = "admin", _("Admin")
 
 
 class StaffProfile(models.Model):

@@ -43,13 +43,13 @@ def staff_profile_of(user) -> StaffProfile:
 
 
 def start_pages_for(user) -> list[tuple[str, str]]:
-    """Returns the start page choices `user` may pick: reports and outbox only
-    for those who may open them."""
+    """Returns the start page choices `user` may pick: reports, the outbox and
+    the admin only for those who may open them."""
     hidden = set()
     if not may_see_reports(user):
         hidden.add(StartPage.REPORTS)
     if not user.is_staff:
-        hidden.add(StartPage.OUTBOX)
+        hidden |= {StartPage.OUTBOX, StartPage.ADMIN}
     return [(value, label) for value, label in StartPage.choices if value not in hidden]
 
 
@@ -68,7 +68,10 @@ def start_url_for(user, start_page: str = "") -> str:
         StartPage.QUEUE: reverse("followups:list"),
         StartPage.DASHBOARD: reverse("surveys:dashboard"),
         StartPage.REPORTS: reverse("followups:reports"),
+        StartPage.RESPONSES: reverse("surveys:responses"),
+        StartPage.JOURNEYS: reverse("journeys:list"),
         StartPage.OUTBOX: reverse("outbox:list"),
+        StartPage.ADMIN: reverse("admin:index"),
     }
     if start_page in urls and start_page in dict(start_pages_for(user)):
         return urls[start_page]

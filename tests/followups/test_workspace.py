@@ -64,6 +64,10 @@ def test_it_lands_staff_on_the_start_page_they_chose(client):
 
     assert client.get("/")["Location"] == "/outbox/"
 
+    staff_profile_save(user=staff, start_page=StartPage.ADMIN)
+
+    assert client.get("/")["Location"] == "/admin/"
+
 
 def test_it_ignores_a_start_page_the_user_may_no_longer_open(client):
     mina = agent()
@@ -71,6 +75,21 @@ def test_it_ignores_a_start_page_the_user_may_no_longer_open(client):
     client.force_login(mina)
 
     assert client.get("/")["Location"] == f"/followups/?owner={mina.pk}"
+
+    StaffProfile.objects.filter(user=mina).update(start_page=StartPage.ADMIN)
+
+    assert client.get("/")["Location"] == f"/followups/?owner={mina.pk}"
+
+
+def test_it_lands_an_agent_on_the_responses_or_the_journeys_if_chosen(client):
+    mina = agent()
+    client.force_login(mina)
+    for page, url in (
+        (StartPage.RESPONSES, "/responses/"),
+        (StartPage.JOURNEYS, "/journeys/"),
+    ):
+        staff_profile_save(user=mina, start_page=page)
+        assert client.get("/")["Location"] == url
 
 
 def test_it_sends_a_login_to_the_start_page(client):
@@ -118,6 +137,7 @@ def test_it_saves_preferences_and_speaks_the_chosen_language(client):
         ("time_zone", "Mars/Olympus"),
         ("language", "fr"),
         ("start_page", "outbox"),  # an agent has no outbox
+        ("start_page", "admin"),  # nor the admin
         ("start_page", "x" * 50),
     ],
 )
