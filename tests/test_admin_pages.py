@@ -145,6 +145,16 @@ def test_it_lists_customers_with_their_properties_in_fixed_queries(
     assert r.status_code == 200
 
 
+def test_it_finds_a_customer_by_email_name_or_external_id(admin_client):
+    jisu = CustomerFactory(
+        email="jisu.kim@example.com", name="김지수", external_id="crm-4711"
+    )
+    CustomerFactory(email="alex@example.com", name="Alex Park", external_id="crm-12")
+    for query in ("jisu.kim@", "지수", "crm-4711", "CRM-4711"):
+        r = admin_client.get("/admin/customers/customer/", {"q": query})
+        assert [c.pk for c in r.context["cl"].result_list] == [jisu.pk], query
+
+
 def test_it_filters_responses_by_bucket(admin_client):
     for score in (2, 8, 10):
         response_record(invitation=InvitationFactory(), score=score, comment="Late")

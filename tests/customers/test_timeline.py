@@ -15,7 +15,12 @@ from django.utils.html import escape
 from rest_framework.test import APIClient
 
 from cxm.customers.models import Interaction
-from cxm.customers.services import customer_unsubscribe, interaction_record
+from cxm.customers.services import (
+    customer_mark_bounced,
+    customer_mark_complained,
+    customer_unsubscribe,
+    interaction_record,
+)
 from cxm.followups.models import FollowUp, Team
 from cxm.followups.replies import followup_reply_send
 from cxm.followups.services import followup_add_note, followup_open_manual, team_save
@@ -93,6 +98,8 @@ def story(customer, staff):
         followup=followup, actor=staff, subject="Sorry", body="We are on it."
     )
     customer_unsubscribe(customer=customer)
+    customer_mark_bounced(customer_id=customer.pk)
+    customer_mark_complained(customer_id=customer.pk)
     return followup
 
 
@@ -110,6 +117,8 @@ def test_it_tells_every_channel_in_one_timeline_newest_first(client, people):
         "followup_event",
         "followup_message",
         "unsubscribed",
+        "bounced",
+        "complained",
     ):
         assert kind in kinds
     times = [entry["at"] for entry in body["results"]]
@@ -133,6 +142,8 @@ def test_it_tells_every_channel_in_one_timeline_newest_first(client, people):
         "We are on it.",
         "purchase",
         "Unsubscribed",
+        "Email bounced",
+        "Reported our email as spam",
         "Detractor",
         "Scores over time",
         "</meter> 2.0",
