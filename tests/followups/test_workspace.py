@@ -284,6 +284,8 @@ def test_it_shows_a_logged_in_outsider_the_403_without_the_staff_navigation(clie
         ("/outbox/", "/outbox/"),
         ("/preferences/", "/preferences/"),
         ("/followups/reports/", "/followups/reports/"),
+        ("/responses/", "/responses/"),
+        ("/journeys/", "/journeys/"),
     ],
 )
 def test_it_marks_the_current_page_in_the_navigation(client, url, current):
