@@ -58,9 +58,11 @@ def test_the_agent_reads_the_customers_story_before_replying(live_server, page, 
     ).followup
     assert followup.owner == owner
 
+    # The agent lands on their own queue and opens the follow-up from it.
     log_in(page, live_server, owner)
-
-    page.goto(f"{live_server.url}{followup.get_absolute_url()}")
+    assert f"owner={owner.pk}" in page.url
+    page.click(f'td.id a[href="{followup.get_absolute_url()}"]')
+    page.wait_for_url(f"**{followup.get_absolute_url()}")
     page.click("#customer-page")
     page.wait_for_url(f"**/customers/{customer.pk}/")
     timeline = page.inner_text("#timeline")
