@@ -32,3 +32,10 @@ class SurveysConfig(AppConfig):
 
         # Bounces, complaints and unsubscribes an email service reports later.
         tracking.connect(bounces.tracking_received, dispatch_uid="surveys-tracking")
+
+        from django.db.models.signals import post_migrate
+
+        from .rollups import on_post_migrate
+
+        # The daily rollups count in TIME_ZONE's days: recounted if it changed.
+        post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="rollups")

@@ -36,7 +36,17 @@ from django.db.models.functions import Cast, Coalesce, JSONObject, TruncMonth, T
 from django.utils.translation import gettext as _
 
 from .kinds import KINDS, SurveyKind
-from .models import Campaign, Invitation, InvitationStatus, Response, SkipReason, Survey
+from .models import (
+    Campaign,
+    DailyDelivery,
+    DailyScore,
+    Invitation,
+    InvitationStatus,
+    Response,
+    SkipReason,
+    Survey,
+)
+from .rollups import rollup_days
 
 Z95 = 1.96
 
@@ -581,6 +591,89 @@ def _as_date(value) -> date:
     return value.date() if isinstance(value, datetime) else value
 
 
+# The daily rollups (surveys/rollups.py) answer for whole days of all customers:
+# the same counts as the rows, summed over a few rows a day instead of every
+# response. None where they cannot answer (a segment, a split, another zone).
+
+
+def _rollup_scores(
+    kind: str,
+    *,
+    by=None,
+    segment=None,
+    campaign: Campaign | None = None,
+    survey: Survey | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    properties: dict | None = None,
+) -> QuerySet | None:
+    """The DailyScore rows of responses_for(kind, …)'s responses, or None."""
+    if by is not None or segment is not None or properties:
+        return None
+    days = rollup_days(since, until)
+    if days is None:
+        return None
+    # The same checks of the campaign's and the survey's kind as the rows get.
+    responses_for(kind, campaign=campaign, survey=survey)
+    # A day's count that went back to 0 (an answer moved or deleted) stays a row.
+    qs = DailyScore.objects.filter(answers__gt=0)
+    if campaign is not None:
+        qs = qs.filter(campaign_id=campaign.pk)
+    if survey is not None:
+        qs = qs.filter(survey_id=survey.pk)
+    if campaign is None and survey is None:
+        qs = qs.filter(survey_id__in=Survey.objects.filter(kind=kind).values("pk"))
+    return _days_filtered(qs, days)
+
+
+def _days_filtered(qs: QuerySet, days: tuple) -> QuerySet:
+    first, after = days
+    if first is not None:
+        qs = qs.filter(day__gte=first)
+    if after is not None:
+        qs = qs.filter(day__lt=after)
+    return qs
+
+
+def rollup_counts(kind: str, where: Q | None = None, suffix: str = "") -> dict:
+    """The DailyScore sums score_counts() counts from the rows (the CES's mean and
+    standard deviation as the sums of scores and of their squares, finished by
+    _sums_finished)."""
+    spec = KINDS[kind]
+    where = where or Q()
+    sums = {
+        "responses": Sum("answers", filter=where, default=0),
+        "negative": Sum(
+            "answers", filter=where & Q(score__lte=spec.negative.high), default=0
+        ),
+        "positive": Sum(
+            "answers", filter=where & Q(score__gte=spec.positive.low), default=0
+        ),
+    }
+    if kind == SurveyKind.CES:
+        sums["scores"] = Sum(F("answers") * F("score"), filter=where, default=0)
+        sums["squares"] = Sum(
+            F("answers") * F("score") * F("score"), filter=where, default=0
+        )
+    return {name + suffix: value for name, value in sums.items()}
+
+
+def _sums_finished(kind: str, row: dict, suffix: str = "") -> dict:
+    """Adds the CES's mean and sample standard deviation to a row of
+    rollup_counts() (as Avg and StdDev would have given them from the rows)."""
+    if kind != SurveyKind.CES:
+        return row
+    n = row["responses" + suffix]
+    scores, squares = row.pop("scores" + suffix), row.pop("squares" + suffix)
+    row["mean" + suffix] = scores / n if n else None
+    row["stddev" + suffix] = (
+        math.sqrt(max(0.0, (squares - scores * scores / n) / (n - 1)))
+        if n > 1
+        else None
+    )
+    return row
+
+
 def trend(
     kind: str,
     *,
@@ -596,16 +689,25 @@ def trend(
     split by `by` into series (the largest MAX_SERIES; `segments` when by
     segment). One aggregate grouped by period (and series).
     """
-    qs = responses_for(kind, **filters)
-    if segment is not None:
-        qs = qs.filter(segment_filter(segment, ""))
-    rows = _grouped(
-        qs,
-        keys={"period": INTERVALS[interval]("created_at")},
-        aggregates=score_counts(kind),
-        by=by,
-        segments=segments,
-    )
+    daily = _rollup_scores(kind, by=by, segment=segment, **filters)
+    if daily is not None:
+        rows = [
+            _sums_finished(kind, row)
+            for row in daily.values(period=INTERVALS[interval]("day"))
+            .annotate(series=Value(""), **rollup_counts(kind))
+            .order_by()
+        ]
+    else:
+        qs = responses_for(kind, **filters)
+        if segment is not None:
+            qs = qs.filter(segment_filter(segment, ""))
+        rows = _grouped(
+            qs,
+            keys={"period": INTERVALS[interval]("created_at")},
+            aggregates=score_counts(kind),
+            by=by,
+            segments=segments,
+        )
     series = _series_kept(rows, by, segments, "responses")
     rows = _keep(rows, series)
     rows.sort(key=lambda r: (r["period"], r["series"] or ""))
@@ -644,6 +746,37 @@ def invitations_for(
     return qs
 
 
+def _rollup_deliveries(
+    kind: str,
+    *,
+    by=None,
+    segment=None,
+    campaign: Campaign | None = None,
+    survey: Survey | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> QuerySet | None:
+    """The DailyDelivery rows of invitations_for(kind, …)'s invitations, or None
+    where the rollup cannot answer."""
+    if by is not None or segment is not None:
+        return None
+    days = rollup_days(since, until)
+    if days is None:
+        return None
+    qs = DailyDelivery.objects.filter(invitations__gt=0)
+    if campaign is not None:
+        qs = qs.filter(campaign_id=campaign.pk)
+    elif survey is not None:
+        qs = qs.filter(
+            campaign_id__in=Campaign.objects.filter(survey=survey).values("pk")
+        )
+    else:
+        qs = qs.filter(
+            campaign_id__in=Campaign.objects.filter(survey__kind=kind).values("pk")
+        )
+    return _days_filtered(qs, days)
+
+
 def response_rate_trend(
     kind: str,
     *,
@@ -658,20 +791,32 @@ def response_rate_trend(
     of them were answered (responses ÷ delivered, as in campaign_stats), split like
     trend(). One aggregate over the invitations.
     """
-    qs = invitations_for(kind, **filters)
-    if segment is not None:
-        qs = qs.filter(segment_filter(segment, ""))
-    rows = _grouped(
-        qs,
-        keys={"period": INTERVALS[interval]("sent_at")},
-        # Columns the invitation_sent index holds: no visit to the table.
-        aggregates={
-            "delivered": Count("sent_at"),
-            "responses": Count("answered_at"),
-        },
-        by=by,
-        segments=segments,
-    )
+    daily = _rollup_deliveries(kind, by=by, segment=segment, **filters)
+    if daily is not None:
+        rows = list(
+            daily.values(period=INTERVALS[interval]("day"))
+            .annotate(
+                series=Value(""),
+                delivered=Sum("invitations"),
+                responses=Sum("answered_invitations"),
+            )
+            .order_by()
+        )
+    else:
+        qs = invitations_for(kind, **filters)
+        if segment is not None:
+            qs = qs.filter(segment_filter(segment, ""))
+        rows = _grouped(
+            qs,
+            keys={"period": INTERVALS[interval]("sent_at")},
+            # Columns the invitation_sent index holds: no visit to the table.
+            aggregates={
+                "delivered": Count("sent_at"),
+                "responses": Count("answered_at"),
+            },
+            by=by,
+            segments=segments,
+        )
     series = _series_kept(rows, by, segments, "delivered")
     rows = _keep(rows, series)
     rows.sort(key=lambda r: (r["period"], r["series"] or ""))
@@ -694,16 +839,24 @@ def distribution(
     [{"series", "score", "responses"}], every score present (0 where none). One
     aggregate grouped by score.
     """
-    qs = responses_for(kind, **filters).filter(score__isnull=False)
-    if segment is not None:
-        qs = qs.filter(segment_filter(segment, ""))
-    rows = _grouped(
-        qs,
-        keys={"value": F("score")},
-        aggregates={"responses": Count("score")},
-        by=by,
-        segments=segments,
-    )
+    daily = _rollup_scores(kind, by=by, segment=segment, **filters)
+    if daily is not None:
+        rows = list(
+            daily.values(value=F("score"))
+            .annotate(series=Value(""), responses=Sum("answers"))
+            .order_by()
+        )
+    else:
+        qs = responses_for(kind, **filters).filter(score__isnull=False)
+        if segment is not None:
+            qs = qs.filter(segment_filter(segment, ""))
+        rows = _grouped(
+            qs,
+            keys={"value": F("score")},
+            aggregates={"responses": Count("score")},
+            by=by,
+            segments=segments,
+        )
     series = _series_kept(rows, by, segments, "responses")
     counts = {(r["series"] or "", r["value"]): r["responses"] for r in rows}
     spec = KINDS[kind]
@@ -867,20 +1020,43 @@ def compare(
     with the significance of the difference: one aggregate over both periods,
     each counted with its own FILTER.
     """
-    qs = responses_for(kind, **filters)
-    if segment is not None:
-        qs = qs.filter(segment_filter(segment, ""))
-    periods = {
-        name: Q(created_at__gte=since, created_at__lt=until)
-        for name, (since, until) in (("a", a), ("b", b))
-    }
-    row = qs.filter(periods["a"] | periods["b"]).aggregate(
-        **{
-            f"{name}_{key}": _filtered(value, where)
-            for name, where in periods.items()
-            for key, value in score_counts(kind).items()
+    days = {"a": rollup_days(*a), "b": rollup_days(*b)}
+    daily = _rollup_scores(kind, segment=segment, **filters)
+    if daily is not None and None not in days.values():
+        periods = {
+            name: Q(day__gte=first, day__lt=after)
+            for name, (first, after) in days.items()
         }
-    )
+        sums = daily.filter(periods["a"] | periods["b"]).aggregate(
+            **{
+                key: value
+                for name, where in periods.items()
+                for key, value in rollup_counts(kind, where, f"_{name}").items()
+            }
+        )
+        row = {}
+        for name in periods:
+            finished = _sums_finished(kind, dict(sums), f"_{name}")
+            row |= {
+                f"{name}_{key.removesuffix(f'_{name}')}": value
+                for key, value in finished.items()
+                if key.endswith(f"_{name}")
+            }
+    else:
+        qs = responses_for(kind, **filters)
+        if segment is not None:
+            qs = qs.filter(segment_filter(segment, ""))
+        periods = {
+            name: Q(created_at__gte=since, created_at__lt=until)
+            for name, (since, until) in (("a", a), ("b", b))
+        }
+        row = qs.filter(periods["a"] | periods["b"]).aggregate(
+            **{
+                f"{name}_{key}": _filtered(value, where)
+                for name, where in periods.items()
+                for key, value in score_counts(kind).items()
+            }
+        )
     metrics_of = {
         name: metric_from_row(
             kind, {key[2:]: value for key, value in row.items() if key[0] == name}

@@ -892,6 +892,79 @@ class Answer(models.Model):
         return self.choices
 
 
+class DailyScore(models.Model):
+    """
+    How many responses gave each score on a day (in the site's TIME_ZONE), per
+    campaign: what the dashboard's default figures add up instead of reading every
+    response. Kept by PostgreSQL triggers on the response table as responses are
+    written, changed and deleted (surveys/rollups.py); never written by Python.
+    """
+
+    day = models.DateField()
+    # Plain ids, no foreign keys: a campaign deleted with its responses takes its
+    # counts down to zero through the same triggers, in any order.
+    campaign_id = models.IntegerField()
+    survey_id = models.IntegerField()
+    score = models.PositiveSmallIntegerField()
+    # How many responses gave the score that day.
+    answers = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            # The days of a kind's surveys, summed from this index alone.
+            models.UniqueConstraint(
+                fields=["day", "campaign_id", "score"],
+                include=["survey_id", "answers"],
+                name="dailyscore_key",
+            )
+        ]
+        indexes = [
+            # One campaign's days (the dashboard filtered to a campaign).
+            models.Index(
+                fields=["campaign_id", "day"],
+                include=["score", "answers"],
+                name="dailyscore_campaign_day",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.campaign_id} {self.score}: {self.answers}"
+
+
+class DailyDelivery(models.Model):
+    """
+    How many of a campaign's invitations were delivered on a day (sent and not
+    bounced, by the day they were sent, in TIME_ZONE) and how many of those were
+    answered: the response rate's rollup, kept like DailyScore.
+    """
+
+    day = models.DateField()
+    campaign_id = models.IntegerField()
+    # Delivered that day, and how many of those were answered (at any time).
+    invitations = models.IntegerField()
+    answered_invitations = models.IntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "campaign_id"],
+                include=["invitations", "answered_invitations"],
+                name="dailydelivery_key",
+            )
+        ]
+        indexes = [
+            models.Index(
+                fields=["campaign_id", "day"],
+                include=["invitations", "answered_invitations"],
+                name="dailydelivery_campaign_day",
+            )
+        ]
+
+    def __str__(self):
+        answered, delivered = self.answered_invitations, self.invitations
+        return f"{self.day} {self.campaign_id}: {answered}/{delivered}"
+
+
 class ResponseRevision(models.Model):
     """An earlier version of a response, kept when the customer changed it."""
 

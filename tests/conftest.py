@@ -19,6 +19,19 @@ def pytest_configure(config):
         )
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _rollup_zone_known(django_db_setup, django_db_blocker):
+    """
+    A serving process asks the database once which zone the daily rollups count
+    in (surveys.rollups.rollup_zone) and remembers it; the tests' process asks up
+    front, so that the query counts tests pin are those of every later request.
+    """
+    from surveys.rollups import rollup_zone
+
+    with django_db_blocker.unblock():
+        rollup_zone()
+
+
 @pytest.fixture(autouse=True)
 def _celery_eager():
     """Unit tests run tasks in-process; the e2e tests start a real worker instead."""

@@ -1,0 +1,283 @@
+"""
+The daily rollups the dashboard adds up on PostgreSQL: DailyScore (responses per
+day, campaign and score) and DailyDelivery (invitations delivered per day and
+campaign, and how many of them were answered), the day taken in the site's
+TIME_ZONE.
+
+PostgreSQL keeps them: statement-level triggers on the response and invitation
+tables add each statement's changes, grouped, in key order (so two writers lock
+rollup rows in the same order and never deadlock). Every write counts, whatever
+wrote it: the services, a cascade from a deleted customer or campaign, a bulk
+load in SQL. The zone the days are in is the SQL function surveys_rollup_zone();
+rollup_rebuild() changes it and recounts everything (post_migrate does when
+TIME_ZONE changed).
+
+metrics.py reads a rollup only where it gives the same answer as the rows: no
+split by segment or customer field, whole days of the rollup's zone, the
+request's zone being that zone. Elsewhere (SQLite, another zone, a segment) it
+reads the rows, as before.
+"""
+
+import threading
+from contextlib import contextmanager
+from datetime import datetime, time
+
+from django.conf import settings
+from django.db import connection, transaction
+
+# What one statement did to the responses, as (day, campaign, survey, score, ±n).
+_SCORE_CHANGES = {
+    "INSERT": """
+        SELECT (r.created_at AT TIME ZONE surveys_rollup_zone())::date,
+               r.campaign_id, r.survey_id, r.score, count(*)
+        FROM new_rows r WHERE r.score IS NOT NULL GROUP BY 1, 2, 3, 4
+    """,
+    "DELETE": """
+        SELECT (r.created_at AT TIME ZONE surveys_rollup_zone())::date,
+               r.campaign_id, r.survey_id, r.score, -count(*)
+        FROM old_rows r WHERE r.score IS NOT NULL GROUP BY 1, 2, 3, 4
+    """,
+    "UPDATE": """
+        SELECT day, campaign_id, survey_id, score, sum(n) FROM (
+            SELECT (o.created_at AT TIME ZONE surveys_rollup_zone())::date AS day,
+                   o.campaign_id, o.survey_id, o.score, -1 AS n
+            FROM old_rows o JOIN new_rows r ON r.id = o.id
+            WHERE o.score IS NOT NULL
+              AND (o.created_at, o.campaign_id, o.survey_id, o.score)
+                  IS DISTINCT FROM (r.created_at, r.campaign_id, r.survey_id, r.score)
+            UNION ALL
+            SELECT (r.created_at AT TIME ZONE surveys_rollup_zone())::date,
+                   r.campaign_id, r.survey_id, r.score, 1
+            FROM new_rows r JOIN old_rows o ON o.id = r.id
+            WHERE r.score IS NOT NULL
+              AND (o.created_at, o.campaign_id, o.survey_id, o.score)
+                  IS DISTINCT FROM (r.created_at, r.campaign_id, r.survey_id, r.score)
+        ) changes GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0
+    """,
+}
+
+# An invitation counts once delivered: sent and not bounced (metrics.DELIVERED).
+_DELIVERED = "{t}.sent_at IS NOT NULL AND {t}.status <> 'bounced'"
+_DELIVERY_CHANGES = {
+    "INSERT": f"""
+        SELECT (i.sent_at AT TIME ZONE surveys_rollup_zone())::date, i.campaign_id,
+               count(*), count(i.answered_at)
+        FROM new_rows i WHERE {_DELIVERED.format(t="i")} GROUP BY 1, 2
+    """,
+    "DELETE": f"""
+        SELECT (i.sent_at AT TIME ZONE surveys_rollup_zone())::date, i.campaign_id,
+               -count(*), -count(i.answered_at)
+        FROM old_rows i WHERE {_DELIVERED.format(t="i")} GROUP BY 1, 2
+    """,
+    "UPDATE": f"""
+        SELECT day, campaign_id, sum(delivered), sum(answered) FROM (
+            SELECT (o.sent_at AT TIME ZONE surveys_rollup_zone())::date AS day,
+                   o.campaign_id, -1 AS delivered,
+                   -(o.answered_at IS NOT NULL)::int AS answered
+            FROM old_rows o JOIN new_rows i ON i.id = o.id
+            WHERE {_DELIVERED.format(t="o")}
+              AND (o.sent_at, o.status = 'bounced', o.answered_at IS NULL,
+                   o.campaign_id)
+                  IS DISTINCT FROM (i.sent_at, i.status = 'bounced',
+                   i.answered_at IS NULL, i.campaign_id)
+            UNION ALL
+            SELECT (i.sent_at AT TIME ZONE surveys_rollup_zone())::date,
+                   i.campaign_id, 1, (i.answered_at IS NOT NULL)::int
+            FROM new_rows i JOIN old_rows o ON o.id = i.id
+            WHERE {_DELIVERED.format(t="i")}
+              AND (o.sent_at, o.status = 'bounced', o.answered_at IS NULL,
+                   o.campaign_id)
+                  IS DISTINCT FROM (i.sent_at, i.status = 'bounced',
+                   i.answered_at IS NULL, i.campaign_id)
+        ) changes GROUP BY 1, 2 HAVING sum(delivered) <> 0 OR sum(answered) <> 0
+    """,
+}
+
+_SCORE_UPSERT = """
+    INSERT INTO surveys_dailyscore AS d
+        (day, campaign_id, survey_id, score, answers)
+    SELECT * FROM ({changes}) c ORDER BY 1, 2, 4
+    ON CONFLICT (day, campaign_id, score)
+    DO UPDATE SET answers = d.answers + EXCLUDED.answers
+"""
+_DELIVERY_UPSERT = """
+    INSERT INTO surveys_dailydelivery AS d
+        (day, campaign_id, invitations, answered_invitations)
+    SELECT * FROM ({changes}) c ORDER BY 1, 2
+    ON CONFLICT (day, campaign_id)
+    DO UPDATE SET invitations = d.invitations + EXCLUDED.invitations,
+                  answered_invitations =
+                      d.answered_invitations + EXCLUDED.answered_invitations
+"""
+
+_TABLES = {
+    "surveys_response": ("surveys_dailyscore_apply", _SCORE_UPSERT, _SCORE_CHANGES),
+    "surveys_invitation": (
+        "surveys_dailydelivery_apply",
+        _DELIVERY_UPSERT,
+        _DELIVERY_CHANGES,
+    ),
+}
+_TRANSITIONS = {
+    "INSERT": "NEW TABLE AS new_rows",
+    "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+    "DELETE": "OLD TABLE AS old_rows",
+}
+
+
+def _zone_function(zone: str) -> str:
+    # The zone is one zoneinfo knows (settings checks it), quoted as a literal.
+    return (
+        "CREATE OR REPLACE FUNCTION surveys_rollup_zone() RETURNS text "
+        f"LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$ SELECT {_quote(zone)}::text $$"
+    )
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def install_sql(zone: str) -> list[str]:
+    """The statements that create the zone function, the trigger functions and
+    the triggers (PostgreSQL)."""
+    statements = [_zone_function(zone)]
+    for table, (function, upsert, changes) in _TABLES.items():
+        branches = "\n".join(
+            f"{'IF' if n == 0 else 'ELSIF'} TG_OP = '{op}' THEN\n"
+            f"{upsert.format(changes=changes[op])};"
+            for n, op in enumerate(("INSERT", "UPDATE", "DELETE"))
+        )
+        statements.append(
+            f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger "
+            f"LANGUAGE plpgsql AS $$\nBEGIN\n{branches}\nEND IF;\n"
+            "RETURN NULL;\nEND $$"
+        )
+        for op, transition in _TRANSITIONS.items():
+            name = f"{function}_{op.lower()}"
+            statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+            statements.append(
+                f"CREATE TRIGGER {name} AFTER {op} ON {table} "
+                f"REFERENCING {transition} FOR EACH STATEMENT "
+                f"EXECUTE FUNCTION {function}()"
+            )
+    return statements
+
+
+UNINSTALL_SQL = [
+    f"DROP TRIGGER IF EXISTS {function}_{op.lower()} ON {table}"
+    for table, (function, _upsert, _changes) in _TABLES.items()
+    for op in _TRANSITIONS
+] + [
+    "DROP FUNCTION IF EXISTS surveys_dailyscore_apply()",
+    "DROP FUNCTION IF EXISTS surveys_dailydelivery_apply()",
+    "DROP FUNCTION IF EXISTS surveys_rollup_zone()",
+]
+
+# Everything recounted from the rows, in the current zone function.
+_REFILL_SQL = [
+    "DELETE FROM surveys_dailyscore",
+    "DELETE FROM surveys_dailydelivery",
+    _SCORE_UPSERT.format(
+        changes=_SCORE_CHANGES["INSERT"].replace("new_rows", "surveys_response")
+    ),
+    _DELIVERY_UPSERT.format(
+        changes=_DELIVERY_CHANGES["INSERT"].replace("new_rows", "surveys_invitation")
+    ),
+]
+
+
+def rollup_rebuild(*, zone: str | None = None, using=None) -> None:
+    """
+    Installs the triggers with days in `zone` (default TIME_ZONE) and recounts
+    both rollups from the rows, in one transaction that holds writers off the
+    response and invitation tables meanwhile (readers go on). PostgreSQL only.
+    """
+    from django.db import connections
+
+    db = connections[using or "default"]
+    if db.vendor != "postgresql":
+        return
+    zone = zone or settings.TIME_ZONE
+    with transaction.atomic(using=db.alias), db.cursor() as cursor:
+        cursor.execute("LOCK TABLE surveys_response, surveys_invitation IN SHARE MODE")
+        for statement in install_sql(zone) + _REFILL_SQL:
+            cursor.execute(statement)
+    _zone_cache.clear()
+
+
+_zone_cache: dict[str, str | None] = {}
+
+
+def rollup_zone() -> str | None:
+    """The zone the rollups' days are in, or None where there is no rollup (not
+    PostgreSQL, or not installed). Asked once per process."""
+    alias = connection.alias
+    if alias not in _zone_cache:
+        zone = None
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT to_regproc('surveys_rollup_zone') IS NOT NULL")
+                if cursor.fetchone()[0]:
+                    cursor.execute("SELECT surveys_rollup_zone()")
+                    zone = cursor.fetchone()[0]
+        _zone_cache[alias] = zone
+    return _zone_cache[alias]
+
+
+_local = threading.local()
+
+
+@contextmanager
+def rows_only():
+    """Inside the block the metrics read the rows, never a rollup: what the
+    tests and the benchmark compare a rollup's figures with."""
+    before = getattr(_local, "rows_only", False)
+    _local.rows_only = True
+    try:
+        yield
+    finally:
+        _local.rows_only = before
+
+
+def rollup_days(since: datetime | None, until: datetime | None):
+    """
+    Returns (first day, day after the last) of [since, until) in the rollup's
+    days, or None if the rollup cannot answer for that period now: no rollup, a
+    current time zone other than the rollup's, or a bound that is not the start
+    of a day there. A bound of None stays None (no limit).
+    """
+    from django.utils import timezone
+
+    if getattr(_local, "rows_only", False):
+        return None
+    zone = rollup_zone()
+    if zone is None or timezone.get_current_timezone_name() != zone:
+        return None
+    days = []
+    for bound in (since, until):
+        if bound is None:
+            days.append(None)
+            continue
+        local = timezone.localtime(bound)
+        if local.time() != time.min:
+            return None
+        days.append(local.date())
+    return tuple(days)
+
+
+def on_post_migrate(sender, using="default", **kwargs) -> None:
+    """Recounts the rollups when TIME_ZONE is no longer the zone they count in
+    (the migration that made them counted in the TIME_ZONE of its day)."""
+    from django.db import connections
+
+    db = connections[using]
+    if db.vendor != "postgresql":
+        return
+    with db.cursor() as cursor:
+        cursor.execute("SELECT to_regproc('surveys_rollup_zone') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return
+        cursor.execute("SELECT surveys_rollup_zone()")
+        if cursor.fetchone()[0] == settings.TIME_ZONE:
+            return
+    rollup_rebuild(using=using)
