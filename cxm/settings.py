@@ -528,6 +528,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "cxm.followups.tasks.followups_sweep",
         "schedule": float(SWEEP_INTERVAL),
     },
+    # The dashboard's daily rollups: what the triggers appended, added up (a read
+    # folds too; this keeps that short).
+    "rollups-fold": {
+        "task": "surveys.tasks.rollups_fold",
+        "schedule": float(SWEEP_INTERVAL),
+    },
     # Sends nothing before FOLLOWUP_DIGEST_HOUR, then each agent's digest once that
     # day (a row per agent and day): a beat or a message lost at that hour delays
     # the digest by one interval instead of skipping the day. Every 5 minutes at

@@ -20,6 +20,7 @@ from cxm.customers.models import Segment
 from . import metrics
 from .kinds import KINDS, SurveyKind, score_bucket
 from .models import Campaign
+from .rollups import one_fold
 
 # The default period: the last twelve weeks, a quarter of weekly points.
 DEFAULT_DAYS = 84
@@ -214,8 +215,14 @@ def figures(data: dict, *, segments) -> dict:
     """
     Returns the dashboard's figures for validated filters: the trend, response
     rate and distribution (split as asked), the period against the one before it,
-    and a link to the responses of each figure.
+    and a link to the responses of each figure; all as of one moment (the daily
+    rollups folded once, before the first figure).
     """
+    with one_fold():
+        return _figures(data, segments=segments)
+
+
+def _figures(data: dict, *, segments) -> dict:
     kind, interval, by = data["kind"], data["interval"], data["by"]
     campaign, segment = data.get("campaign"), data.get("segment")
     period = Period(data["since"], data["until"])

@@ -46,7 +46,7 @@ from .models import (
     SkipReason,
     Survey,
 )
-from .rollups import rollup_days
+from .rollups import rollup_days, rollups_fold
 
 Z95 = 1.96
 
@@ -615,6 +615,7 @@ def _rollup_scores(
         return None
     # The same checks of the campaign's and the survey's kind as the rows get.
     responses_for(kind, campaign=campaign, survey=survey)
+    rollups_fold()
     # A day's count that went back to 0 (an answer moved or deleted) stays a row.
     qs = DailyScore.objects.filter(answers__gt=0)
     if campaign is not None:
@@ -763,6 +764,7 @@ def _rollup_deliveries(
     days = rollup_days(since, until)
     if days is None:
         return None
+    rollups_fold()
     qs = DailyDelivery.objects.filter(invitations__gt=0)
     if campaign is not None:
         qs = qs.filter(campaign_id=campaign.pk)

@@ -965,6 +965,36 @@ class DailyDelivery(models.Model):
         return f"{self.day} {self.campaign_id}: {answered}/{delivered}"
 
 
+class DailyScoreChange(models.Model):
+    """
+    What a write did to DailyScore, appended by the triggers and folded into it by
+    surveys.rollups.rollups_fold (before each read, and by beat): appending takes
+    no lock, so answers to one campaign never wait for each other on a day's row.
+    """
+
+    day = models.DateField()
+    campaign_id = models.IntegerField()
+    survey_id = models.IntegerField()
+    score = models.PositiveSmallIntegerField()
+    answers = models.IntegerField()  # + or −
+
+    def __str__(self):
+        return f"{self.day} {self.campaign_id} {self.score}: {self.answers:+d}"
+
+
+class DailyDeliveryChange(models.Model):
+    """What a write did to DailyDelivery, appended and folded like
+    DailyScoreChange."""
+
+    day = models.DateField()
+    campaign_id = models.IntegerField()
+    invitations = models.IntegerField()
+    answered_invitations = models.IntegerField()
+
+    def __str__(self):
+        return f"{self.day} {self.campaign_id}: {self.invitations:+d}"
+
+
 class ResponseRevision(models.Model):
     """An earlier version of a response, kept when the customer changed it."""
 

@@ -5,12 +5,13 @@ campaign, and how many of them were answered), the day taken in the site's
 TIME_ZONE.
 
 PostgreSQL keeps them: statement-level triggers on the response and invitation
-tables add each statement's changes, grouped, in key order (so two writers lock
-rollup rows in the same order and never deadlock). Every write counts, whatever
-wrote it: the services, a cascade from a deleted customer or campaign, a bulk
-load in SQL. The zone the days are in is the SQL function surveys_rollup_zone();
-rollup_rebuild() changes it and recounts everything (post_migrate does when
-TIME_ZONE changed).
+tables append each statement's changes, grouped, to a change table (no lock: answers
+to one campaign never queue behind each other on a day's row), and rollups_fold()
+adds the changes to the rollups' rows in key order, before each read and on beat.
+Every write counts, whatever wrote it: the services, a cascade from a deleted
+customer or campaign, a bulk load in SQL. The zone the days are in is the SQL
+function surveys_rollup_zone(); rollup_rebuild() changes it and recounts
+everything (post_migrate does when TIME_ZONE changed).
 
 metrics.py reads a rollup only where it gives the same answer as the rows: no
 split by segment or customer field, whole days of the rollup's zone, the
@@ -93,28 +94,64 @@ _DELIVERY_CHANGES = {
     """,
 }
 
+_local = threading.local()
+
+# The triggers append a statement's changes; rollups_fold adds them up.
+_SCORE_APPEND = """
+    INSERT INTO surveys_dailyscorechange
+        (day, campaign_id, survey_id, score, answers)
+    {changes}
+"""
+_DELIVERY_APPEND = """
+    INSERT INTO surveys_dailydeliverychange
+        (day, campaign_id, invitations, answered_invitations)
+    {changes}
+"""
+# The changes taken out and added to the rollups' rows, in key order (two folds at
+# once lock rows in the same order; a change row is taken by one of them only).
 _SCORE_UPSERT = """
     INSERT INTO surveys_dailyscore AS d
         (day, campaign_id, survey_id, score, answers)
-    SELECT * FROM ({changes}) c ORDER BY 1, 2, 4
+    SELECT day, campaign_id, max(survey_id), score, sum(answers)
+    FROM ({changes}) c (day, campaign_id, survey_id, score, answers)
+    GROUP BY day, campaign_id, score ORDER BY day, campaign_id, score
     ON CONFLICT (day, campaign_id, score)
     DO UPDATE SET answers = d.answers + EXCLUDED.answers
 """
 _DELIVERY_UPSERT = """
     INSERT INTO surveys_dailydelivery AS d
         (day, campaign_id, invitations, answered_invitations)
-    SELECT * FROM ({changes}) c ORDER BY 1, 2
+    SELECT day, campaign_id, sum(invitations), sum(answered_invitations)
+    FROM ({changes}) c (day, campaign_id, invitations, answered_invitations)
+    GROUP BY day, campaign_id ORDER BY day, campaign_id
     ON CONFLICT (day, campaign_id)
     DO UPDATE SET invitations = d.invitations + EXCLUDED.invitations,
                   answered_invitations =
                       d.answered_invitations + EXCLUDED.answered_invitations
 """
+FOLD_SQL = f"""
+    WITH scores AS (
+        DELETE FROM surveys_dailyscorechange
+        RETURNING day, campaign_id, survey_id, score, answers
+    ), deliveries AS (
+        DELETE FROM surveys_dailydeliverychange
+        RETURNING day, campaign_id, invitations, answered_invitations
+    ), scores_added AS (
+        {_SCORE_UPSERT.format(changes="SELECT * FROM scores")}
+        RETURNING 1
+    ), deliveries_added AS (
+        {_DELIVERY_UPSERT.format(changes="SELECT * FROM deliveries")}
+        RETURNING 1
+    )
+    SELECT (SELECT count(*) FROM scores_added),
+           (SELECT count(*) FROM deliveries_added)
+"""
 
 _TABLES = {
-    "surveys_response": ("surveys_dailyscore_apply", _SCORE_UPSERT, _SCORE_CHANGES),
+    "surveys_response": ("surveys_dailyscore_apply", _SCORE_APPEND, _SCORE_CHANGES),
     "surveys_invitation": (
         "surveys_dailydelivery_apply",
-        _DELIVERY_UPSERT,
+        _DELIVERY_APPEND,
         _DELIVERY_CHANGES,
     ),
 }
@@ -141,10 +178,10 @@ def install_sql(zone: str) -> list[str]:
     """The statements that create the zone function, the trigger functions and
     the triggers (PostgreSQL)."""
     statements = [_zone_function(zone)]
-    for table, (function, upsert, changes) in _TABLES.items():
+    for table, (function, append, changes) in _TABLES.items():
         branches = "\n".join(
             f"{'IF' if n == 0 else 'ELSIF'} TG_OP = '{op}' THEN\n"
-            f"{upsert.format(changes=changes[op])};"
+            f"{append.format(changes=changes[op])};"
             for n, op in enumerate(("INSERT", "UPDATE", "DELETE"))
         )
         statements.append(
@@ -165,7 +202,7 @@ def install_sql(zone: str) -> list[str]:
 
 UNINSTALL_SQL = [
     f"DROP TRIGGER IF EXISTS {function}_{op.lower()} ON {table}"
-    for table, (function, _upsert, _changes) in _TABLES.items()
+    for table, (function, _append, _changes) in _TABLES.items()
     for op in _TRANSITIONS
 ] + [
     "DROP FUNCTION IF EXISTS surveys_dailyscore_apply()",
@@ -177,6 +214,8 @@ UNINSTALL_SQL = [
 _REFILL_SQL = [
     "DELETE FROM surveys_dailyscore",
     "DELETE FROM surveys_dailydelivery",
+    "DELETE FROM surveys_dailyscorechange",
+    "DELETE FROM surveys_dailydeliverychange",
     _SCORE_UPSERT.format(
         changes=_SCORE_CHANGES["INSERT"].replace("new_rows", "surveys_response")
     ),
@@ -205,6 +244,34 @@ def rollup_rebuild(*, zone: str | None = None, using=None) -> None:
     _zone_cache.clear()
 
 
+def rollups_fold() -> tuple[int, int]:
+    """
+    Adds the changes the triggers appended to the rollups' rows and removes them,
+    in one statement; returns how many rollup rows of each it touched. The metrics
+    fold before they read a rollup (so they count every committed write); beat
+    folds every SWEEP_INTERVAL, so that there is little to fold then.
+    """
+    if connection.vendor != "postgresql" or getattr(_local, "folded", False):
+        return 0, 0
+    if getattr(_local, "folded", None) is False:
+        _local.folded = True
+    with connection.cursor() as cursor:
+        cursor.execute(FOLD_SQL)
+        return cursor.fetchone()
+
+
+@contextmanager
+def one_fold():
+    """Inside the block the rollups are folded once, before the first read: a
+    page of several figures reads them as of that moment, as one query would."""
+    before = getattr(_local, "folded", None)
+    _local.folded = False
+    try:
+        yield
+    finally:
+        _local.folded = before
+
+
 _zone_cache: dict[str, str | None] = {}
 
 
@@ -222,9 +289,6 @@ def rollup_zone() -> str | None:
                     zone = cursor.fetchone()[0]
         _zone_cache[alias] = zone
     return _zone_cache[alias]
-
-
-_local = threading.local()
 
 
 @contextmanager

@@ -16,3 +16,12 @@ def invitations_sweep() -> int:
 @shared_task
 def campaigns_sweep() -> int:
     return services.campaigns_sweep()
+
+
+@shared_task
+def rollups_fold() -> list[int]:
+    """Adds what was written since the last fold to the dashboard's daily rollups
+    (surveys.rollups), so that a read has little left to fold."""
+    from .rollups import rollups_fold as fold
+
+    return list(fold())

@@ -15,7 +15,13 @@ from django.utils import timezone
 
 from cxm.customers.services import customer_delete
 from surveys import metrics, rollups
-from surveys.models import DailyScore, Invitation, InvitationStatus, Response
+from surveys.models import (
+    DailyDelivery,
+    DailyScore,
+    Invitation,
+    InvitationStatus,
+    Response,
+)
 from surveys.services import campaign_delete, response_record
 from tests.factories import (
     CampaignFactory,
@@ -147,6 +153,7 @@ def test_a_changed_answer_moves_its_count_to_the_new_score():
     response = answered(campaign, 3, START)
 
     response_record(invitation=response.invitation, score=9)
+    rollups.rollups_fold()
 
     counts = dict(
         DailyScore.objects.filter(campaign_id=campaign.pk).values_list(
@@ -231,3 +238,74 @@ def test_another_users_zone_reads_the_rows():
         figure = metrics.trend("nps")
     assert "surveys_daily" not in read.captured_queries[-1]["sql"]
     assert figure.points[0].metric.responses == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_answers_to_one_campaign_on_one_day_never_wait_for_each_other():
+    """The triggers append their changes: an answer being written holds no lock
+    another answer to the same campaign, day and score would wait for."""
+    import psycopg
+    from django.db import transaction
+
+    campaign = CampaignFactory(survey=SurveyFactory(kind="nps"))
+    sent = timezone.now() - timedelta(hours=1)
+    first, second = (
+        InvitationFactory(campaign=campaign, status=InvitationStatus.SENT, sent_at=sent)
+        for _ in range(2)
+    )
+    db = connection.settings_dict
+    with transaction.atomic():
+        response_record(invitation=first, score=3)  # uncommitted while …
+        with (
+            psycopg.connect(
+                host=db["HOST"],
+                port=db["PORT"] or 5432,
+                user=db["USER"],
+                password=db["PASSWORD"] or None,
+                dbname=db["NAME"],
+                autocommit=True,
+            ) as other,
+            other.transaction(),
+        ):
+            # … another answer to the same campaign, day and score is written.
+            other.execute("SET LOCAL lock_timeout = '3s'")
+            other.execute(
+                "UPDATE surveys_invitation SET status = 'answered', "
+                "answered_at = now() WHERE id = %s",
+                [second.pk],
+            )
+            other.execute(
+                "INSERT INTO surveys_response (invitation_id, campaign_id, "
+                "survey_id, customer_id, score, comment, created_at, updated_at) "
+                "VALUES (%s, %s, %s, %s, 3, '', now(), now())",
+                [second.pk, campaign.pk, campaign.survey_id, second.customer_id],
+            )
+    rollups.rollups_fold()
+    assert list(
+        DailyScore.objects.filter(campaign_id=campaign.pk).values_list(
+            "score", "answers"
+        )
+    ) == [(3, 2)]
+    assert list(
+        DailyDelivery.objects.filter(campaign_id=campaign.pk).values_list(
+            "invitations", "answered_invitations"
+        )
+    ) == [(2, 2)]
+
+
+def test_beat_folds_the_changes_into_the_rollups(settings):
+    from surveys.models import DailyScoreChange
+    from surveys.tasks import rollups_fold
+
+    assert (
+        settings.CELERY_BEAT_SCHEDULE["rollups-fold"]["task"]
+        == "surveys.tasks.rollups_fold"
+    )
+    campaign = CampaignFactory(survey=SurveyFactory(kind="nps"))
+    answered(campaign, 10, START)
+    assert DailyScoreChange.objects.exists()
+
+    rollups_fold.delay()
+
+    assert not DailyScoreChange.objects.exists()
+    assert DailyScore.objects.get(campaign_id=campaign.pk, answers__gt=0).score == 10
