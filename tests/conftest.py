@@ -19,19 +19,6 @@ def pytest_configure(config):
         )
 
 
-@pytest.fixture(scope="session", autouse=True)
-def _rollup_zone_known(django_db_setup, django_db_blocker):
-    """
-    A serving process asks the database once which zone the daily rollups count
-    in (surveys.rollups.rollup_zone) and remembers it; the tests' process asks up
-    front, so that the query counts tests pin are those of every later request.
-    """
-    from surveys.rollups import rollup_zone
-
-    with django_db_blocker.unblock():
-        rollup_zone()
-
-
 @pytest.fixture(autouse=True)
 def _celery_eager():
     """Unit tests run tasks in-process; the e2e tests start a real worker instead."""
@@ -84,6 +71,7 @@ def _followup_defaults(request):
     """
     The default follow-up rules and root causes, which migrations create: tests
     that empty the database (transaction=True) take them away from those after.
+    And the rollups' zone, known before the test (see below).
     """
     if request.node.get_closest_marker("django_db"):
         request.getfixturevalue("_django_db_helper")
@@ -94,8 +82,13 @@ def _followup_defaults(request):
     else:
         return
     from cxm.followups.services import followup_defaults_ensure
+    from surveys.rollups import rollup_zone
 
     followup_defaults_ensure()
+    # A serving process asks the database once which zone the daily rollups
+    # count in, and remembers it; asked here, before the test, the query counts
+    # tests pin are those of every later request.
+    rollup_zone()
 
 
 def _forget_broker_connections():
