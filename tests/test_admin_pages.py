@@ -167,3 +167,12 @@ def test_it_finds_a_customer_by_email_in_any_case_through_the_api(client):
     CustomerFactory(email="Ann@Example.com")
     r = client.get("/api/customers/", {"email": "ann@EXAMPLE.com"})
     assert [c["email"] for c in r.json()["results"]] == ["Ann@Example.com"]
+
+
+def test_it_shows_a_complaint_as_recorded_never_as_an_input(admin_client):
+    # customer_update takes no complaint: an input would be saved as nothing.
+    customer = CustomerFactory(complained_at=timezone.now())
+    r = admin_client.get(f"/admin/customers/customer/{customer.pk}/change/")
+    html = r.content.decode()
+    assert "field-complained_at" in html
+    assert 'name="complained_at' not in html

@@ -138,8 +138,15 @@ class CustomerAdmin(
     # One count per page, estimated on a large list (no second, unfiltered one).
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    # Unsubscribes and bounces are recorded by their services, as they happen.
-    readonly_fields = ["unsubscribed_at", "bounced_at", "created_at", "updated_at"]
+    # Unsubscribes, bounces and complaints are recorded by their services, as
+    # they happen (customer_update takes none of them).
+    readonly_fields = [
+        "unsubscribed_at",
+        "bounced_at",
+        "complained_at",
+        "created_at",
+        "updated_at",
+    ]
 
     def get_list_display(self, request):
         columns = [property_column(n) for n in settings.CUSTOMER_LIST_PROPERTIES]
