@@ -405,6 +405,8 @@ TEMPLATES = [
                 "cxm.context_processors.brand",
                 "cxm.followups.context_processors.navigation",
             ],
+            # {% load cxm_admin %}: the admin templates' filters.
+            "libraries": {"cxm_admin": "cxm.admin_tags"},
         },
     },
 ]
