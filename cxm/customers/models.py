@@ -3,6 +3,7 @@ import re
 from django.core.validators import RegexValidator
 from django.db import models
 from django.db.models.functions import Lower
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
@@ -88,6 +89,10 @@ class Customer(models.Model):
 
     def __str__(self):
         return f"{self.name} <{self.email}>" if self.name else self.email
+
+    def get_absolute_url(self):
+        """The customer's staff page: their history and answers."""
+        return reverse("customers:detail", args=[self.pk])
 
     @property
     def is_contactable(self) -> bool:

@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 
 from cxm.access import cx_staff_users
 from cxm.admin_site import CxTabularInline, EditableListMixin, ServiceDeleteMixin
+from cxm.customers.admin import customer_link
 
 from .models import (
     UNRESOLVED,
@@ -101,7 +102,7 @@ class FollowUpAdmin(admin.ModelAdmin):
     form = FollowUpForm
     list_display = [
         "__str__",
-        "customer",
+        customer_link,
         "score",
         "team",
         "owner",
