@@ -8,8 +8,10 @@ English and Korean.
 from datetime import timedelta
 
 import pytest
+from django.contrib import admin
 from django.utils import timezone
 
+from cxm.admin_site import is_system_model
 from cxm.customers.models import Channel
 from cxm.customers.services import interaction_record
 from cxm.followups.models import RootCause, Team
@@ -146,6 +148,12 @@ def test_it_fits_every_list_and_form_of_the_admin(
     browser, live_server, language, width
 ):
     forms = staff_data()
+    # Every CX model registered in the admin, a new one included.
+    assert set(forms) == {
+        f"{model._meta.app_label}/{model._meta.model_name}"
+        for model in admin.site._registry
+        if not is_system_model(model)
+    }
     user = UserFactory(username="cx-admin", is_staff=True, is_superuser=True)
     context = browser.new_context(
         viewport={"width": width, "height": 900},
