@@ -349,6 +349,8 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Django's form templates, for FORM_RENDERER below.
+    "django.forms",
     "rest_framework",
     "rest_framework.authtoken",
     "django_filters",
@@ -403,9 +405,15 @@ TEMPLATES = [
                 "cxm.context_processors.brand",
                 "cxm.followups.context_processors.navigation",
             ],
+            # {% load cxm_admin %}: the admin templates' filters.
+            "libraries": {"cxm_admin": "cxm.admin_tags"},
         },
     },
 ]
+
+# Widgets drawn through TEMPLATES, so that templates/ overrides a widget's
+# template (the admin's date and time inputs carry labels there).
+FORM_RENDERER = "django.forms.renderers.TemplatesSetting"
 
 DATABASES = {"default": _database()}
 # The queue's index carries extra columns (INCLUDE) for PostgreSQL's index-only

@@ -2,19 +2,19 @@ from django.contrib import admin
 from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
-from cxm.admin_site import ServiceDeleteMixin
+from cxm.admin_site import CxTabularInline, ServiceDeleteMixin
 
 from . import services
 from .models import Journey, Persona, Stage, Touchpoint
 
 
-class StageInline(admin.TabularInline):
+class StageInline(CxTabularInline):
     model = Stage
     extra = 0
     show_change_link = True  # its touchpoints are edited on the stage's page
 
 
-class TouchpointInline(admin.TabularInline):
+class TouchpointInline(CxTabularInline):
     model = Touchpoint
     extra = 1
     fields = [
@@ -106,7 +106,9 @@ class TouchpointAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     list_filter = ["channel", "stage__journey"]
     list_select_related = ["stage"]
     search_fields = ["name", "interaction_kind"]
-    filter_horizontal = ["campaigns"]
+    # The campaigns in a plain list to pick from: Django's filter_horizontal
+    # widget puts an aria-label on a bare <span>, which ARIA forbids, and its
+    # autocomplete's search box has no label.
 
     def save_model(self, request, obj, form, change):
         services.touchpoint_save(touchpoint=obj)

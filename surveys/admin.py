@@ -30,6 +30,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.clickjacking import xframe_options_sameorigin
 
 from cxm.admin_site import LargeListMixin, ServiceDeleteMixin
+from cxm.customers.admin import customer_link
 from cxm.customers.models import Segment
 from cxm.outbox.views import EMAIL_SANDBOX, HEAD
 from cxm.paginators import EstimatedCountPaginator
@@ -729,10 +730,11 @@ class CampaignForm(forms.ModelForm):
 @admin.register(Campaign)
 class CampaignAdmin(ServiceDeleteMixin, admin.ModelAdmin):
     form = CampaignForm
+    # Every column in view on a 1280 px screen: the survey's kind is the
+    # headline metric's name (NPS, CSAT, CES), not a column of its own.
     list_display = [
         "name",
         "survey",
-        "kind",
         "schedule",
         "status",
         "sent_at",
@@ -1081,10 +1083,6 @@ class CampaignAdmin(ServiceDeleteMixin, admin.ModelAdmin):
             return [*fields, "survey", "segment", *SCHEDULE_FIELDS]
         return fields
 
-    @admin.display(description=_("kind"), ordering="survey__kind")
-    def kind(self, obj):
-        return obj.survey.get_kind_display()
-
     @admin.display(description=_("invited"), ordering="invited")
     def invited(self, obj):
         return obj.invited
@@ -1269,10 +1267,12 @@ class HistoryAdmin(admin.ModelAdmin):
 
 @admin.register(Invitation)
 class InvitationAdmin(LargeListMixin, HistoryAdmin):
+    # The status first, the link to the invitation; the customer links to their
+    # staff page.
     list_display = [
-        "customer",
-        "campaign",
         "status",
+        customer_link,
+        "campaign",
         "skip_reason",
         "due_at",
         "sent_at",
@@ -1327,14 +1327,16 @@ class BucketFilter(admin.SimpleListFilter):
 
 @admin.register(Response)
 class ResponseAdmin(LargeListMixin, HistoryAdmin):
+    # The time first, the link to the response; the customer links to their
+    # staff page.
     list_display = [
-        "customer",
+        "created_at",
+        customer_link,
         "campaign",
         "kind",
         "score",
         "bucket",
         "comment_short",
-        "created_at",
     ]
     list_filter = [
         "survey",

@@ -656,7 +656,7 @@ def test_it_lists_surveys_in_constant_queries(admin_client, django_assert_num_qu
     SurveyFactory.create_batch(5, kind="csat")
     with django_assert_num_queries(len(few.captured_queries)):
         r = admin_client.get("/admin/surveys/survey/")
-    assert r.content.decode().count('<td class="field-question_count">2</td>') == 6
+    assert r.content.decode().count('class="field-question_count">2</td>') == 6
 
 
 # Responses
@@ -677,9 +677,9 @@ def test_it_lists_responses_with_their_kind_score_bucket_and_comment(admin_clien
     r = admin_client.get("/admin/surveys/response/")
 
     html = r.content.decode()
-    assert '<td class="field-kind">CSAT (1–5)</td>' in html
-    assert '<td class="field-score">2</td>' in html
-    assert '<td class="field-bucket">Dissatisfied</td>' in html
+    assert 'class="field-kind">CSAT (1–5)</td>' in html
+    assert 'class="field-score">2</td>' in html
+    assert 'class="field-bucket">Dissatisfied</td>' in html
     assert "After purchase" in html
     assert "The parcel came late and very" in html and "damaged." not in html
 
@@ -803,9 +803,9 @@ def test_it_shows_each_kinds_headline_metric_in_the_campaign_list(admin_client):
     html = admin_client.get("/admin/surveys/campaign/").content.decode()
 
     for _kind, _scores, headline in HEADLINES:
-        assert f'<td class="field-metric">{headline}</td>' in html
-    assert '<td class="field-metric">-</td>' in html  # the custom survey's
-    assert '<td class="field-responded">4</td>' in html
+        assert f'class="field-metric">{headline}</td>' in html
+    assert 'class="field-metric">-</td>' in html  # the custom survey's
+    assert 'class="field-responded">4</td>' in html
 
 
 @pytest.mark.parametrize(
@@ -953,7 +953,7 @@ def test_it_lists_follow_ups_with_their_score(admin_client):
     assert r.status_code == 200
     row = r.context["cl"].result_list
     assert list(row) == [followup]
-    assert '<td class="field-score">2</td>' in r.content.decode()
+    assert 'class="field-score">2</td>' in r.content.decode()
 
 
 def segment_form(conditions, **fields):

@@ -5,7 +5,9 @@ from unittest import mock
 
 import pytest
 from django.utils import timezone
+from django.utils.html import format_html
 
+from cxm.customers.services import interaction_record
 from cxm.paginators import estimated_count
 from surveys.models import CampaignStatus
 from surveys.services import response_record
@@ -177,3 +179,34 @@ def test_it_finds_a_customer_by_email_in_any_case_through_the_api(client):
     CustomerFactory(email="Ann@Example.com")
     r = client.get("/api/customers/", {"email": "ann@EXAMPLE.com"})
     assert [c["email"] for c in r.json()["results"]] == ["Ann@Example.com"]
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/surveys/response/",
+        "/admin/surveys/invitation/",
+        "/admin/followups/followup/",
+        "/admin/customers/interaction/",
+    ],
+)
+def test_it_links_each_rows_customer_to_their_staff_page(admin_client, path):
+    customer = CustomerFactory(name="박서연")
+    invitation = InvitationFactory(customer=customer)
+    # A detractor's answer: its follow-up too.
+    response_record(invitation=invitation, score=2, comment="늦었어요")
+    interaction_record(customer=customer, kind="purchase")
+
+    html = admin_client.get(path).content.decode()
+
+    link = format_html('<a href="/customers/{}/">{}</a>', customer.pk, customer)
+    assert link in html
+
+
+def test_it_shows_a_complaint_as_recorded_never_as_an_input(admin_client):
+    # customer_update takes no complaint: an input would be saved as nothing.
+    customer = CustomerFactory(complained_at=timezone.now())
+    r = admin_client.get(f"/admin/customers/customer/{customer.pk}/change/")
+    html = r.content.decode()
+    assert "field-complained_at" in html
+    assert 'name="complained_at' not in html

@@ -3,6 +3,7 @@ import json
 from django.conf import settings
 from django.contrib import admin
 from django.db.models.functions import Lower
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from import_export.admin import ImportExportMixin
 from import_export.formats.base_formats import CSV
@@ -86,6 +87,15 @@ def _json_label(encoded: str) -> str:
     return value if isinstance(value, str) else encoded
 
 
+@admin.display(description=_("customer"), ordering="customer")
+def customer_link(obj):
+    """A list column: the row's customer (select_related by the list), linked to
+    their staff page, where their whole history is."""
+    return format_html(
+        '<a href="{}">{}</a>', obj.customer.get_absolute_url(), obj.customer
+    )
+
+
 class ContactableFilter(admin.SimpleListFilter):
     title = _("contactable")
     parameter_name = "contactable"
@@ -138,8 +148,15 @@ class CustomerAdmin(
     # One count per page, estimated on a large list (no second, unfiltered one).
     show_full_result_count = False
     paginator = EstimatedCountPaginator
-    # Unsubscribes and bounces are recorded by their services, as they happen.
-    readonly_fields = ["unsubscribed_at", "bounced_at", "created_at", "updated_at"]
+    # Unsubscribes, bounces and complaints are recorded by their services, as
+    # they happen (customer_update takes none of them).
+    readonly_fields = [
+        "unsubscribed_at",
+        "bounced_at",
+        "complained_at",
+        "created_at",
+        "updated_at",
+    ]
 
     def get_list_display(self, request):
         columns = [property_column(n) for n in settings.CUSTOMER_LIST_PROPERTIES]
@@ -178,7 +195,7 @@ class CustomerAdmin(
 
 @admin.register(Interaction)
 class InteractionAdmin(LargeListMixin, ServiceDeleteMixin, admin.ModelAdmin):
-    list_display = ["occurred_at", "customer", "kind", "channel", "external_id"]
+    list_display = ["occurred_at", customer_link, "kind", "channel", "external_id"]
     list_filter = ["channel", "occurred_at"]
     list_select_related = ["customer"]
     search_fields = ["kind", "external_id", "customer__email"]

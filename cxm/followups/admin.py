@@ -9,7 +9,8 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext_lazy as _
 
 from cxm.access import cx_staff_users
-from cxm.admin_site import ServiceDeleteMixin
+from cxm.admin_site import CxTabularInline, EditableListMixin, ServiceDeleteMixin
+from cxm.customers.admin import customer_link
 
 from .models import (
     UNRESOLVED,
@@ -52,7 +53,7 @@ class OverdueFilter(admin.SimpleListFilter):
         return queryset
 
 
-class EventInline(admin.TabularInline):
+class EventInline(CxTabularInline):
     model = FollowUpEvent
     extra = 0
     fields = readonly_fields = ["kind", "actor", "description", "created_at"]
@@ -101,7 +102,7 @@ class FollowUpAdmin(admin.ModelAdmin):
     form = FollowUpForm
     list_display = [
         "__str__",
-        "customer",
+        customer_link,
         "score",
         "team",
         "owner",
@@ -227,7 +228,7 @@ def _service_errors(form, validate) -> None:
 
 
 @admin.register(RootCause)
-class RootCauseAdmin(ServiceDeleteMixin, admin.ModelAdmin):
+class RootCauseAdmin(EditableListMixin, ServiceDeleteMixin, admin.ModelAdmin):
     list_display = ["name_en", "name_ko", "code", "active", "position"]
     list_editable = ["active", "position"]
     prepopulated_fields = {"code": ["name_en"]}
@@ -245,7 +246,7 @@ class RootCauseAdmin(ServiceDeleteMixin, admin.ModelAdmin):
         root_cause_delete(root_cause=obj)
 
 
-class TeamMemberInline(admin.TabularInline):
+class TeamMemberInline(CxTabularInline):
     model = TeamMember
     extra = 1
     fields = ["user", "available", "last_assigned_at"]
@@ -330,7 +331,7 @@ class FollowUpRuleForm(forms.ModelForm):
 
 
 @admin.register(FollowUpRule)
-class FollowUpRuleAdmin(ServiceDeleteMixin, admin.ModelAdmin):
+class FollowUpRuleAdmin(EditableListMixin, ServiceDeleteMixin, admin.ModelAdmin):
     form = FollowUpRuleForm
     list_display = [
         "name",

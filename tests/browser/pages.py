@@ -62,6 +62,32 @@ def sideways_scroll(page) -> int:
     )
 
 
+# An element that scrolls sideways inside itself: content it hides until one
+# scrolls it (Django's admin puts its lists and inlines in such boxes, which the
+# page's own width never shows).
+HIDDEN_OVERFLOW_JS = r"""
+() => {
+  const found = [];
+  for (const el of document.querySelectorAll("body *")) {
+    if (el.scrollWidth <= el.clientWidth + 1) continue;
+    const overflow = getComputedStyle(el).overflowX;
+    if (overflow !== "auto" && overflow !== "scroll") continue;
+    const name = el.tagName.toLowerCase() + (el.id ? "#" + el.id : "")
+      + [...el.classList].map(c => "." + c).join("");
+    found.push(`${name}: ${el.scrollWidth} > ${el.clientWidth}`);
+  }
+  return found;
+}
+"""
+
+
+def hidden_overflow(page) -> list[str]:
+    """The boxes inside the page that scroll sideways on their own, each as
+    "div.results: 761 > 631" (its content's width > its own): none on a page
+    that fits."""
+    return page.evaluate(HIDDEN_OVERFLOW_JS)
+
+
 def broken_words(page) -> list[str]:
     return page.evaluate(BROKEN_WORDS_JS)
 
