@@ -4,8 +4,9 @@ day, campaign and score) and DailyDelivery (invitations delivered per day and
 campaign, and how many of them were answered), the day taken in the site's
 TIME_ZONE.
 
-PostgreSQL keeps them: statement-level triggers on the response and invitation
-tables append each statement's changes, grouped, to a change table (no lock: answers
+PostgreSQL keeps them: triggers on the response and invitation tables append
+each write's changes to a change table (per statement, grouped, for inserts and
+deletes; per row, only where a counted column changed, for updates) (no lock: answers
 to one campaign never queue behind each other on a day's row), and rollups_fold()
 adds the changes to the rollups' rows in key order, before each read and on beat.
 Every write counts, whatever wrote it: the services, a cascade from a deleted
@@ -38,23 +39,6 @@ _SCORE_CHANGES = {
                r.campaign_id, r.survey_id, r.score, -count(*)
         FROM old_rows r WHERE r.score IS NOT NULL GROUP BY 1, 2, 3, 4
     """,
-    "UPDATE": """
-        SELECT day, campaign_id, survey_id, score, sum(n) FROM (
-            SELECT (o.created_at AT TIME ZONE surveys_rollup_zone())::date AS day,
-                   o.campaign_id, o.survey_id, o.score, -1 AS n
-            FROM old_rows o JOIN new_rows r ON r.id = o.id
-            WHERE o.score IS NOT NULL
-              AND (o.created_at, o.campaign_id, o.survey_id, o.score)
-                  IS DISTINCT FROM (r.created_at, r.campaign_id, r.survey_id, r.score)
-            UNION ALL
-            SELECT (r.created_at AT TIME ZONE surveys_rollup_zone())::date,
-                   r.campaign_id, r.survey_id, r.score, 1
-            FROM new_rows r JOIN old_rows o ON o.id = r.id
-            WHERE r.score IS NOT NULL
-              AND (o.created_at, o.campaign_id, o.survey_id, o.score)
-                  IS DISTINCT FROM (r.created_at, r.campaign_id, r.survey_id, r.score)
-        ) changes GROUP BY 1, 2, 3, 4 HAVING sum(n) <> 0
-    """,
 }
 
 # An invitation counts once delivered: sent and not bounced (metrics.DELIVERED).
@@ -70,28 +54,47 @@ _DELIVERY_CHANGES = {
                -count(*), -count(i.answered_at)
         FROM old_rows i WHERE {_DELIVERED.format(t="i")} GROUP BY 1, 2
     """,
-    "UPDATE": f"""
-        SELECT day, campaign_id, sum(delivered), sum(answered) FROM (
-            SELECT (o.sent_at AT TIME ZONE surveys_rollup_zone())::date AS day,
-                   o.campaign_id, -1 AS delivered,
-                   -(o.answered_at IS NOT NULL)::int AS answered
-            FROM old_rows o JOIN new_rows i ON i.id = o.id
-            WHERE {_DELIVERED.format(t="o")}
-              AND (o.sent_at, o.status = 'bounced', o.answered_at IS NULL,
-                   o.campaign_id)
-                  IS DISTINCT FROM (i.sent_at, i.status = 'bounced',
-                   i.answered_at IS NULL, i.campaign_id)
-            UNION ALL
-            SELECT (i.sent_at AT TIME ZONE surveys_rollup_zone())::date,
-                   i.campaign_id, 1, (i.answered_at IS NOT NULL)::int
-            FROM new_rows i JOIN old_rows o ON o.id = i.id
-            WHERE {_DELIVERED.format(t="i")}
-              AND (o.sent_at, o.status = 'bounced', o.answered_at IS NULL,
-                   o.campaign_id)
-                  IS DISTINCT FROM (i.sent_at, i.status = 'bounced',
-                   i.answered_at IS NULL, i.campaign_id)
-        ) changes GROUP BY 1, 2 HAVING sum(delivered) <> 0 OR sum(answered) <> 0
-    """,
+}
+
+# An update counts only where it changes what a row adds to a rollup (a changed
+# score, a sent, bounced or answered invitation): a row-level trigger whose WHEN
+# PostgreSQL checks before calling anything, so the many other updates (claims,
+# reminders, touches) cost nothing, and a transition table is never kept for them.
+_ROW_UPDATES = {
+    "surveys_response": (
+        """
+        INSERT INTO surveys_dailyscorechange
+            (day, campaign_id, survey_id, score, answers)
+        SELECT (OLD.created_at AT TIME ZONE surveys_rollup_zone())::date,
+               OLD.campaign_id, OLD.survey_id, OLD.score, -1
+        WHERE OLD.score IS NOT NULL
+        UNION ALL
+        SELECT (NEW.created_at AT TIME ZONE surveys_rollup_zone())::date,
+               NEW.campaign_id, NEW.survey_id, NEW.score, 1
+        WHERE NEW.score IS NOT NULL
+        """,
+        "OLD.score IS DISTINCT FROM NEW.score"
+        " OR OLD.created_at IS DISTINCT FROM NEW.created_at"
+        " OR OLD.campaign_id IS DISTINCT FROM NEW.campaign_id"
+        " OR OLD.survey_id IS DISTINCT FROM NEW.survey_id",
+    ),
+    "surveys_invitation": (
+        f"""
+        INSERT INTO surveys_dailydeliverychange
+            (day, campaign_id, invitations, answered_invitations)
+        SELECT (OLD.sent_at AT TIME ZONE surveys_rollup_zone())::date,
+               OLD.campaign_id, -1, -(OLD.answered_at IS NOT NULL)::int
+        WHERE {_DELIVERED.format(t="OLD")}
+        UNION ALL
+        SELECT (NEW.sent_at AT TIME ZONE surveys_rollup_zone())::date,
+               NEW.campaign_id, 1, (NEW.answered_at IS NOT NULL)::int
+        WHERE {_DELIVERED.format(t="NEW")}
+        """,
+        "OLD.sent_at IS DISTINCT FROM NEW.sent_at"
+        " OR (OLD.status = 'bounced') IS DISTINCT FROM (NEW.status = 'bounced')"
+        " OR (OLD.answered_at IS NULL) <> (NEW.answered_at IS NULL)"
+        " OR OLD.campaign_id IS DISTINCT FROM NEW.campaign_id",
+    ),
 }
 
 _local = threading.local()
@@ -155,9 +158,10 @@ _TABLES = {
         _DELIVERY_CHANGES,
     ),
 }
+# Inserts and deletes come in bulk (a load, a cascade): one trigger call per
+# statement, its rows grouped.
 _TRANSITIONS = {
     "INSERT": "NEW TABLE AS new_rows",
-    "UPDATE": "OLD TABLE AS old_rows NEW TABLE AS new_rows",
     "DELETE": "OLD TABLE AS old_rows",
 }
 
@@ -182,7 +186,7 @@ def install_sql(zone: str) -> list[str]:
         branches = "\n".join(
             f"{'IF' if n == 0 else 'ELSIF'} TG_OP = '{op}' THEN\n"
             f"{append.format(changes=changes[op])};"
-            for n, op in enumerate(("INSERT", "UPDATE", "DELETE"))
+            for n, op in enumerate(_TRANSITIONS)
         )
         statements.append(
             f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger "
@@ -197,18 +201,33 @@ def install_sql(zone: str) -> list[str]:
                 f"REFERENCING {transition} FOR EACH STATEMENT "
                 f"EXECUTE FUNCTION {function}()"
             )
+        append_row, changed = _ROW_UPDATES[table]
+        statements.append(
+            f"CREATE OR REPLACE FUNCTION {function}_row() RETURNS trigger "
+            f"LANGUAGE plpgsql AS $$\nBEGIN\n{append_row};\nRETURN NULL;\nEND $$"
+        )
+        name = f"{function}_update"
+        statements.append(f"DROP TRIGGER IF EXISTS {name} ON {table}")
+        statements.append(
+            f"CREATE TRIGGER {name} AFTER UPDATE ON {table} FOR EACH ROW "
+            f"WHEN ({changed}) EXECUTE FUNCTION {function}_row()"
+        )
     return statements
 
 
-UNINSTALL_SQL = [
-    f"DROP TRIGGER IF EXISTS {function}_{op.lower()} ON {table}"
-    for table, (function, _append, _changes) in _TABLES.items()
-    for op in _TRANSITIONS
-] + [
-    "DROP FUNCTION IF EXISTS surveys_dailyscore_apply()",
-    "DROP FUNCTION IF EXISTS surveys_dailydelivery_apply()",
-    "DROP FUNCTION IF EXISTS surveys_rollup_zone()",
-]
+UNINSTALL_SQL = (
+    [
+        f"DROP TRIGGER IF EXISTS {function}_{op} ON {table}"
+        for table, (function, _append, _changes) in _TABLES.items()
+        for op in ("insert", "update", "delete")
+    ]
+    + [
+        f"DROP FUNCTION IF EXISTS {function}{suffix}()"
+        for function in ("surveys_dailyscore_apply", "surveys_dailydelivery_apply")
+        for suffix in ("", "_row")
+    ]
+    + ["DROP FUNCTION IF EXISTS surveys_rollup_zone()"]
+)
 
 # Everything recounted from the rows, in the current zone function.
 _REFILL_SQL = [
