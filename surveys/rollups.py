@@ -280,46 +280,49 @@ def rollups_fold() -> tuple[int, int]:
 
 
 @contextmanager
-def one_fold():
-    """Inside the block the rollups are folded once, before the first read: a
-    page of several figures reads them as of that moment, as one query would."""
-    before = getattr(_local, "folded", None)
-    _local.folded = False
+def _thread_flag(name: str, value):
+    """Sets this thread's flag `name` to `value` inside the block."""
+    before = getattr(_local, name, None)
+    setattr(_local, name, value)
     try:
         yield
     finally:
-        _local.folded = before
+        setattr(_local, name, before)
+
+
+def one_fold():
+    """Inside the block the rollups are folded once, before the first read: a
+    page of several figures reads them as of that moment, as one query would."""
+    return _thread_flag("folded", False)
 
 
 _zone_cache: dict[str, str | None] = {}
 
 
+def _stored_zone(db) -> str | None:
+    """The zone of the installed rollups on `db`, or None if none is installed."""
+    if db.vendor != "postgresql":
+        return None
+    with db.cursor() as cursor:
+        cursor.execute("SELECT to_regproc('surveys_rollup_zone') IS NOT NULL")
+        if not cursor.fetchone()[0]:
+            return None
+        cursor.execute("SELECT surveys_rollup_zone()")
+        return cursor.fetchone()[0]
+
+
 def rollup_zone() -> str | None:
     """The zone the rollups' days are in, or None where there is no rollup (not
     PostgreSQL, or not installed). Asked once per process."""
-    alias = connection.alias
-    if alias not in _zone_cache:
-        zone = None
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT to_regproc('surveys_rollup_zone') IS NOT NULL")
-                if cursor.fetchone()[0]:
-                    cursor.execute("SELECT surveys_rollup_zone()")
-                    zone = cursor.fetchone()[0]
-        _zone_cache[alias] = zone
-    return _zone_cache[alias]
+    if connection.alias not in _zone_cache:
+        _zone_cache[connection.alias] = _stored_zone(connection)
+    return _zone_cache[connection.alias]
 
 
-@contextmanager
 def rows_only():
     """Inside the block the metrics read the rows, never a rollup: what the
     tests and the benchmark compare a rollup's figures with."""
-    before = getattr(_local, "rows_only", False)
-    _local.rows_only = True
-    try:
-        yield
-    finally:
-        _local.rows_only = before
+    return _thread_flag("rows_only", True)
 
 
 def rollup_days(since: datetime | None, until: datetime | None):
@@ -353,14 +356,6 @@ def on_post_migrate(sender, using="default", **kwargs) -> None:
     (the migration that made them counted in the TIME_ZONE of its day)."""
     from django.db import connections
 
-    db = connections[using]
-    if db.vendor != "postgresql":
-        return
-    with db.cursor() as cursor:
-        cursor.execute("SELECT to_regproc('surveys_rollup_zone') IS NOT NULL")
-        if not cursor.fetchone()[0]:
-            return
-        cursor.execute("SELECT surveys_rollup_zone()")
-        if cursor.fetchone()[0] == settings.TIME_ZONE:
-            return
-    rollup_rebuild(using=using)
+    zone = _stored_zone(connections[using])
+    if zone is not None and zone != settings.TIME_ZONE:
+        rollup_rebuild(using=using)
