@@ -282,12 +282,6 @@ class JourneyViewSet(viewsets.ModelViewSet):
             ):
                 raise exceptions.NotFound(_("There is no such segment."))
             raise DjangoValidationError(form.errors.as_data())
-        data = form.cleaned_data
-        figures = selectors.journey_map(
-            journey=journey,
-            since=data["since"],
-            until=data["until"],
-            segment=data["segment"],
-            channel=data["channel"],
-        )
+        # The form's cleaned filters are the selector's: since, until, segment, channel.
+        figures = selectors.journey_map(journey=journey, **form.cleaned_data)
         return Response(JourneyMapSerializer(figures.as_dict()).data)

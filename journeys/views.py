@@ -56,14 +56,8 @@ def journey_map(request, journey_id: int):
     if not form.is_valid():
         context = {"journey": journey, "form": form, "map": None}
         return render(request, "journeys/map.html", context, status=400)
-    data = form.cleaned_data
-    figures = selectors.journey_map(
-        journey=journey,
-        since=data["since"],
-        until=data["until"],
-        segment=data["segment"],
-        channel=data["channel"],
-    )
+    # The form's cleaned filters are the selector's: since, until, segment, channel.
+    figures = selectors.journey_map(journey=journey, **form.cleaned_data)
     context = {
         "journey": journey,
         "form": form,
