@@ -230,27 +230,11 @@ def _figures(data: dict, *, segments) -> dict:
     since, until = period.bounds
     shown = list(segments[: metrics.MAX_SERIES]) if by == metrics.BY_SEGMENT else ()
     filters = {"campaign": campaign, "segment": segment}
-    trend = metrics.trend(
-        kind,
-        interval=interval,
-        by=by,
-        segments=shown,
-        since=since,
-        until=until,
-        **filters,
-    )
-    rates = metrics.response_rate_trend(
-        kind,
-        interval=interval,
-        by=by,
-        segments=shown,
-        since=since,
-        until=until,
-        **filters,
-    )
-    spread = metrics.distribution(
-        kind, by=by, segments=shown, since=since, until=until, **filters
-    )
+    # What the trend, the response rate and the distribution are each asked.
+    split = {"by": by, "segments": shown, "since": since, "until": until, **filters}
+    trend = metrics.trend(kind, interval=interval, **split)
+    rates = metrics.response_rate_trend(kind, interval=interval, **split)
+    spread = metrics.distribution(kind, **split)
     comparison = metrics.compare(kind, a=earlier.bounds, b=period.bounds, **filters)
     themes = _themes(kind, since=since, until=until, **filters)
     labels = {s["key"]: s["label"] for s in trend.series}
