@@ -227,14 +227,7 @@ def responses_for(
     hold `properties`. Only the response table is read unless properties are given.
     """
     qs = Response.objects.all()
-    named = [s for s in (campaign and campaign.survey, survey) if s is not None]
-    for one in named:
-        if one.kind != kind:
-            raise ValidationError(
-                _("“%(name)s” is a survey of another kind: %(kind)s.")
-                % {"name": one, "kind": one.get_kind_display()}
-            )
-    if not named:
+    if not _kind_checked(kind, campaign=campaign, survey=survey):
         qs = qs.filter(survey__in=Survey.objects.filter(kind=kind).values("pk"))
     if campaign is not None:
         qs = qs.filter(campaign=campaign)
@@ -247,6 +240,19 @@ def responses_for(
     if properties:
         qs = qs.filter(customer__properties__contains=properties)
     return qs
+
+
+def _kind_checked(kind: str, *, campaign=None, survey=None) -> bool:
+    """Raises ValidationError if the campaign's or the survey's kind is not
+    `kind`; returns whether either was named."""
+    named = [s for s in (campaign and campaign.survey, survey) if s is not None]
+    for one in named:
+        if one.kind != kind:
+            raise ValidationError(
+                _("“%(name)s” is a survey of another kind: %(kind)s.")
+                % {"name": one, "kind": one.get_kind_display()}
+            )
+    return bool(named)
 
 
 def metric(kind: str, *, responses: QuerySet | None = None, **filters) -> Metric:
@@ -614,7 +620,7 @@ def _rollup_scores(
     if days is None:
         return None
     # The same checks of the campaign's and the survey's kind as the rows get.
-    responses_for(kind, campaign=campaign, survey=survey)
+    _kind_checked(kind, campaign=campaign, survey=survey)
     rollups_fold()
     # A day's count that went back to 0 (an answer moved or deleted) stays a row.
     qs = DailyScore.objects.filter(answers__gt=0)
